@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install every build, run and test dependency of Almanac from Debian's packages.
+# Idempotent: packages already present are left alone, and apt is not touched at all
+# when nothing is missing. Used by the README, .ci/run and the Dockerfile.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+    libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
+    libsodium-dev libcmocka-dev)
+run_pkgs=(postgresql redis-server nginx ca-certificates)
+test_pkgs=(curl wrk procps psmisc iproute2)
+
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+case "${1:-all}" in
+build) want=("${build_pkgs[@]}") ;;
+all) want+=("${test_pkgs[@]}") ;;
+*) echo "usage: scripts/deps.sh [build|all]" >&2; exit 64 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,170 @@
+#include "compat.h"
+#include "checks.h"
+#include "clock.h"
+#include "db.h"
+#include "qdrant.h"
+#include "redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 4000
+
+/* What every check keeps between runs. */
+struct dep {
+    const struct alm_config *cfg;
+    void *conn; /* PGconn, redisContext or struct alm_qdrant */
+    int64_t next_connect_ms;
+    int backoff_ms;
+    char last_error[128];
+};
+
+static struct dep *dep_new(const struct alm_config *cfg)
+{
+    struct dep *d = alm_xcalloc(1, sizeof(*d));
+    d->cfg = cfg;
+    return d;
+}
+
+/* True when a reconnect may be tried now; else the last error is reported again. */
+static bool may_connect(struct dep *d, char *why, size_t n)
+{
+    int64_t wait = d->next_connect_ms - alm_clock_ms();
+
+    if (wait <= 0)
+        return true;
+    snprintf(why, n, "%s (next attempt in %lld ms)", d->last_error, (long long)wait);
+    return false;
+}
+
+static void connect_failed(struct dep *d, const struct alm_errbuf *eb, char *why, size_t n)
+{
+    d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (d->backoff_ms > BACKOFF_MAX_MS)
+        d->backoff_ms = BACKOFF_MAX_MS;
+    d->next_connect_ms = alm_clock_ms() + d->backoff_ms;
+    snprintf(d->last_error, sizeof(d->last_error), "%.120s", eb->msg);
+    snprintf(why, n, "%s", eb->msg);
+}
+
+static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct dep *d = state;
+    struct alm_errbuf eb = {{0}};
+    int64_t t0 = alm_clock_ms();
+
+    if (!d->conn) {
+        if (!may_connect(d, why, n))
+            return false;
+        d->conn = alm_db_connect(d->cfg, "almanac-ready", timeout_ms, &eb);
+        if (!d->conn) {
+            connect_failed(d, &eb, why, n);
+            return false;
+        }
+        d->backoff_ms = 0;
+    }
+    /* The query gets what is left of the deadline after a reconnect. */
+    int left = timeout_ms - (int)(alm_clock_ms() - t0);
+    if (left < 1 || alm_db_ping(d->conn, left, &eb)) {
+        if (left < 1)
+            alm_fail(&eb, ALM_ERR_TIMEOUT, "timeout after %d ms", timeout_ms);
+        PQfinish(d->conn);
+        d->conn = NULL;
+        snprintf(why, n, "%s", eb.msg);
+        return false;
+    }
+    return true;
+}
+
+static bool run_redis(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct dep *d = state;
+    struct alm_errbuf eb = {{0}};
+
+    if (!d->conn) {
+        if (!may_connect(d, why, n))
+            return false;
+        d->conn = alm_redis_connect(d->cfg, timeout_ms, &eb);
+        if (!d->conn) {
+            connect_failed(d, &eb, why, n);
+            return false;
+        }
+        d->backoff_ms = 0;
+    }
+    if (alm_redis_ping(d->conn, timeout_ms, &eb)) {
+        redisFree(d->conn);
+        d->conn = NULL;
+        snprintf(why, n, "%s", eb.msg);
+        return false;
+    }
+    return true;
+}
+
+static bool run_qdrant(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct dep *d = state;
+    struct alm_errbuf eb = {{0}};
+
+    if (!d->conn)
+        d->conn = alm_qdrant_new(d->cfg);
+    /* libcurl keeps the connection alive and reconnects by itself. */
+    if (alm_qdrant_readyz(d->conn, timeout_ms, &eb)) {
+        snprintf(why, n, "%s", eb.msg);
+        return false;
+    }
+    return true;
+}
+
+static void free_postgres(void *state)
+{
+    struct dep *d = state;
+    PQfinish(d->conn);
+    free(d);
+}
+
+static void free_redis(void *state)
+{
+    struct dep *d = state;
+    if (d->conn)
+        redisFree(d->conn);
+    free(d);
+}
+
+static void free_qdrant(void *state)
+{
+    struct dep *d = state;
+    alm_qdrant_free(d->conn);
+    free(d);
+}
+
+void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *cfg)
+{
+    struct alm_check pg = {.name = "postgres",
+                           .component_type = "datastore",
+                           .required = alm_config_requires(cfg, "postgres"),
+                           .run = run_postgres,
+                           .state = dep_new(cfg),
+                           .free_state = free_postgres};
+    struct alm_check rd = {.name = "redis",
+                           .component_type = "datastore",
+                           .required = alm_config_requires(cfg, "redis"),
+                           .run = run_redis,
+                           .state = dep_new(cfg),
+                           .free_state = free_redis};
+    struct alm_check qd = {.name = "qdrant",
+                           .component_type = "datastore",
+                           .required = alm_config_requires(cfg, "qdrant"),
+                           .run = run_qdrant,
+                           .state = dep_new(cfg),
+                           .free_state = free_qdrant};
+
+    if (!cfg->qdrant_url) {
+        qd.required = false;
+        qd.disabled_note = "not configured (ALMANAC_QDRANT_URL unset): keyword search only, "
+                           "development mode";
+    }
+    alm_health_add(h, &pg);
+    alm_health_add(h, &rd);
+    alm_health_add(h, &qd);
+}

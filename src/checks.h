@@ -1,0 +1,13 @@
+/* checks.h: the dependency checks of /ready: PostgreSQL, Redis and Qdrant.
+ *
+ * Each check keeps one dedicated connection for its whole life and reconnects with
+ * exponential backoff after a failure, so probes never open a connection each and a
+ * dead dependency is not hammered. */
+#pragma once
+#include "compat.h"
+#include "config.h"
+#include "health.h"
+
+/* Adds the PostgreSQL, Redis and Qdrant checks for cfg to h (which borrows cfg for its
+ * whole life). Qdrant unset (development only) is added as not configured. */
+void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *cfg);

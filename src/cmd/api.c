@@ -1,0 +1,102 @@
+#include "compat.h"
+#include "api_health.h"
+#include "app.h"
+#include "checks.h"
+#include "clock.h"
+#include "cmd.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "signals.h"
+#include "version.h"
+
+#include <stdio.h>
+
+static const char usage[] =
+    "usage: almanac api\n"
+    "\n"
+    "Serves the HTTP API on ALMANAC_LISTEN: /health (liveness), /ready (readiness of\n"
+    "PostgreSQL, Redis and Qdrant), /metrics (Prometheus). Settings come from the\n"
+    "environment ('almanac check-config --list'). SIGTERM drains: /ready fails at once,\n"
+    "serving goes on for ALMANAC_SHUTDOWN_DELAY_MS, then in-flight requests finish within\n"
+    "ALMANAC_SHUTDOWN_TIMEOUT_MS; a second SIGTERM exits at once.\n";
+
+static const struct alm_route routes[] = {
+    ALM_HEALTH_ROUTES,
+};
+
+static void no_op(void *arg)
+{
+    (void)arg;
+}
+
+/* Fails readiness, keeps serving for the delay, then lets in-flight requests finish. */
+static void drain(struct alm_http *http, struct alm_health *health, const struct alm_config *cfg)
+{
+    int64_t deadline;
+
+    alm_health_set_draining(health);
+    alm_info("shutdown.draining", "readiness fails now; still serving during the delay", "{s:i}",
+             "delay_ms", (json_int_t)cfg->shutdown_delay_ms);
+    alm_clock_sleep_ms(cfg->shutdown_delay_ms);
+    alm_http_quiesce(http);
+    deadline = alm_clock_ms() + cfg->shutdown_timeout_ms;
+    while (alm_http_inflight(http) > 0 && alm_clock_ms() < deadline)
+        alm_clock_sleep_ms(10);
+    if (alm_http_inflight(http) > 0)
+        alm_warn("shutdown.timeout", "in-flight requests cut off at the shutdown timeout", "{s:i}",
+                 "inflight", (json_int_t)alm_http_inflight(http));
+}
+
+int alm_cmd_api(int argc, char **argv)
+{
+    struct alm_config cfg;
+    struct alm_errbuf eb = {{0}};
+    struct alm_app app = {.svc = "api", .cfg = &cfg, .start_ms = alm_clock_ms()};
+    struct alm_http *http;
+    int rc;
+
+    if (alm_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return ALM_EXIT_OK;
+    }
+    if (argc > 1)
+        return alm_cmd_usage_error("api", "unexpected argument '%s'", argv[1]);
+    alm_log_init("api", ALM_LOG_INFO);
+    rc = alm_config_load_or_report(&cfg);
+    if (rc)
+        return rc;
+    alm_config_log(&cfg);
+    app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
+    alm_checks_add_dependencies(app.health, &cfg);
+    alm_health_start(app.health);
+    alm_metrics_init(routes, ALM_ARRAY_SIZE(routes));
+    struct alm_http_opts opts = {.listen = cfg.listen,
+                                 .threads = (unsigned)cfg.http_threads,
+                                 .max_connections = (unsigned)cfg.http_max_connections,
+                                 .timeout_s = (unsigned)cfg.http_timeout_s,
+                                 .max_body = (size_t)cfg.max_upload_bytes + 64 * 1024,
+                                 .routes = routes,
+                                 .nroutes = ALM_ARRAY_SIZE(routes),
+                                 .app = &app,
+                                 .observe = alm_metrics_observe_http};
+    http = alm_http_start(&opts, &eb);
+    if (!http) {
+        alm_log(ALM_LOG_FATAL, "api.start_failed", "cannot start the http server", "{s:s}",
+                "detail", eb.msg);
+        rc = ALM_EXIT_FAILURE;
+        goto out;
+    }
+    alm_signals_start();
+    alm_info("api.started", "api listening", "{s:s, s:i, s:s}", "listen", cfg.listen, "port",
+             alm_http_port(http), "env", cfg.env);
+    (void)alm_health_wait(app.health, no_op, NULL); /* log dependency state early */
+    alm_signals_wait(-1);
+    drain(http, app.health, &cfg);
+    alm_http_stop(http);
+    alm_info("shutdown.done", "api stopped", NULL);
+out:
+    alm_health_free(app.health);
+    alm_config_release(&cfg);
+    return rc;
+}

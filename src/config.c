@@ -1,0 +1,656 @@
+#include "compat.h"
+#include "config.h"
+#include "log.h"
+#include "mem.h"
+#include "url.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern char **environ;
+
+#define F(field) offsetof(struct alm_config, field)
+#define SECRET   ALM_SET_SECRET
+
+static const struct alm_setting settings[] = {
+    {"ALMANAC_ENV", ALM_SET_ENUM, "development", 0, 0, 0, "development|production", F(env),
+     "deployment environment; production refuses insecure or missing secrets"},
+    {"ALMANAC_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8000", 0, 0, 0, NULL, F(listen),
+     "address and port the api listens on"},
+    {"ALMANAC_PROBE_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8001", 0, 0, 0, NULL, F(probe_listen),
+     "address and port of the /health and /ready listener of worker and beat"},
+    {"ALMANAC_DATABASE_URL", ALM_SET_PGURL, NULL, SECRET | ALM_SET_REQUIRED, 0, 0, NULL,
+     F(database_url), "PostgreSQL connection URI (postgresql://user[:password]@host:port/db)"},
+    {"ALMANAC_DATABASE_PASSWORD", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(database_password),
+     "PostgreSQL password; overrides one in ALMANAC_DATABASE_URL"},
+    {"ALMANAC_REDIS_URL", ALM_SET_URL, NULL, SECRET | ALM_SET_REQUIRED, 0, 0, "redis", F(redis_url),
+     "Redis URL (redis://[:password@]host:port[/db])"},
+    {"ALMANAC_REDIS_PASSWORD", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(redis_password),
+     "Redis password; overrides one in ALMANAC_REDIS_URL"},
+    {"ALMANAC_QDRANT_URL", ALM_SET_URL, NULL, ALM_SET_REQUIRED_PROD, 0, 0, "http|https",
+     F(qdrant_url), "Qdrant REST URL; unset in development means keyword search only"},
+    {"ALMANAC_QDRANT_API_KEY", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(qdrant_api_key),
+     "Qdrant API key, if the Qdrant server requires one"},
+    {"ALMANAC_QDRANT_COLLECTION", ALM_SET_STRING, "almanac_chunks", 0, 0, 0, NULL,
+     F(qdrant_collection), "Qdrant collection holding the chunk vectors"},
+    {"ALMANAC_JWT_SECRET", ALM_SET_STRING, NULL, SECRET | ALM_SET_REQUIRED_PROD, 0, 0, NULL,
+     F(jwt_secret),
+     "HS256 signing key of access tokens, at least 32 bytes; random per process in development "
+     "when unset"},
+    {"ALMANAC_EMBEDDINGS_URL", ALM_SET_URL, NULL, 0, 0, 0, "http|https", F(embeddings_url),
+     "OpenAI-compatible embeddings base URL; unset means the built-in hashing embedder"},
+    {"ALMANAC_EMBEDDINGS_MODEL", ALM_SET_STRING, "text-embedding-3-small", 0, 0, 0, NULL,
+     F(embeddings_model), "model name sent to the embeddings endpoint"},
+    {"ALMANAC_EMBEDDINGS_API_KEY", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(embeddings_api_key),
+     "API key of the embeddings endpoint, if it requires one"},
+    {"ALMANAC_LOG_LEVEL", ALM_SET_ENUM, "info", 0, 0, 0, "debug|info|warn|error", F(log_level),
+     "lowest level logged"},
+    {"ALMANAC_READY_REQUIRED", ALM_SET_LIST, "postgres,redis,qdrant", 0, 0, 0,
+     "postgres|redis|qdrant", F(ready_required),
+     "dependencies that must be up for /ready to pass; others only warn"},
+    {"ALMANAC_READY_TIMEOUT_MS", ALM_SET_INT, "2000", 0, 100, 5000, NULL, F(ready_timeout_ms),
+     "deadline of each dependency check of /ready (connect and reply)"},
+    {"ALMANAC_READY_CACHE_MS", ALM_SET_INT, "1000", 0, 0, 10000, NULL, F(ready_cache_ms),
+     "how long a /ready result is reused before the dependencies are checked again"},
+    {"ALMANAC_HTTP_THREADS", ALM_SET_INT, "0", 0, 0, 256, NULL, F(http_threads),
+     "HTTP worker threads; 0 means two per CPU"},
+    {"ALMANAC_HTTP_MAX_CONNECTIONS", ALM_SET_INT, "1024", 0, 16, 65536, NULL,
+     F(http_max_connections), "concurrent HTTP connections accepted"},
+    {"ALMANAC_HTTP_TIMEOUT_S", ALM_SET_INT, "30", 0, 1, 3600, NULL, F(http_timeout_s),
+     "seconds an idle or stalled HTTP connection is kept"},
+    {"ALMANAC_MAX_UPLOAD_BYTES", ALM_SET_INT, "20971520", 0, 1024, 1073741824, NULL,
+     F(max_upload_bytes), "largest document accepted by upload, in bytes"},
+    {"ALMANAC_SHUTDOWN_DELAY_MS", ALM_SET_INT, "2000", 0, 0, 60000, NULL, F(shutdown_delay_ms),
+     "after SIGTERM, how long to keep serving while /ready fails, so load balancers drain"},
+    {"ALMANAC_SHUTDOWN_TIMEOUT_MS", ALM_SET_INT, "20000", 0, 0, 300000, NULL,
+     F(shutdown_timeout_ms), "after the delay, how long in-flight work may take to finish"},
+};
+
+#undef F
+#undef SECRET
+
+/* Known insecure values, refused for every secret in production: the original system's
+ * defaults, the obvious words, and every development default this repository ships
+ * (infrastructure/docker/docker-compose.yml, scripts/run.sh, the .env template). */
+static const char *const denied_values[] = {
+    "change-me-in-production",
+    "sk-dev-master-key",
+    "password",
+    "postgres",
+    "secret",
+    "changeme",
+    "change-me",
+    "CHANGE_ME",
+    "admin",
+    "root",
+    "redis",
+    "qdrant",
+    "almanac",
+    "test",
+    "almanac-dev",
+    "almanac-dev-password",
+    "almanac-dev-redis-password",
+    "almanac-dev-jwt-secret-do-not-use-in-production",
+    "almanac-local-jwt-secret-for-development-only",
+};
+
+bool alm_config_is_denied(const char *value)
+{
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(denied_values); i++) {
+        if (strcasecmp(value, denied_values[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+const struct alm_setting *alm_config_settings(size_t *count)
+{
+    *count = ALM_ARRAY_SIZE(settings);
+    return settings;
+}
+
+static void report_add(struct alm_config_report *r, const char *fmt, ...) ALM_PRINTF(2, 3);
+
+static void report_add(struct alm_config_report *r, const char *fmt, ...)
+{
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    if (vasprintf(&line, fmt, ap) < 0)
+        line = alm_xstrdup("out of memory while reporting a configuration problem");
+    va_end(ap);
+    r->lines = alm_xrealloc(r->lines, (r->count + 1) * sizeof(*r->lines));
+    r->lines[r->count++] = line;
+}
+
+void alm_config_report_release(struct alm_config_report *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        free(r->lines[i]);
+    ALM_FREE(r->lines);
+    r->count = 0;
+}
+
+static char **str_field(struct alm_config *cfg, const struct alm_setting *s)
+{
+    return (char **)((char *)cfg + s->offset);
+}
+
+static long *int_field(struct alm_config *cfg, const struct alm_setting *s)
+{
+    return (long *)((char *)cfg + s->offset);
+}
+
+static const char *str_value(const struct alm_config *cfg, const struct alm_setting *s)
+{
+    return *(char *const *)((const char *)cfg + s->offset);
+}
+
+static long int_value(const struct alm_config *cfg, const struct alm_setting *s)
+{
+    return *(const long *)((const char *)cfg + s->offset);
+}
+
+/* Whether word is one of the '|'-separated choices. */
+static bool in_choices(const char *choices, const char *word, size_t n)
+{
+    const char *p = choices;
+
+    while (*p) {
+        size_t len = strcspn(p, "|");
+        if (len == n && strncmp(p, word, n) == 0)
+            return true;
+        p += len;
+        if (*p == '|')
+            p++;
+    }
+    return false;
+}
+
+/* Reads NAME_FILE: the whole file, trailing newlines stripped as $(< file) does.
+ * Returns a new string, or NULL after reporting why. */
+static char *read_secret_file(const char *var, const char *path, struct alm_config_report *errs)
+{
+    enum { MAX_SECRET_FILE = 65536 };
+    FILE *f = fopen(path, "rb");
+    char *data;
+    size_t n;
+
+    if (!f) {
+        report_add(errs, "%s: cannot read '%s': %s", var, path, strerror(errno));
+        return NULL;
+    }
+    data = alm_xmalloc(MAX_SECRET_FILE + 1);
+    n = fread(data, 1, MAX_SECRET_FILE + 1, f);
+    if (ferror(f) || n > MAX_SECRET_FILE) {
+        report_add(errs, "%s: '%s' is unreadable or larger than %d bytes", var, path,
+                   MAX_SECRET_FILE);
+        fclose(f);
+        free(data);
+        return NULL;
+    }
+    fclose(f);
+    while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+        n--;
+    data[n] = '\0';
+    return data;
+}
+
+/* The raw text of a setting from NAME or NAME_FILE; a new string or NULL when unset.
+ * *bad is set when a problem was reported. */
+static char *raw_value(const struct alm_setting *s, struct alm_config_report *errs, bool *bad)
+{
+    const char *direct = getenv(s->name);
+    char file_var[128];
+    const char *file = NULL;
+
+    if (s->flags & ALM_SET_SECRET) {
+        snprintf(file_var, sizeof(file_var), "%s_FILE", s->name);
+        file = getenv(file_var);
+        if (file && !*file)
+            file = NULL;
+    }
+    if (direct && !*direct)
+        direct = NULL; /* an empty variable means unset, as compose's ${VAR:-} yields */
+    if (direct && file) {
+        report_add(errs, "%s and %s_FILE are both set; set only one", s->name, s->name);
+        *bad = true;
+        return NULL;
+    }
+    if (file) {
+        char *v = read_secret_file(file_var, file, errs);
+        if (!v) {
+            *bad = true;
+        } else if (!*v) {
+            report_add(errs, "%s: the file is empty", file_var);
+            free(v);
+            *bad = true;
+            v = NULL;
+        }
+        return v;
+    }
+    return direct ? alm_xstrdup(direct) : NULL;
+}
+
+static bool parse_long(const char *text, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || end == text || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool valid_hostport(const char *text)
+{
+    struct alm_url u;
+    char *as_url = alm_xasprintf("tcp://%s", text);
+    bool ok = alm_url_parse(as_url, &u) && u.port && !*u.path && !u.user && !u.password;
+
+    if (ok)
+        alm_url_release(&u);
+    free(as_url);
+    return ok;
+}
+
+static bool valid_list(const char *choices, const char *text)
+{
+    const char *p = text;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || !in_choices(choices, p, n))
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool valid_url(const struct alm_setting *s, const char *text)
+{
+    struct alm_url u;
+    bool ok;
+
+    if (!alm_url_parse(text, &u))
+        return false;
+    ok = in_choices(s->choices, u.scheme, strlen(u.scheme));
+    alm_url_release(&u);
+    return ok;
+}
+
+static bool valid_pgurl(const char *text)
+{
+    char *err = NULL;
+    PQconninfoOption *opts;
+
+    /* Only URIs: a key=value string would not survive our redaction. */
+    if (strncmp(text, "postgresql://", 13) != 0 && strncmp(text, "postgres://", 11) != 0)
+        return false;
+    opts = PQconninfoParse(text, &err);
+    PQfreemem(err); /* may quote the input: never shown */
+    if (!opts)
+        return false;
+    PQconninfoFree(opts);
+    return true;
+}
+
+/* Checks one value against its type; reports without quoting the value. */
+static bool validate_value(const struct alm_setting *s, const char *v, struct alm_config *cfg,
+                           struct alm_config_report *errs)
+{
+    long n;
+
+    switch (s->type) {
+    case ALM_SET_INT:
+        if (!parse_long(v, &n) || n < s->min || n > s->max) {
+            report_add(errs, "%s: must be an integer from %ld to %ld", s->name, s->min, s->max);
+            return false;
+        }
+        *int_field(cfg, s) = n;
+        return true;
+    case ALM_SET_ENUM:
+        if (!in_choices(s->choices, v, strlen(v))) {
+            report_add(errs, "%s: must be one of %s", s->name, s->choices);
+            return false;
+        }
+        return true;
+    case ALM_SET_LIST:
+        if (!valid_list(s->choices, v)) {
+            report_add(errs, "%s: must be a comma-separated list of %s", s->name, s->choices);
+            return false;
+        }
+        return true;
+    case ALM_SET_HOSTPORT:
+        if (!valid_hostport(v)) {
+            report_add(errs, "%s: must be host:port", s->name);
+            return false;
+        }
+        return true;
+    case ALM_SET_URL:
+        if (!valid_url(s, v)) {
+            report_add(errs, "%s: must be a URL with scheme %s", s->name, s->choices);
+            return false;
+        }
+        return true;
+    case ALM_SET_PGURL:
+        if (!valid_pgurl(v)) {
+            report_add(errs, "%s: must be a PostgreSQL URI (postgresql://user@host:port/db)",
+                       s->name);
+            return false;
+        }
+        return true;
+    case ALM_SET_STRING:
+        return true;
+    }
+    return true;
+}
+
+/* The password inside a URL setting, or NULL; a new string. */
+static char *url_password(const char *text)
+{
+    struct alm_url u;
+    char *pw = NULL;
+
+    if (!text || !alm_url_parse(text, &u))
+        return NULL;
+    if (u.password && *u.password)
+        pw = alm_xstrdup(u.password);
+    alm_url_release(&u);
+    if (!pw && text && strstr(text, "password=")) {
+        /* libpq also takes ?password=...; PQconninfoParse finds it. */
+        PQconninfoOption *opts = PQconninfoParse(text, NULL);
+        for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+            if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+                pw = alm_xstrdup(o->val);
+        }
+        PQconninfoFree(opts);
+    }
+    return pw;
+}
+
+static void check_denied(const char *name, const char *value, struct alm_config_report *errs)
+{
+    if (value && alm_config_is_denied(value))
+        report_add(errs, "%s: a known insecure default; set a real secret in production", name);
+}
+
+/* A key sent in clear text to another host is readable by anyone on the path. */
+static void check_cleartext_key(const struct alm_config *cfg, const char *url_name, const char *url,
+                                const char *key_name, const char *key,
+                                struct alm_config_report *errs, struct alm_config_report *warns)
+{
+    struct alm_url u;
+
+    if (!url || !key || !alm_url_parse(url, &u))
+        return;
+    if (strcmp(u.scheme, "http") == 0 && !alm_url_host_is_loopback(u.host)) {
+        report_add(cfg->production ? errs : warns,
+                   "%s: sends %s over plain http to a non-loopback host; use https", url_name,
+                   key_name);
+    }
+    alm_url_release(&u);
+}
+
+static void check_production(struct alm_config *cfg, struct alm_config_report *errs,
+                             struct alm_config_report *warns)
+{
+    char *pw;
+
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
+        const struct alm_setting *s = &settings[i];
+        if (s->flags & ALM_SET_SECRET && s->type == ALM_SET_STRING)
+            check_denied(s->name, *str_field(cfg, s), errs);
+    }
+    pw = url_password(cfg->database_url);
+    check_denied("ALMANAC_DATABASE_URL (its password)", pw, errs);
+    free(pw);
+    pw = url_password(cfg->redis_url);
+    check_denied("ALMANAC_REDIS_URL (its password)", pw, errs);
+    free(pw);
+    if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32)
+        report_add(errs, "ALMANAC_JWT_SECRET: must be at least 32 bytes in production");
+    (void)warns;
+}
+
+static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
+                        struct alm_config_report *warns)
+{
+    check_cleartext_key(cfg, "ALMANAC_QDRANT_URL", cfg->qdrant_url, "ALMANAC_QDRANT_API_KEY",
+                        cfg->qdrant_api_key, errs, warns);
+    check_cleartext_key(cfg, "ALMANAC_EMBEDDINGS_URL", cfg->embeddings_url,
+                        "ALMANAC_EMBEDDINGS_API_KEY", cfg->embeddings_api_key, errs, warns);
+    if (cfg->production) {
+        check_production(cfg, errs, warns);
+        return;
+    }
+    if (!cfg->jwt_secret) {
+        unsigned char key[32];
+        char hex[65];
+        randombytes_buf(key, sizeof(key));
+        sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+        cfg->jwt_secret = alm_xstrdup(hex);
+        cfg->jwt_secret_generated = true;
+        report_add(warns, "ALMANAC_JWT_SECRET: not set; using a random secret for this process "
+                          "(development only: tokens end with the process)");
+    } else if (strlen(cfg->jwt_secret) < 32) {
+        report_add(warns, "ALMANAC_JWT_SECRET: shorter than 32 bytes; refused in production");
+    }
+    if (!cfg->qdrant_url)
+        report_add(warns, "ALMANAC_QDRANT_URL: not set; Qdrant is off and search is keyword "
+                          "only (development only)");
+}
+
+/* Names that look like ours but are not settings are usually typos. Kubernetes adds
+ * ALMANAC_*_SERVICE_* and ALMANAC_*_PORT* for Services named almanac-*: not ours. */
+static void check_unknown(struct alm_config_report *warns)
+{
+    for (char **e = environ; e && *e; e++) {
+        size_t n = strcspn(*e, "=");
+        bool known = false;
+        if (strncmp(*e, "ALMANAC_", 8) != 0)
+            continue;
+        for (size_t i = 0; i < ALM_ARRAY_SIZE(settings) && !known; i++) {
+            size_t len = strlen(settings[i].name);
+            known = (n == len && strncmp(*e, settings[i].name, n) == 0) ||
+                    (settings[i].flags & ALM_SET_SECRET && n == len + 5 &&
+                     strncmp(*e, settings[i].name, len) == 0 && strncmp(*e + len, "_FILE", 5) == 0);
+        }
+        if (!known && !strstr(*e, "_SERVICE_") && !strstr(*e, "_PORT"))
+            report_add(warns, "%.*s: not a known setting (a typo?); ignored", (int)n, *e);
+    }
+}
+
+bool alm_config_load(struct alm_config *cfg, struct alm_config_report *errs,
+                     struct alm_config_report *warns)
+{
+    size_t before = errs->count;
+
+    memset(cfg, 0, sizeof(*cfg));
+    /* ALMANAC_ENV first: which settings are required depends on it. */
+    const char *env = getenv("ALMANAC_ENV");
+    cfg->production = env && strcmp(env, "production") == 0;
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
+        const struct alm_setting *s = &settings[i];
+        bool bad = false;
+        char *v = raw_value(s, errs, &bad);
+        bool required =
+            s->flags & ALM_SET_REQUIRED || (cfg->production && s->flags & ALM_SET_REQUIRED_PROD);
+        if (bad)
+            continue;
+        if (!v && required) {
+            report_add(errs, "%s: required%s but not set%s", s->name,
+                       s->flags & ALM_SET_REQUIRED ? "" : " in production",
+                       s->flags & ALM_SET_SECRET ? " (or set its _FILE)" : "");
+            continue;
+        }
+        if (!v && s->def)
+            v = alm_xstrdup(s->def);
+        if (!v)
+            continue;
+        if (!validate_value(s, v, cfg, errs)) {
+            free(v);
+            continue;
+        }
+        if (s->type == ALM_SET_INT)
+            free(v);
+        else
+            *str_field(cfg, s) = v;
+    }
+    check_cross(cfg, errs, warns);
+    check_unknown(warns);
+    return errs->count == before;
+}
+
+void alm_config_release(struct alm_config *cfg)
+{
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
+        if (settings[i].type != ALM_SET_INT) {
+            char **f = str_field(cfg, &settings[i]);
+            if (*f && settings[i].flags & ALM_SET_SECRET)
+                sodium_memzero(*f, strlen(*f));
+            ALM_FREE(*f);
+        }
+    }
+}
+
+bool alm_config_requires(const struct alm_config *cfg, const char *dep)
+{
+    const char *list = cfg->ready_required ? cfg->ready_required : "";
+    size_t n = strlen(dep);
+
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, dep, n) == 0)
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+void alm_config_log(const struct alm_config *cfg)
+{
+    json_t *fields = json_object();
+
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
+        const struct alm_setting *s = &settings[i];
+        if (s->type == ALM_SET_INT) {
+            json_object_set_new(fields, s->name, json_integer(int_value(cfg, s)));
+            continue;
+        }
+        const char *v = str_value(cfg, s);
+        if (!v)
+            continue;
+        if (s->type == ALM_SET_URL || s->type == ALM_SET_PGURL) {
+            char *r = alm_url_redact(v);
+            json_object_set_new(fields, s->name, json_string(r));
+            free(r);
+        } else {
+            json_object_set_new(fields, s->name,
+                                json_string(s->flags & ALM_SET_SECRET ? "***" : v));
+        }
+    }
+    alm_info("config.loaded", "configuration loaded", "{s:o}", "settings", fields);
+}
+
+static const char *type_name(const struct alm_setting *s)
+{
+    static const char *const names[] = {"string",    "integer", "enum",        "list",
+                                        "host:port", "url",     "postgres-url"};
+    return names[s->type];
+}
+
+static const char *required_text(const struct alm_setting *s)
+{
+    if (s->flags & ALM_SET_REQUIRED)
+        return "always";
+    if (s->flags & ALM_SET_REQUIRED_PROD)
+        return "production";
+    return "no";
+}
+
+/* What a value may be: bounds, choices or type, for people reading the table. */
+static void allowed_text(const struct alm_setting *s, char *out, size_t n)
+{
+    if (s->type == ALM_SET_INT)
+        snprintf(out, n, "%ld..%ld", s->min, s->max);
+    else if (s->choices && s->type == ALM_SET_URL)
+        snprintf(out, n, "%s URL", s->choices);
+    else if (s->choices)
+        snprintf(out, n, "%s", s->choices);
+    else
+        snprintf(out, n, "%s", type_name(s));
+}
+
+void alm_config_print_table(FILE *out, const char *format)
+{
+    bool md = strcmp(format, "markdown") == 0;
+    char allowed[96];
+
+    if (md) {
+        fprintf(out,
+                "| Variable | Allowed | Default | Required | Secret (`_FILE`) | Description |\n");
+        fprintf(out, "|---|---|---|---|---|---|\n");
+    } else {
+        fprintf(out, "%-30s %-22s %-22s %-10s %-6s %s\n", "NAME", "ALLOWED", "DEFAULT", "REQUIRED",
+                "SECRET", "DESCRIPTION");
+    }
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
+        const struct alm_setting *s = &settings[i];
+        allowed_text(s, allowed, sizeof(allowed));
+        if (md) {
+            fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", s->name, allowed,
+                    s->def ? "`" : "", s->def ? s->def : "(none)", s->def ? "`" : "",
+                    required_text(s), s->flags & ALM_SET_SECRET ? "yes" : "no", s->description);
+        } else {
+            fprintf(out, "%-30s %-22s %-22s %-10s %-6s %s\n", s->name, allowed,
+                    s->def ? s->def : "-", required_text(s),
+                    s->flags & ALM_SET_SECRET ? "yes" : "no", s->description);
+        }
+    }
+}
+
+int alm_config_fail(const struct alm_config_report *errors)
+{
+    for (size_t i = 0; i < errors->count; i++)
+        fprintf(stderr, "almanac: config: %s\n", errors->lines[i]);
+    fprintf(stderr, "almanac: %zu configuration problem%s; see 'almanac check-config --list'\n",
+            errors->count, errors->count == 1 ? "" : "s");
+    return ALM_EXIT_CONFIG;
+}
+
+int alm_config_load_or_report(struct alm_config *cfg)
+{
+    struct alm_config_report errs = {0}, warns = {0};
+    enum alm_log_level level = ALM_LOG_INFO;
+    int rc = 0;
+
+    if (!alm_config_load(cfg, &errs, &warns)) {
+        rc = alm_config_fail(&errs);
+        alm_config_release(cfg);
+        goto out;
+    }
+    if (alm_log_level_parse(cfg->log_level, &level))
+        alm_log_init(NULL, level);
+    for (size_t i = 0; i < warns.count; i++)
+        alm_warn("config.warning", "configuration warning", "{s:s}", "detail", warns.lines[i]);
+out:
+    alm_config_report_release(&errs);
+    alm_config_report_release(&warns);
+    return rc;
+}

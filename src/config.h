@@ -1,0 +1,94 @@
+/* config.h: every setting, declared once in a table, read from the environment.
+ *
+ * Each setting is an ALMANAC_* environment variable; a secret may instead come from
+ * ALMANAC_<NAME>_FILE. alm_config_load() validates everything before anything starts and
+ * collects every problem (one line each, naming the variable, never its value), so that
+ * an operator fixes them all in one round. */
+#pragma once
+#include "compat.h"
+
+#include <stdio.h>
+
+enum alm_setting_type {
+    ALM_SET_STRING,
+    ALM_SET_INT,
+    ALM_SET_ENUM,     /* one of choices, '|'-separated */
+    ALM_SET_LIST,     /* comma-separated subset of choices */
+    ALM_SET_HOSTPORT, /* host:port */
+    ALM_SET_URL,      /* scheme://host[:port][/path], scheme from choices */
+    ALM_SET_PGURL,    /* a libpq connection URI */
+};
+
+enum alm_setting_flags {
+    ALM_SET_SECRET = 1 << 0,        /* redacted; may come from NAME_FILE */
+    ALM_SET_REQUIRED = 1 << 1,      /* required in every environment */
+    ALM_SET_REQUIRED_PROD = 1 << 2, /* required when ALMANAC_ENV=production */
+};
+
+struct alm_setting {
+    const char *name;
+    enum alm_setting_type type;
+    const char *def; /* default as text; NULL for none */
+    unsigned flags;
+    long min, max;       /* bounds of an INT */
+    const char *choices; /* ENUM, LIST, URL schemes */
+    size_t offset;       /* of the field in struct alm_config */
+    const char *description;
+};
+
+struct alm_config {
+    bool production;
+    char *env;
+    char *listen;
+    char *probe_listen;
+    char *database_url;
+    char *database_password;
+    char *redis_url;
+    char *redis_password;
+    char *qdrant_url;
+    char *qdrant_api_key;
+    char *qdrant_collection;
+    char *jwt_secret;
+    char *embeddings_url;
+    char *embeddings_model;
+    char *embeddings_api_key;
+    char *log_level;
+    char *ready_required;
+    long ready_timeout_ms;
+    long ready_cache_ms;
+    long http_threads;
+    long http_max_connections;
+    long http_timeout_s;
+    long max_upload_bytes;
+    long shutdown_delay_ms;
+    long shutdown_timeout_ms;
+    bool jwt_secret_generated; /* development only: no secret was given */
+};
+
+/* A list of lines: problems that stop start-up, or warnings. */
+struct alm_config_report {
+    char **lines;
+    size_t count;
+};
+
+/* The table, for check-config --list and the docs. */
+const struct alm_setting *alm_config_settings(size_t *count);
+/* Reads and validates every setting. Fills cfg (release with alm_config_release) and
+ * appends to errors and warnings; returns true when errors is empty. */
+bool alm_config_load(struct alm_config *cfg, struct alm_config_report *errors,
+                     struct alm_config_report *warnings);
+void alm_config_release(struct alm_config *cfg);
+void alm_config_report_release(struct alm_config_report *r);
+/* Whether value is on the deny-list of known insecure values (case-insensitive). */
+bool alm_config_is_denied(const char *value);
+/* Whether a dependency (postgres, redis, qdrant) must be up for /ready to pass. */
+bool alm_config_requires(const struct alm_config *cfg, const char *dep);
+/* Logs the effective configuration once, secrets as "***" and URLs redacted. */
+void alm_config_log(const struct alm_config *cfg);
+/* Prints the table: format "text" or "markdown". */
+void alm_config_print_table(FILE *out, const char *format);
+/* Prints errors to stderr, one line each, and returns ALM_EXIT_CONFIG; for commands. */
+int alm_config_fail(const struct alm_config_report *errors);
+/* Loads, prints warnings as log lines and errors to stderr; the usual start of a command.
+ * Returns 0 on success or ALM_EXIT_CONFIG. */
+int alm_config_load_or_report(struct alm_config *cfg);

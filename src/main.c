@@ -1,0 +1,80 @@
+/* main.c: the almanac binary; argv[1] names the command, as git's builtins do. */
+#include "compat.h"
+#include "cmd/cmd.h"
+#include "signals.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct alm_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"api", alm_cmd_api, "serve the HTTP API, /health, /ready and /metrics"},
+    {"check-config", alm_cmd_check_config, "validate the configuration and exit"},
+    {"healthcheck", alm_cmd_healthcheck, "probe a health endpoint (for container checks)"},
+    {"version", alm_cmd_version, "print version and build information"},
+};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: almanac <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'almanac <command> --help' tells more of each. Settings come from ALMANAC_*\n"
+                 "environment variables: 'almanac check-config --list'.\n");
+}
+
+bool alm_cmd_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+int alm_cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "almanac: %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee 'almanac %s --help'\n", cmd);
+    return ALM_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? ALM_EXIT_USAGE : ALM_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return alm_cmd_version(1, argv);
+    /* Before any thread exists, so that every thread inherits the mask. */
+    alm_signals_block();
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "almanac: cannot initialise libsodium or libcurl\n");
+        return ALM_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            rc = commands[i].run(argc - 1, argv + 1);
+            curl_global_cleanup();
+            return rc;
+        }
+    }
+    fprintf(stderr, "almanac: '%s' is not a command; see 'almanac --help'\n", argv[1]);
+    return ALM_EXIT_USAGE;
+}

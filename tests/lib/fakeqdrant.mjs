@@ -1,0 +1,132 @@
+// Fake Qdrant readiness endpoint, FOR TESTS ONLY.
+//
+// A fault-injection HTTP server that stands in for Qdrant's `GET /readyz` so the
+// integration tests can make the Qdrant dependency healthy, unhealthy, hanging or
+// unreachable at will. It implements nothing else of Qdrant.
+//
+// Modes:
+//   ready    -> 200 text/plain "all shards are ready"
+//   notready -> 503
+//   hang     -> the connection is accepted and the request read, but never answered
+//   refuse   -> the listening socket is closed (connections are refused); switching
+//               to any other mode listens again on the same port
+// Any path other than /readyz -> 404 JSON.
+
+import http from 'node:http';
+
+const MODES = new Set(['ready', 'notready', 'hang', 'refuse']);
+
+export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
+  if (!MODES.has(mode)) throw new Error(`unknown mode ${mode}`);
+  let current = mode;
+  let count = 0;
+  const sockets = new Set();
+  const requests = []; // {method, url, headers}
+
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method, url: req.url, headers: { ...req.headers } });
+    const pathOnly = req.url.split('?')[0];
+    // Read the whole request first in every mode.
+    req.resume();
+    req.on('end', () => {
+      if (pathOnly !== '/readyz') {
+        const body = JSON.stringify({ status: { error: 'Not found' }, time: 0 });
+        res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      count++;
+      switch (current) {
+        case 'ready': {
+          const body = 'all shards are ready';
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+          break;
+        }
+        case 'notready': {
+          const body = 'some shards are not ready';
+          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+          break;
+        }
+        case 'hang':
+        default:
+          // Never answer; the socket is destroyed on close() or a switch to refuse.
+          break;
+      }
+    });
+  });
+  // Never let Node's own timeouts answer or close a hanging request.
+  server.requestTimeout = 0;
+  server.headersTimeout = 0;
+  server.keepAliveTimeout = 60000;
+  server.timeout = 0;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  const listen = (p) =>
+    new Promise((resolve, reject) => {
+      const onErr = (e) => reject(e);
+      server.once('error', onErr);
+      server.listen(p, '127.0.0.1', () => {
+        server.off('error', onErr);
+        resolve(server.address().port);
+      });
+    });
+
+  const unlisten = () =>
+    new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      // Kept-alive and hanging connections would otherwise keep being served.
+      for (const s of sockets) s.destroy();
+    });
+
+  let boundPort = port;
+  if (current === 'refuse') {
+    // Reserve a port by listening once, then close it.
+    boundPort = await listen(port);
+    await unlisten();
+  } else {
+    boundPort = await listen(port);
+  }
+
+  return {
+    get url() {
+      return `http://127.0.0.1:${boundPort}`;
+    },
+    get port() {
+      return boundPort;
+    },
+    /** Number of GET /readyz requests received so far. */
+    get count() {
+      return count;
+    },
+    get mode() {
+      return current;
+    },
+    requests,
+    /** Switch mode; resolves once the listening state matches the mode. */
+    async setMode(m) {
+      if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
+      const prev = current;
+      current = m;
+      if (m === 'refuse') {
+        await unlisten();
+      } else {
+        if (prev === 'hang') {
+          // Pending hung requests stay pending; drop them so clients see an error
+          // instead of a late answer from the new mode.
+          for (const s of sockets) s.destroy();
+        }
+        if (!server.listening) await listen(boundPort);
+      }
+    },
+    async close() {
+      current = 'refuse';
+      await unlisten();
+    },
+  };
+}

@@ -1,0 +1,494 @@
+// Throw-away PostgreSQL and Redis instances for Almanac's integration tests.
+//
+// Each instance listens on a free loopback port and lives in a fresh temp dir.
+// PostgreSQL's initdb runs once per process into a template dir that is copied
+// (`cp -a`) for every new instance. PostgreSQL refuses to run as root, so when the
+// tests run as root its processes run as the `postgres` user (spawned with that
+// uid/gid, so the pid we hold is the postmaster itself, not a wrapper).
+//
+// Every process is started as its own process group leader: freeze()/thaw()/
+// kill9() signal the whole group, so PostgreSQL backends that already hold a
+// connection from the service under test are frozen too. Everything still running
+// is thawed and killed when the test process exits.
+
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const PG_BIN = process.env.ALMANAC_PG_BIN || findPgBin();
+const KEEP = process.env.ALMANAC_TEST_KEEP === '1';
+const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function findPgBin() {
+  const base = '/usr/lib/postgresql';
+  try {
+    const versions = fs
+      .readdirSync(base)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
+    for (const v of versions) {
+      const dir = path.join(base, v, 'bin');
+      if (fs.existsSync(path.join(dir, 'postgres'))) return dir;
+    }
+  } catch {
+    /* fall through */
+  }
+  return path.join(base, '15', 'bin');
+}
+
+// ---------------------------------------------------------------- cleanup
+
+const live = new Set(); // {pid, group:boolean}
+const tempDirs = new Set();
+
+function signalGroup(pid, sig) {
+  try {
+    process.kill(-pid, sig);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function cleanupAll() {
+  for (const p of live) {
+    signalGroup(p.pid, 'SIGCONT');
+    signalGroup(p.pid, 'SIGKILL');
+  }
+  live.clear();
+  if (!KEEP) {
+    for (const d of tempDirs) {
+      try {
+        fs.rmSync(d, { recursive: true, force: true });
+      } catch {
+        /* ignore */
+      }
+    }
+  }
+  tempDirs.clear();
+}
+
+let cleanupRegistered = false;
+function registerCleanup() {
+  if (cleanupRegistered) return;
+  cleanupRegistered = true;
+  process.on('exit', cleanupAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      cleanupAll();
+      process.exit(128 + (os.constants.signals[sig] || 1));
+    });
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let pgIds = null;
+function postgresIds() {
+  if (!IS_ROOT) return null;
+  if (!pgIds) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    pgIds = { uid, gid };
+  }
+  return pgIds;
+}
+
+function chownR(dir) {
+  const ids = postgresIds();
+  if (ids) execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, dir]);
+}
+
+function makeTempDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(d);
+  if (IS_ROOT) {
+    // The postgres user must be able to traverse the dir (sockets, data dir).
+    fs.chmodSync(d, 0o755);
+    chownR(d);
+  }
+  return d;
+}
+
+/** Options for running a PostgreSQL binary as the right user. */
+function pgSpawnOpts(extra = {}) {
+  const ids = postgresIds();
+  const env = { PATH: process.env.PATH || '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' };
+  return { env, ...(ids ? { uid: ids.uid, gid: ids.gid } : {}), ...extra };
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function waitChildExit(child, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+function exited(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+// ---------------------------------------------------------------- postgres
+
+let template = null;
+
+function pgTemplate() {
+  if (template) return template;
+  registerCleanup();
+  const root = makeTempDir('almanac-pgtpl-');
+  const data = path.join(root, 'data');
+  const opts = pgSpawnOpts({ encoding: 'utf8' });
+  let r = spawnSync(
+    path.join(PG_BIN, 'initdb'),
+    ['-D', data, '-U', 'almanac', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N'],
+    opts,
+  );
+  if (r.status !== 0) throw new Error(`initdb failed (${r.status}): ${r.stderr}${r.stdout}${r.error || ''}`);
+  // The bootstrap superuser is `almanac`; create its database in single-user mode.
+  r = spawnSync(
+    path.join(PG_BIN, 'postgres'),
+    ['--single', '-D', data, '-c', 'fsync=off', 'postgres'],
+    { ...opts, input: 'CREATE DATABASE almanac;\n' },
+  );
+  if (r.status !== 0) throw new Error(`creating database almanac failed (${r.status}): ${r.stderr}${r.stdout}`);
+  template = data;
+  return template;
+}
+
+async function waitPgReady(port, child, logFile, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (exited(child)) {
+      const log = safeRead(logFile);
+      const err = new Error(`postgres exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${log}`);
+      err.bindFailure = /could not (bind|create listen socket)|Address already in use/i.test(log);
+      throw err;
+    }
+    const r = spawnSync(
+      path.join(PG_BIN, 'pg_isready'),
+      ['-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'almanac', '-d', 'almanac', '-t', '1'],
+      { env: { PATH: process.env.PATH || '/usr/bin:/bin' } },
+    );
+    if (r.status === 0) return;
+    if (Date.now() > deadline) throw new Error(`postgres on port ${port} not ready after ${timeoutMs} ms:\n${safeRead(logFile)}`);
+    await sleep(50);
+  }
+}
+
+function safeRead(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Start a PostgreSQL on a free loopback port in a fresh temp dir.
+ * Statement logging is on (log_statement=all) so tests can count queries via logText().
+ */
+export async function startPostgres() {
+  registerCleanup();
+  const tpl = pgTemplate();
+  const dir = makeTempDir('almanac-pg-');
+  const data = path.join(dir, 'data');
+  execFileSync('cp', ['-a', tpl, data]);
+  const logFile = path.join(dir, 'postgres.log');
+  fs.writeFileSync(logFile, '');
+  chownR(dir);
+
+  const inst = { port: 0, url: '', dir, pid: 0, child: null, logFile };
+
+  async function launch(port) {
+    const fd = fs.openSync(logFile, 'a');
+    const child = spawn(
+      path.join(PG_BIN, 'postgres'),
+      [
+        '-D', data,
+        '-p', String(port),
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', `unix_socket_directories=${dir}`,
+        '-c', 'log_statement=all',
+        '-c', 'logging_collector=off',
+        '-c', 'fsync=off',
+        '-c', 'synchronous_commit=off',
+        '-c', 'full_page_writes=off',
+        '-c', 'shared_buffers=16MB',
+        '-c', 'max_connections=100',
+        '-c', 'log_line_prefix=%m [%p] ',
+      ],
+      pgSpawnOpts({ stdio: ['ignore', fd, fd], detached: true }),
+    );
+    fs.closeSync(fd);
+    const rec = { pid: child.pid };
+    live.add(rec);
+    child.once('exit', () => live.delete(rec));
+    inst.child = child;
+    inst.pid = child.pid;
+    await waitPgReady(port, child, logFile);
+  }
+
+  // The port may be grabbed between freePort() and bind: retry with a new one.
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      await launch(port);
+      inst.port = port;
+      break;
+    } catch (e) {
+      if (!e.bindFailure || attempt >= 4) throw e;
+      // Drop the lock file left from the failed start and try another port.
+    }
+  }
+  inst.url = `postgresql://almanac@127.0.0.1:${inst.port}/almanac`;
+
+  return {
+    get port() {
+      return inst.port;
+    },
+    get url() {
+      return inst.url;
+    },
+    dir,
+    get pid() {
+      return inst.pid;
+    },
+    /** Fast shutdown (SIGINT); waits for the postmaster to exit. */
+    async stop() {
+      const c = inst.child;
+      if (!c || exited(c)) return;
+      signalGroup(c.pid, 'SIGCONT');
+      process.kill(c.pid, 'SIGINT');
+      if (!(await waitChildExit(c, 15000))) {
+        signalGroup(c.pid, 'SIGKILL');
+        await waitChildExit(c, 5000);
+      }
+      await waitGroupGone(c.pid);
+    },
+    /** SIGKILL the postmaster and all its backends. */
+    async kill9() {
+      const c = inst.child;
+      if (!c || exited(c)) return;
+      signalGroup(c.pid, 'SIGCONT');
+      signalGroup(c.pid, 'SIGKILL');
+      await waitChildExit(c, 5000);
+      await waitGroupGone(c.pid);
+    },
+    /** SIGSTOP the postmaster and its backends: connections hang, nothing is refused. */
+    freeze() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGSTOP');
+    },
+    thaw() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGCONT');
+    },
+    /** Start again (after stop()/kill9()) on the same port and data dir. */
+    async start() {
+      if (inst.child && !exited(inst.child)) return;
+      await launch(inst.port);
+    },
+    get running() {
+      return !!inst.child && !exited(inst.child);
+    },
+    /** Everything PostgreSQL wrote to stderr so far (statement log included). */
+    logText() {
+      return safeRead(logFile);
+    },
+  };
+}
+
+async function waitGroupGone(pgid, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
+}
+
+/** Count the `SELECT 1` statements PostgreSQL logged (simple or extended protocol). */
+export function countSelect1(logText) {
+  const re = /LOG:\s+(?:statement|execute [^:]*):\s*SELECT\s+1\s*;?\s*$/gim;
+  return (logText.match(re) || []).length;
+}
+
+// ---------------------------------------------------------------- redis
+
+function redisPing(port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.on('error', () => done(false));
+    // ECHO rather than PING so readiness polling does not inflate the `ping` stats.
+    sock.on('connect', () => sock.write('*2\r\n$4\r\nECHO\r\n$2\r\nok\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\nok\r\n') || buf.startsWith('$2')) done(/ok/.test(buf));
+      else if (buf.startsWith('-')) done(false); // e.g. -LOADING
+    });
+  });
+}
+
+/**
+ * Start a Redis on a free loopback port in a fresh temp dir.
+ * Persistence is off unless {aof:true}.
+ */
+export async function startRedis({ aof = false } = {}) {
+  registerCleanup();
+  const dir = makeTempDir('almanac-redis-');
+  const logFile = path.join(dir, 'redis.log');
+  fs.writeFileSync(logFile, '');
+  const inst = { port: 0, child: null, pid: 0 };
+
+  async function launch(port) {
+    const fd = fs.openSync(logFile, 'a');
+    const args = [
+      '--bind', '127.0.0.1',
+      '--port', String(port),
+      '--dir', dir,
+      '--save', '',
+      '--appendonly', aof ? 'yes' : 'no',
+      '--daemonize', 'no',
+      '--logfile', '',
+      '--protected-mode', 'yes',
+    ];
+    const child = spawn('redis-server', args, {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+      env: { PATH: process.env.PATH || '/usr/bin:/bin' },
+    });
+    fs.closeSync(fd);
+    const rec = { pid: child.pid };
+    live.add(rec);
+    child.once('exit', () => live.delete(rec));
+    inst.child = child;
+    inst.pid = child.pid;
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      if (exited(child)) {
+        const log = safeRead(logFile);
+        const err = new Error(`redis-server exited during startup (code ${child.exitCode}):\n${log}`);
+        err.bindFailure = /Address already in use|Could not create server TCP/i.test(log);
+        throw err;
+      }
+      if (await redisPing(port, 500)) return;
+      if (Date.now() > deadline) throw new Error(`redis on port ${port} not ready:\n${safeRead(logFile)}`);
+      await sleep(30);
+    }
+  }
+
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      await launch(port);
+      inst.port = port;
+      break;
+    } catch (e) {
+      if (!e.bindFailure || attempt >= 4) throw e;
+    }
+  }
+
+  return {
+    get port() {
+      return inst.port;
+    },
+    get url() {
+      return `redis://127.0.0.1:${inst.port}/0`;
+    },
+    dir,
+    get pid() {
+      return inst.pid;
+    },
+    async stop() {
+      const c = inst.child;
+      if (!c || exited(c)) return;
+      signalGroup(c.pid, 'SIGCONT');
+      process.kill(c.pid, 'SIGTERM');
+      if (!(await waitChildExit(c, 10000))) {
+        signalGroup(c.pid, 'SIGKILL');
+        await waitChildExit(c, 5000);
+      }
+    },
+    async kill9() {
+      const c = inst.child;
+      if (!c || exited(c)) return;
+      signalGroup(c.pid, 'SIGCONT');
+      signalGroup(c.pid, 'SIGKILL');
+      await waitChildExit(c, 5000);
+    },
+    freeze() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGSTOP');
+    },
+    thaw() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGCONT');
+    },
+    async start() {
+      if (inst.child && !exited(inst.child)) return;
+      await launch(inst.port);
+    },
+    get running() {
+      return !!inst.child && !exited(inst.child);
+    },
+    logText() {
+      return safeRead(logFile);
+    },
+  };
+}
+
+/** Calls per command from `INFO commandstats`, e.g. {ping: 12, info: 3}. */
+export function redisCommandStats(port) {
+  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'commandstats'], {
+    encoding: 'utf8',
+    timeout: 5000,
+  });
+  const stats = {};
+  for (const line of out.split(/\r?\n/)) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m) stats[m[1]] = Number(m[2]);
+  }
+  return stats;
+}
+
+export { isAlive };
