@@ -24,8 +24,6 @@ static const struct alm_setting settings[] = {
      "deployment environment; production refuses insecure or missing secrets"},
     {"ALMANAC_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8000", 0, 0, 0, NULL, F(listen),
      "address and port the api listens on"},
-    {"ALMANAC_PROBE_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8001", 0, 0, 0, NULL, F(probe_listen),
-     "address and port of the /health and /ready listener of worker and beat"},
     {"ALMANAC_DATABASE_URL", ALM_SET_PGURL, NULL, SECRET | ALM_SET_REQUIRED, 0, 0, NULL,
      F(database_url), "PostgreSQL connection URI (postgresql://user[:password]@host:port/db)"},
     {"ALMANAC_DATABASE_PASSWORD", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(database_password),
@@ -38,8 +36,6 @@ static const struct alm_setting settings[] = {
      F(qdrant_url), "Qdrant REST URL; unset in development means keyword search only"},
     {"ALMANAC_QDRANT_API_KEY", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(qdrant_api_key),
      "Qdrant API key, if the Qdrant server requires one"},
-    {"ALMANAC_QDRANT_COLLECTION", ALM_SET_STRING, "almanac_chunks", 0, 0, 0, NULL,
-     F(qdrant_collection), "Qdrant collection holding the chunk vectors"},
     {"ALMANAC_JWT_SECRET", ALM_SET_STRING, NULL, SECRET | ALM_SET_REQUIRED_PROD, 0, 0, NULL,
      F(jwt_secret),
      "HS256 signing key of access tokens, at least 32 bytes; random per process in development "
@@ -257,10 +253,12 @@ static bool valid_hostport(const char *text)
 {
     struct alm_url u;
     char *as_url = alm_xasprintf("tcp://%s", text);
-    bool ok = alm_url_parse(as_url, &u) && u.port && !*u.path && !u.user && !u.password;
+    bool ok = false;
 
-    if (ok)
+    if (alm_url_parse(as_url, &u)) {
+        ok = u.port && !*u.path && !u.user && !u.password;
         alm_url_release(&u);
+    }
     free(as_url);
     return ok;
 }
@@ -614,6 +612,9 @@ void alm_config_print_table(FILE *out, const char *format)
         const struct alm_setting *s = &settings[i];
         allowed_text(s, allowed, sizeof(allowed));
         if (md) {
+            /* a '|' inside a cell would end it */
+            for (char *p = strchr(allowed, '|'); p; p = strchr(p + 1, '|'))
+                *p = '/';
             fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", s->name, allowed,
                     s->def ? "`" : "", s->def ? s->def : "(none)", s->def ? "`" : "",
                     required_text(s), s->flags & ALM_SET_SECRET ? "yes" : "no", s->description);

@@ -40,14 +40,12 @@ struct alm_config {
     bool production;
     char *env;
     char *listen;
-    char *probe_listen;
     char *database_url;
     char *database_password;
     char *redis_url;
     char *redis_password;
     char *qdrant_url;
     char *qdrant_api_key;
-    char *qdrant_collection;
     char *jwt_secret;
     char *embeddings_url;
     char *embeddings_model;

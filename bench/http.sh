@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# HTTP throughput of `almanac api` against nginx serving a fixed JSON body of the same size.
+#
+# Starts throw-away PostgreSQL and Redis (so /ready answers 200 from its cache), the api and
+# an nginx on free loopback ports, then runs wrk against each target after a warm-up run.
+# Prints requests/s, p99 latency and the ratio to nginx, plus the api's resident memory idle
+# after start and at its peak after the load; the same figures go to
+# ${BENCH_OUT:-/tmp}/http-latest.json. Everything started here is stopped on exit.
+#
+# Environment:
+#   ALMANAC_BIN            binary to measure (default: build/almanac, built if missing)
+#   BENCH_DURATION         wrk duration per target (default 10s)
+#   BENCH_WARMUP           wrk warm-up duration per target (default 3s)
+#   BENCH_CONNECTIONS      wrk connections (default 64)
+#   BENCH_THREADS          wrk threads (default 2)
+#   BENCH_OUT              directory of http-latest.json (default /tmp)
+#   ALMANAC_READY_CACHE_MS readiness cache TTL handed to the api (its default when unset)
+#
+# Targets (from the performance issue): /health at least 0.8x nginx; idle RSS under 8 MB.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+duration=${BENCH_DURATION:-10s}
+warmup=${BENCH_WARMUP:-3s}
+conns=${BENCH_CONNECTIONS:-64}
+wthreads=${BENCH_THREADS:-2}
+out_dir=${BENCH_OUT:-/tmp}
+pg_bin=${ALMANAC_PG_BIN:-/usr/lib/postgresql/15/bin}
+ncpu=$(nproc)
+
+for tool in wrk nginx redis-server curl ss; do
+    command -v "$tool" >/dev/null || {
+        echo "bench: '$tool' not found (scripts/deps.sh all installs it)" >&2
+        exit 1
+    }
+done
+[ -x "$pg_bin/postgres" ] || {
+    echo "bench: no PostgreSQL binaries in $pg_bin (set ALMANAC_PG_BIN)" >&2
+    exit 1
+}
+
+bin=${ALMANAC_BIN:-$root/build/almanac}
+if [ ! -x "$bin" ]; then
+    if [ -n "${ALMANAC_BIN:-}" ]; then
+        echo "bench: ALMANAC_BIN=$bin is not executable" >&2
+        exit 1
+    fi
+    echo "bench: building $bin"
+    cmake -S "$root" -B "$root/build" -DALM_TESTS=OFF >/dev/null
+    cmake --build "$root/build" -j"$ncpu" >/dev/null
+fi
+
+tmp=$(mktemp -d /tmp/almanac-bench.XXXXXX)
+# PostgreSQL and nginx workers may run as other users when we are root: let them in.
+chmod 711 "$tmp"
+api_pid="" nginx_pid="" pg_started="" redis_started=""
+
+# PostgreSQL refuses to run as root; as root it runs as the postgres user.
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+    as_pg=(runuser -u postgres --)
+fi
+
+cleanup() {
+    local rc=$?
+    set +e
+    [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+    if [ -n "$redis_started" ] && [ -s "$tmp/redis.pid" ]; then
+        kill "$(cat "$tmp/redis.pid")" 2>/dev/null
+    fi
+    [ -n "$pg_started" ] && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate \
+        stop >/dev/null 2>&1
+    if [ $rc -ne 0 ]; then
+        for f in api.log nginx-error.log pg.log redis.log; do
+            [ -s "$tmp/$f" ] && { echo "--- $f (tail)" >&2; tail -n 20 "$tmp/$f" >&2; }
+        done
+    fi
+    rm -rf "$tmp"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A loopback port nothing listens on; ports are tried from a random start so that
+# concurrent runs rarely race for the same one.
+used_ports=" "
+free_port() {
+    local p=$((20000 + RANDOM % 30000))
+    while [ -n "$(ss -Htan "sport = :$p")" ] || [[ "$used_ports" == *" $p "* ]]; do
+        p=$((p + 1))
+        [ $p -lt 60000 ] || p=20000
+    done
+    used_ports+="$p "
+    echo "$p"
+}
+
+# Waits up to 15 s for a command to succeed.
+wait_for() {
+    local what=$1
+    shift
+    for _ in $(seq 150); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: $what did not come up" >&2
+    return 1
+}
+
+# ---------------------------------------------------------------- dependencies
+
+pg_port=$(free_port)
+mkdir -p "$tmp/pg"
+[ ${#as_pg[@]} -eq 0 ] || chown postgres: "$tmp/pg"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$tmp/pg/data" -U almanac --auth=trust -E UTF8 \
+    --no-sync >"$tmp/pg.log" 2>&1
+pg_started=1
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -w -o \
+    "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp/pg -c fsync=off" start >>"$tmp/pg.log" 2>&1
+"$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U almanac almanac >>"$tmp/pg.log" 2>&1
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --dir "$tmp" >/dev/null
+redis_started=1
+wait_for "redis" test -s "$tmp/redis.pid"
+
+# ---------------------------------------------------------------- almanac api
+
+api_port=$(free_port)
+export ALMANAC_DATABASE_URL="postgresql://almanac@127.0.0.1:$pg_port/almanac"
+export ALMANAC_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export ALMANAC_LISTEN="127.0.0.1:$api_port"
+export ALMANAC_PROBE_LISTEN="127.0.0.1:$(free_port)"
+export ALMANAC_ENV=development
+export ALMANAC_LOG_LEVEL=info
+unset ALMANAC_QDRANT_URL # Qdrant then reports "warn", which still answers 200
+"$bin" api >"$tmp/api.log" 2>&1 &
+api_pid=$!
+api_url="http://127.0.0.1:$api_port"
+wait_for "almanac api" curl -fsS "$api_url/health"
+# The first refresh connects to both dependencies; /ready must be 200 to be worth measuring.
+wait_for "almanac /ready 200" curl -fsS "$api_url/ready"
+sleep 1
+rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$api_pid/status"; }
+idle_rss_kb=$(rss_kb VmRSS)
+idle_rollup=$(grep -E '^(Rss|Pss_Anon|Pss_File|Anonymous):' "/proc/$api_pid/smaps_rollup" |
+    awk '{ printf "%s %s kB; ", $1, $2 }')
+
+# ---------------------------------------------------------------- nginx baseline
+
+# The same body bytes as our /health (its size is what matters), and the same extra
+# headers, so that both sides write equally large answers.
+health_body=$(curl -fsS "$api_url/health")
+nginx_port=$(free_port)
+mkdir -p "$tmp/nginx/logs"
+nginx_user=""
+[ "$(id -u)" -ne 0 ] || nginx_user="user nobody nogroup;"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+$nginx_user
+worker_processes $ncpu;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx-error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/client_body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = /health {
+            default_type application/json;
+            add_header X-Request-Id \$request_id;
+            add_header Cache-Control no-store;
+            add_header X-Content-Type-Options nosniff;
+            return 200 '$health_body';
+        }
+    }
+}
+EOF
+nginx -p "$tmp/nginx" -e "$tmp/nginx-error.log" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
+nginx_url="http://127.0.0.1:$nginx_port"
+wait_for "nginx" curl -fsS "$nginx_url/health"
+nginx_body=$(curl -fsS "$nginx_url/health")
+[ ${#nginx_body} -eq ${#health_body} ] || {
+    echo "bench: nginx body is ${#nginx_body} bytes, ours ${#health_body}" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- load
+
+# Latency in ms from wrk's "1.23ms" / "456.78us" / "1.02s".
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000
+        else if (v ~ /ms$/) n = n
+        else if (v ~ /m$/) n *= 60000
+        else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
+
+declare -A rps p99 errs
+run_wrk() {
+    local name=$1 url=$2 report
+    wrk -t"$wthreads" -c"$conns" -d"$warmup" "$url" >/dev/null
+    report=$(wrk -t"$wthreads" -c"$conns" -d"$duration" --timeout 5s --latency "$url")
+    echo "$report" >"$tmp/wrk-$name.txt"
+    rps[$name]=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$report")
+    p99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$report")")
+    # Non-2xx answers and socket errors both make a figure meaningless: count them.
+    errs[$name]=$(awk '/Non-2xx/ { n += $NF }
+        /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 }
+        END { print n + 0 }' <<<"$report")
+}
+
+targets=(nginx health ready)
+declare -A urls=([nginx]="$nginx_url/health" [health]="$api_url/health" [ready]="$api_url/ready")
+declare -A labels=([nginx]="nginx fixed JSON" [health]="almanac /health"
+    [ready]="almanac /ready (cached)")
+for t in "${targets[@]}"; do
+    run_wrk "$t" "${urls[$t]}"
+done
+peak_rss_kb=$(rss_kb VmHWM)
+after_rss_kb=$(rss_kb VmRSS)
+threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$api_pid/status")
+
+# ---------------------------------------------------------------- report
+
+ratio() { awk -v a="$1" -v b="${rps[nginx]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+echo
+echo "wrk -t$wthreads -c$conns -d$duration on $ncpu CPUs (warm-up $warmup); cache ${ALMANAC_READY_CACHE_MS:-default} ms"
+printf '%-26s %14s %12s %10s %8s\n' target requests/s "p99 (ms)" "x nginx" errors
+for t in "${targets[@]}"; do
+    printf '%-26s %14s %12s %10s %8s\n' "${labels[$t]}" "${rps[$t]}" "${p99[$t]}" \
+        "$(ratio "${rps[$t]}")" "${errs[$t]}"
+done
+echo
+echo "api RSS idle after start: $(mb "$idle_rss_kb") MB (target < 8 MB)"
+echo "  smaps_rollup: $idle_rollup"
+echo "api RSS after load: $(mb "$after_rss_kb") MB, peak (VmHWM): $(mb "$peak_rss_kb") MB; $threads threads"
+
+health_ratio=$(ratio "${rps[health]}")
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t + 0) ? "true" : "false" }'; }
+mkdir -p "$out_dir"
+{
+    printf '{\n  "when": "%s",\n  "cpus": %s,\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ncpu"
+    printf '  "wrk": {"threads": %s, "connections": %s, "duration": "%s", "warmup": "%s"},\n' \
+        "$wthreads" "$conns" "$duration" "$warmup"
+    printf '  "targets": [\n'
+    sep=""
+    for t in "${targets[@]}"; do
+        printf '%s    {"name": "%s", "url_path": "%s", "requests_per_s": %s, "p99_ms": %s, ' \
+            "$sep" "$t" "/${urls[$t]#http://*/}" "${rps[$t]}" "${p99[$t]}"
+        printf '"ratio_to_nginx": %s, "errors": %s}' "$(ratio "${rps[$t]}")" "${errs[$t]}"
+        sep=$',\n'
+    done
+    printf '\n  ],\n'
+    printf '  "rss_kb": {"idle": %s, "after_load": %s, "peak": %s},\n' "$idle_rss_kb" \
+        "$after_rss_kb" "$peak_rss_kb"
+    printf '  "api_threads": %s,\n' "$threads"
+    printf '  "goals": {"health_ratio_min": 0.8, "health_ratio_met": %s, ' \
+        "$(verdict "$health_ratio" 0.8)"
+    printf '"idle_rss_kb_max": 8192, "idle_rss_met": %s}\n}\n' \
+        "$(verdict 8192 "$idle_rss_kb")"
+} >"$out_dir/http-latest.json"
+echo "results: $out_dir/http-latest.json"
