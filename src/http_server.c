@@ -26,6 +26,7 @@
 
 struct alm_http {
     struct MHD_Daemon *mhd;
+    atomic_bool closing; /* quiesced: answers close their connection */
     struct alm_http_opts opts;
     atomic_uint inflight;
     int listen_fd;
@@ -155,6 +156,8 @@ void alm_reply_raw(struct alm_req *req, int status, const char *content_type, ch
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; i < req->nextra; i++)
         MHD_add_response_header(resp, req->extra_headers[i][0], req->extra_headers[i][1]);
+    if (atomic_load(&req->http->closing))
+        MHD_add_response_header(resp, "Connection", "close"); /* so drain can end */
     if (MHD_queue_response(req->conn, (unsigned)status, resp) != MHD_YES)
         alm_warn("http.queue_failed", "cannot queue the answer", "{s:s}", "request_id",
                  req->request_id);
@@ -453,7 +456,10 @@ struct alm_http *alm_http_start(const struct alm_http_opts *opts, struct alm_err
 
 void alm_http_quiesce(struct alm_http *h)
 {
-    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+    MHD_socket fd;
+
+    atomic_store(&h->closing, true);
+    fd = MHD_quiesce_daemon(h->mhd);
 
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
