@@ -4,6 +4,7 @@
 #include "db.h"
 #include "qdrant.h"
 #include "redis.h"
+#include "schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,42 @@ static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
     return true;
 }
 
+/* The schema check keeps its own connection, as the dependency checks do. */
+struct schema_dep {
+    struct dep dep;
+    atomic_int *version;
+};
+
+static bool run_schema(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct schema_dep *s = state;
+    struct alm_errbuf eb = {{0}};
+    int version = 0;
+
+    if (!s->dep.conn) {
+        if (!may_connect(&s->dep, why, n))
+            return false;
+        s->dep.conn = alm_db_connect(s->dep.cfg, "almanac-ready", timeout_ms, &eb);
+        if (!s->dep.conn) {
+            connect_failed(&s->dep, &eb, why, n);
+            return false;
+        }
+        s->dep.backoff_ms = 0;
+    }
+    if (alm_schema_version(s->dep.conn, timeout_ms, &version, &eb)) {
+        PQfinish(s->dep.conn);
+        s->dep.conn = NULL;
+        snprintf(why, n, "cannot read the schema version: %s", eb.msg);
+        return false;
+    }
+    atomic_store(s->version, version);
+    if (version >= alm_schema_expected())
+        return true;
+    snprintf(why, n, "schema at version %d, this binary needs %d: run 'almanac migrate'", version,
+             alm_schema_expected());
+    return false;
+}
+
 static bool run_redis(void *state, int timeout_ms, char *why, size_t n)
 {
     struct dep *d = state;
@@ -136,6 +173,21 @@ static void free_qdrant(void *state)
     struct dep *d = state;
     alm_qdrant_free(d->conn);
     free(d);
+}
+
+void alm_checks_add_schema(struct alm_health *h, const struct alm_config *cfg, atomic_int *version)
+{
+    struct schema_dep *s = alm_xcalloc(1, sizeof(*s));
+    struct alm_check c = {.name = "schema",
+                          .component_type = "component",
+                          .required = true,
+                          .run = run_schema,
+                          .state = s,
+                          .free_state = free_postgres};
+
+    s->dep.cfg = cfg;
+    s->version = version;
+    alm_health_add(h, &c);
 }
 
 void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *cfg)

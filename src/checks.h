@@ -8,6 +8,11 @@
 #include "config.h"
 #include "health.h"
 
+#include <stdatomic.h>
+
 /* Adds the PostgreSQL, Redis and Qdrant checks for cfg to h (which borrows cfg for its
  * whole life). Qdrant unset (development only) is added as not configured. */
 void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *cfg);
+/* Adds the "schema" check: passes when the applied schema is at least the version this
+ * binary needs, and publishes the version it read into *version for request gating. */
+void alm_checks_add_schema(struct alm_health *h, const struct alm_config *cfg, atomic_int *version);

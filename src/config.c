@@ -67,6 +67,22 @@ static const struct alm_setting settings[] = {
      "after SIGTERM, how long to keep serving while /ready fails, so load balancers drain"},
     {"ALMANAC_SHUTDOWN_TIMEOUT_MS", ALM_SET_INT, "20000", 0, 0, 300000, NULL,
      F(shutdown_timeout_ms), "after the delay, how long in-flight work may take to finish"},
+    {"ALMANAC_DB_POOL_SIZE", ALM_SET_INT, "8", 0, 1, 256, NULL, F(db_pool_size),
+     "PostgreSQL connections of the api's request pool"},
+    {"ALMANAC_DB_TIMEOUT_MS", ALM_SET_INT, "5000", 0, 100, 120000, NULL, F(db_timeout_ms),
+     "deadline of one database statement of a request (and of waiting for a connection)"},
+    {"ALMANAC_JWT_EXPIRY_S", ALM_SET_INT, "3600", 0, 60, 2592000, NULL, F(jwt_expiry_s),
+     "lifetime of an access token in seconds"},
+    {"ALMANAC_ALLOW_SIGNUP", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(allow_signup),
+     "whether anyone may create an account through POST /api/v1/auth/signup"},
+    {"ALMANAC_LOGIN_MAX_ATTEMPTS", ALM_SET_INT, "5", 0, 1, 1000, NULL, F(login_max_attempts),
+     "failed sign-ins allowed per account within the window before 429"},
+    {"ALMANAC_LOGIN_MAX_ATTEMPTS_PER_IP", ALM_SET_INT, "20", 0, 1, 100000, NULL,
+     F(login_max_attempts_ip), "failed sign-ins allowed per client address within the window"},
+    {"ALMANAC_LOGIN_WINDOW_S", ALM_SET_INT, "900", 0, 10, 86400, NULL, F(login_window_s),
+     "window of the sign-in limits in seconds"},
+    {"ALMANAC_TRUST_PROXY", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(trust_proxy),
+     "take the client address from X-Real-IP (set it only behind our nginx)"},
 };
 
 #undef F
@@ -635,7 +651,7 @@ int alm_config_fail(const struct alm_config_report *errors)
     return ALM_EXIT_CONFIG;
 }
 
-int alm_config_load_or_report(struct alm_config *cfg)
+int alm_config_load_or_report(struct alm_config *cfg, bool log_warnings)
 {
     struct alm_config_report errs = {0}, warns = {0};
     enum alm_log_level level = ALM_LOG_INFO;
@@ -648,7 +664,7 @@ int alm_config_load_or_report(struct alm_config *cfg)
     }
     if (alm_log_level_parse(cfg->log_level, &level))
         alm_log_init(NULL, level);
-    for (size_t i = 0; i < warns.count; i++)
+    for (size_t i = 0; log_warnings && i < warns.count; i++)
         alm_warn("config.warning", "configuration warning", "{s:s}", "detail", warns.lines[i]);
 out:
     alm_config_report_release(&errs);

@@ -60,6 +60,14 @@ struct alm_config {
     long max_upload_bytes;
     long shutdown_delay_ms;
     long shutdown_timeout_ms;
+    long db_pool_size;
+    long db_timeout_ms;
+    long jwt_expiry_s;
+    long login_max_attempts;
+    long login_max_attempts_ip;
+    long login_window_s;
+    char *allow_signup;
+    char *trust_proxy;
     bool jwt_secret_generated; /* development only: no secret was given */
 };
 
@@ -87,6 +95,6 @@ void alm_config_log(const struct alm_config *cfg);
 void alm_config_print_table(FILE *out, const char *format);
 /* Prints errors to stderr, one line each, and returns ALM_EXIT_CONFIG; for commands. */
 int alm_config_fail(const struct alm_config_report *errors);
-/* Loads, prints warnings as log lines and errors to stderr; the usual start of a command.
- * Returns 0 on success or ALM_EXIT_CONFIG. */
-int alm_config_load_or_report(struct alm_config *cfg);
+/* Loads, logs warnings (when log_warnings: services do, one-shot commands need not) and
+ * prints errors to stderr; the usual start of a command. Returns 0 or ALM_EXIT_CONFIG. */
+int alm_config_load_or_report(struct alm_config *cfg, bool log_warnings);

@@ -1,6 +1,8 @@
 #include "compat.h"
 #include "db.h"
 #include "clock.h"
+#include "log.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -43,7 +45,7 @@ static enum alm_err wait_socket(PGconn *conn, short events, int64_t deadline)
 PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int timeout_ms,
                        struct alm_errbuf *eb)
 {
-    const char *keys[8], *vals[8];
+    const char *keys[10], *vals[10];
     int k = 0;
     int64_t deadline = alm_clock_ms() + timeout_ms;
     PGconn *conn;
@@ -54,6 +56,7 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
     if (cfg->database_password)
         keys[k] = "password", vals[k++] = cfg->database_password;
     keys[k] = "application_name", vals[k++] = app_name;
+    keys[k] = "options", vals[k++] = "-c TimeZone=UTC"; /* timestamps read back in UTC */
     keys[k] = "keepalives_idle", vals[k++] = "30";
     keys[k] = "keepalives_interval", vals[k++] = "10";
     keys[k] = "keepalives_count", vals[k++] = "3";
@@ -120,3 +123,135 @@ wait_failed:
         return alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms", timeout_ms);
     return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection lost");
 }
+
+/* Maps a failed result's SQLSTATE to our error, once for the whole project. */
+static enum alm_err map_sqlstate(const char *state)
+{
+    if (!state)
+        return ALM_ERR_UNAVAILABLE; /* no result status: the connection failed */
+    if (strcmp(state, "23505") == 0)
+        return ALM_ERR_CONFLICT;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P03") == 0)
+        return ALM_ERR_UNAVAILABLE;
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+        return ALM_ERR_TIMEOUT;
+    if (strncmp(state, "22", 2) == 0)
+        return ALM_ERR_INVALID;
+    return ALM_ERR_INTERNAL;
+}
+
+/* Waits for the whole result of a sent statement; keeps the last result. */
+static enum alm_err await_result(PGconn *conn, int64_t deadline, PGresult **last)
+{
+    enum alm_err err;
+    PGresult *r;
+
+    while (PQflush(conn) == 1) {
+        err = wait_socket(conn, POLLOUT, deadline);
+        if (err)
+            return err;
+    }
+    for (;;) {
+        if (!PQconsumeInput(conn))
+            return ALM_ERR_UNAVAILABLE;
+        if (!PQisBusy(conn)) {
+            r = PQgetResult(conn);
+            if (!r)
+                return ALM_OK;
+            PQclear(*last);
+            *last = r;
+            continue;
+        }
+        err = wait_socket(conn, POLLIN, deadline);
+        if (err)
+            return err;
+    }
+}
+
+enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                          const char *const *params, PGresult **res, struct alm_errbuf *eb)
+{
+    int64_t deadline = alm_clock_ms() + timeout_ms;
+    PGresult *last = NULL;
+    enum alm_err err;
+    ExecStatusType st;
+
+    if (res)
+        *res = NULL;
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "database connection lost");
+    err = await_result(conn, deadline, &last);
+    if (err) {
+        PQclear(last);
+        if (err == ALM_ERR_TIMEOUT)
+            return alm_fail(eb, ALM_ERR_TIMEOUT, "database did not answer within %d ms",
+                            timeout_ms);
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "database connection lost");
+    }
+    st = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (res)
+            *res = last;
+        else
+            PQclear(last);
+        return ALM_OK;
+    }
+    err = map_sqlstate(last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL);
+    if (err == ALM_ERR_INTERNAL || err == ALM_ERR_UNAVAILABLE) {
+        char why[160];
+        alm_db_error_text(conn, why, sizeof(why));
+        alm_error("db.error", "database statement failed", "{s:s, s:s}", "sqlstate",
+                  last && PQresultErrorField(last, PG_DIAG_SQLSTATE)
+                      ? PQresultErrorField(last, PG_DIAG_SQLSTATE)
+                      : "",
+                  "detail", why);
+    }
+    PQclear(last);
+    return alm_fail(eb, err, "%s",
+                    err == ALM_ERR_CONFLICT      ? "already exists"
+                    : err == ALM_ERR_UNAVAILABLE ? "database unavailable"
+                    : err == ALM_ERR_TIMEOUT     ? "database statement timed out"
+                    : err == ALM_ERR_INVALID     ? "invalid value"
+                                                 : "database error");
+}
+
+enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
+{
+    return alm_db_query(conn, timeout_ms, "BEGIN", 0, NULL, NULL, eb);
+}
+
+enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
+{
+    return alm_db_query(conn, timeout_ms, "COMMIT", 0, NULL, NULL, eb);
+}
+
+void alm_db_rollback(PGconn *conn, int timeout_ms)
+{
+    PGTransactionStatusType st = PQtransactionStatus(conn);
+
+    if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR)
+        return;
+    if (alm_db_query(conn, timeout_ms, "ROLLBACK", 0, NULL, NULL, NULL)) {
+        /* the connection stays inside the transaction: the pool closes it */
+    }
+}
+
+static void *pool_connect(void *ctx, struct alm_errbuf *eb)
+{
+    const struct alm_config *cfg = ctx;
+    return alm_db_connect(cfg, "almanac", (int)cfg->db_timeout_ms, eb);
+}
+
+static void pool_close(void *conn)
+{
+    PQfinish(conn);
+}
+
+/* Idle, outside any transaction and not mid-statement (a timed-out statement leaves
+ * the connection active). */
+static bool pool_usable(void *conn)
+{
+    return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+const struct alm_pool_ops alm_db_pool_ops = {pool_connect, pool_close, pool_usable};

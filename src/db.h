@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "config.h"
 #include "err.h"
+#include "pool.h"
 
 #include <libpq-fe.h>
 
@@ -17,3 +18,21 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
 enum alm_err alm_db_ping(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* A short, secret-free description of the connection's last error. */
 void alm_db_error_text(const PGconn *conn, char *out, size_t n);
+
+/* Runs one parametrised statement within timeout_ms (text parameters; NULL = SQL NULL).
+ * On success *res (may be NULL when the caller does not want it) holds the result,
+ * owned by the caller (PQclear). Errors are mapped once, here: unique violation ->
+ * ALM_ERR_CONFLICT, connection class 08 -> ALM_ERR_UNAVAILABLE, timeout or query
+ * cancelled -> ALM_ERR_TIMEOUT, data exceptions -> ALM_ERR_INVALID, other ->
+ * ALM_ERR_INTERNAL (detail logged, eb says "database error"). After a timeout the
+ * connection is left unusable (the pool then closes it). */
+enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                          const char *const *params, PGresult **res,
+                          struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* Shorthands for BEGIN, COMMIT and ROLLBACK (rollback ignores errors). */
+enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+void alm_db_rollback(PGconn *conn, int timeout_ms);
+
+/* Pool operations for struct alm_pool (pool.h): ctx is the struct alm_config. */
+extern const struct alm_pool_ops alm_db_pool_ops;

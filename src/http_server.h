@@ -54,6 +54,8 @@ const char *alm_req_query(const struct alm_req *req, const char *name);
 /* The request body (borrowed; NUL-terminated). */
 const struct alm_buf *alm_req_body(const struct alm_req *req);
 bool alm_req_resumed(const struct alm_req *req);
+/* The peer's address as text ("127.0.0.1", "::1"); "" when unknown. */
+void alm_req_peer(const struct alm_req *req, char *out, size_t n);
 /* Per-request slot for the handler's own state, kept across suspension. The handler owns
  * what it stores; free_fn (may be NULL) is called when the request is freed. */
 void alm_req_set_data(struct alm_req *req, void *data, void (*free_fn)(void *));

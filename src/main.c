@@ -16,6 +16,8 @@ static const struct alm_command {
     const char *summary;
 } commands[] = {
     {"api", alm_cmd_api, "serve the HTTP API, /health, /ready and /metrics"},
+    {"migrate", alm_cmd_migrate, "apply pending database migrations"},
+    {"user", alm_cmd_user, "create users (the first admin)"},
     {"check-config", alm_cmd_check_config, "validate the configuration and exit"},
     {"healthcheck", alm_cmd_healthcheck, "probe a health endpoint (for container checks)"},
     {"version", alm_cmd_version, "print version and build information"},

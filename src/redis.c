@@ -94,3 +94,22 @@ enum alm_err alm_redis_ping(redisContext *c, int timeout_ms, struct alm_errbuf *
     freeReplyObject(r);
     return err;
 }
+
+static void *pool_connect(void *ctx, struct alm_errbuf *eb)
+{
+    const struct alm_config *cfg = ctx;
+    return alm_redis_connect(cfg, (int)cfg->ready_timeout_ms, eb);
+}
+
+static void pool_close(void *conn)
+{
+    redisFree(conn);
+}
+
+/* hiredis contexts are dead after any I/O or protocol error. */
+static bool pool_usable(void *conn)
+{
+    return ((redisContext *)conn)->err == 0;
+}
+
+const struct alm_pool_ops alm_redis_pool_ops = {pool_connect, pool_close, pool_usable};

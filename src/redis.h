@@ -7,6 +7,7 @@
 #include "compat.h"
 #include "config.h"
 #include "err.h"
+#include "pool.h"
 
 #include <hiredis/hiredis.h>
 
@@ -18,3 +19,6 @@ redisContext *alm_redis_connect(const struct alm_config *cfg, int timeout_ms,
 enum alm_err alm_redis_ping(redisContext *c, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Classifies a failed context's error into eb; returns ALM_ERR_TIMEOUT or UNAVAILABLE. */
 enum alm_err alm_redis_error(const redisContext *c, int timeout_ms, struct alm_errbuf *eb);
+
+/* Pool operations for struct alm_pool (pool.h): ctx is the struct alm_config. */
+extern const struct alm_pool_ops alm_redis_pool_ops;

@@ -31,6 +31,11 @@ void alm_signals_block(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void alm_signals_unblock(void)
+{
+    pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
+}
+
 void alm_signals_request_stop(const char *why)
 {
     pthread_mutex_lock(&mu);

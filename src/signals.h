@@ -9,6 +9,8 @@
 #include "compat.h"
 
 void alm_signals_block(void);
+/* For one-shot commands: default actions again, so a signal simply ends the process. */
+void alm_signals_unblock(void);
 void alm_signals_start(void);
 /* Waits until a stop signal arrived or timeout_ms passed (<0: forever); true if stopping. */
 bool alm_signals_wait(int64_t timeout_ms);

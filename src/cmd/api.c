@@ -1,7 +1,9 @@
 #include "compat.h"
-#include "api_health.h"
+#include "api.h"
 #include "app.h"
 #include "checks.h"
+#include "db.h"
+#include "redis.h"
 #include "clock.h"
 #include "cmd.h"
 #include "http_server.h"
@@ -20,10 +22,6 @@ static const char usage[] =
     "environment ('almanac check-config --list'). SIGTERM drains: /ready fails at once,\n"
     "serving goes on for ALMANAC_SHUTDOWN_DELAY_MS, then in-flight requests finish within\n"
     "ALMANAC_SHUTDOWN_TIMEOUT_MS; a second SIGTERM exits at once.\n";
-
-static const struct alm_route routes[] = {
-    ALM_HEALTH_ROUTES,
-};
 
 static void no_op(void *arg)
 {
@@ -54,6 +52,8 @@ int alm_cmd_api(int argc, char **argv)
     struct alm_errbuf eb = {{0}};
     struct alm_app app = {.svc = "api", .cfg = &cfg, .start_ms = alm_clock_ms()};
     struct alm_http *http;
+    const struct alm_route *routes;
+    size_t nroutes;
     int rc;
 
     if (alm_cmd_wants_help(argc, argv)) {
@@ -63,21 +63,30 @@ int alm_cmd_api(int argc, char **argv)
     if (argc > 1)
         return alm_cmd_usage_error("api", "unexpected argument '%s'", argv[1]);
     alm_log_init("api", ALM_LOG_INFO);
-    rc = alm_config_load_or_report(&cfg);
+    rc = alm_config_load_or_report(&cfg, true);
     if (rc)
         return rc;
     alm_config_log(&cfg);
+    routes = alm_api_routes(&nroutes);
+    atomic_init(&app.schema_version, -1);
     app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
     alm_checks_add_dependencies(app.health, &cfg);
+    alm_checks_add_schema(app.health, &cfg, &app.schema_version);
     alm_health_start(app.health);
-    alm_metrics_init(routes, ALM_ARRAY_SIZE(routes));
+    alm_metrics_init(routes, nroutes);
+    alm_api_auth_init();
+    app.db =
+        alm_pool_new(&alm_db_pool_ops, &cfg, (unsigned)cfg.db_pool_size, (int)cfg.db_timeout_ms);
+    app.redis = alm_pool_new(&alm_redis_pool_ops, &cfg, (unsigned)cfg.db_pool_size,
+                             (int)cfg.ready_timeout_ms);
+    app.relayer = alm_relayer_start(&cfg);
     struct alm_http_opts opts = {.listen = cfg.listen,
                                  .threads = (unsigned)cfg.http_threads,
                                  .max_connections = (unsigned)cfg.http_max_connections,
                                  .timeout_s = (unsigned)cfg.http_timeout_s,
                                  .max_body = (size_t)cfg.max_upload_bytes + 64 * 1024,
                                  .routes = routes,
-                                 .nroutes = ALM_ARRAY_SIZE(routes),
+                                 .nroutes = nroutes,
                                  .app = &app,
                                  .observe = alm_metrics_observe_http};
     http = alm_http_start(&opts, &eb);
@@ -96,6 +105,10 @@ int alm_cmd_api(int argc, char **argv)
     alm_http_stop(http);
     alm_info("shutdown.done", "api stopped", NULL);
 out:
+    alm_relayer_stop(app.relayer);
+    alm_pool_free(app.db);
+    alm_pool_free(app.redis);
+    alm_api_auth_release();
     alm_health_free(app.health);
     alm_config_release(&cfg);
     return rc;

@@ -1,0 +1,209 @@
+#include "compat.h"
+#include "api.h"
+#include "api_health.h"
+#include "auth.h"
+#include "db.h"
+#include "log.h"
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct alm_route routes[] = {
+    ALM_HEALTH_ROUTES,
+    {"POST", "/api/v1/auth/login", alm_api_login, 0},
+    {"POST", "/api/v1/auth/signup", alm_api_signup, 0},
+    {"GET", "/api/v1/users/me", alm_api_me, 0},
+    {"GET", "/api/v1/admin/users", alm_api_users_list, 0},
+    {"POST", "/api/v1/admin/users", alm_api_users_create, 0},
+    {"PATCH", "/api/v1/admin/users/{id}", alm_api_users_update, 0},
+    {"POST", "/api/v1/knowledge-bases", alm_api_kbs_create, 0},
+    {"GET", "/api/v1/knowledge-bases", alm_api_kbs_list, 0},
+    {"GET", "/api/v1/knowledge-bases/{id}", alm_api_kbs_get, 0},
+    {"PATCH", "/api/v1/knowledge-bases/{id}", alm_api_kbs_update, 0},
+    {"DELETE", "/api/v1/knowledge-bases/{id}", alm_api_kbs_delete, 0},
+    {"POST", "/api/v1/knowledge-bases/{id}/documents", alm_api_docs_upload, ALM_ROUTE_BODY},
+    {"GET", "/api/v1/knowledge-bases/{id}/documents", alm_api_docs_list, 0},
+    {"GET", "/api/v1/documents/{id}", alm_api_docs_get, 0},
+    {"DELETE", "/api/v1/documents/{id}", alm_api_docs_delete, 0},
+    {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, 0},
+    {"GET", "/api/v1/documents/{id}/content", alm_api_docs_content, 0},
+};
+
+const struct alm_route *alm_api_routes(size_t *n)
+{
+    *n = ALM_ARRAY_SIZE(routes);
+    return routes;
+}
+
+void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb)
+{
+    alm_reply_error(req, err, "%s", eb->msg[0] ? eb->msg : alm_err_name(err));
+}
+
+PGconn *alm_api_db_or_reply(struct alm_req *req)
+{
+    struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    int version = atomic_load(&app->schema_version);
+    PGconn *conn;
+
+    if (version >= 0 && version < alm_schema_expected()) {
+        alm_reply_error(req, ALM_ERR_UNAVAILABLE,
+                        "database schema is at version %d, this server needs %d: run 'almanac "
+                        "migrate'",
+                        version, alm_schema_expected());
+        return NULL;
+    }
+    conn = alm_pool_get(app->db, &eb);
+    if (!conn)
+        alm_reply_error(req, ALM_ERR_UNAVAILABLE, "database unavailable: %s", eb.msg);
+    return conn;
+}
+
+void alm_api_db_put(struct alm_req *req, PGconn *conn)
+{
+    struct alm_app *app = alm_req_app(req);
+
+    if (!conn)
+        return;
+    alm_db_rollback(conn, (int)app->cfg->db_timeout_ms); /* a no-op unless an error left one */
+    alm_pool_put(app->db, conn);
+}
+
+bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *user)
+{
+    const struct alm_app *app = alm_req_app(req);
+    const char *h = alm_req_header(req, "Authorization");
+    struct alm_token_claims claims;
+    struct alm_errbuf eb = {{0}};
+    enum alm_err err;
+
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        alm_reply_header(req, "WWW-Authenticate", "Bearer");
+        alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "sign in first: missing bearer token");
+        return false;
+    }
+    err = alm_auth_token_verify(h + 7, app->cfg->jwt_secret, strlen(app->cfg->jwt_secret),
+                                (int64_t)time(NULL), 30, &claims, &eb);
+    if (err) {
+        alm_reply_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "%s", eb.msg);
+        return false;
+    }
+    err = alm_users_find(conn, (int)app->cfg->db_timeout_ms, strtoll(claims.sub, NULL, 10), user,
+                         &eb);
+    if (err == ALM_ERR_NOT_FOUND || (!err && user->disabled)) {
+        alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "account disabled or removed");
+        return false;
+    }
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        return false;
+    }
+    return true;
+}
+
+bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user)
+{
+    if (strcmp(user->role, "admin") == 0)
+        return true;
+    alm_reply_error(req, ALM_ERR_FORBIDDEN, "administrators only");
+    return false;
+}
+
+json_t *alm_api_json_or_reply(struct alm_req *req)
+{
+    const struct alm_buf *body = alm_req_body(req);
+    json_error_t jerr;
+    json_t *v = json_loadb(body->data, body->len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!v) {
+        alm_reply_error(req, ALM_ERR_INVALID, "body is not valid JSON: %s at line %d column %d",
+                        jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        alm_reply_error(req, ALM_ERR_INVALID, "body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+/* A decimal id in 1..2^53 (JSON-safe); false for anything else. */
+static bool parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    long long v;
+
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 16)
+        return false;
+    v = strtoll(s, &end, 10);
+    if (v < 1 || v > (1LL << 53))
+        return false;
+    *id = v;
+    return true;
+}
+
+bool alm_api_id_or_reply(struct alm_req *req, size_t i, int64_t *id)
+{
+    if (parse_id(alm_req_param(req, i), id))
+        return true;
+    alm_reply_error(req, ALM_ERR_NOT_FOUND, "not found");
+    return false;
+}
+
+bool alm_api_page_or_reply(struct alm_req *req, int *limit, int64_t *cursor)
+{
+    const char *l = alm_req_query(req, "limit");
+    const char *c = alm_req_query(req, "cursor");
+    int64_t v;
+
+    *limit = 20;
+    *cursor = 0;
+    if (l) {
+        if (!parse_id(l, &v) || v > 100) {
+            alm_reply_error(req, ALM_ERR_INVALID, "limit must be 1..100");
+            return false;
+        }
+        *limit = (int)v;
+    }
+    if (c && *c && !parse_id(c, cursor)) {
+        alm_reply_error(req, ALM_ERR_INVALID, "cursor is not one this server gave");
+        return false;
+    }
+    return true;
+}
+
+const char *alm_api_json_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+json_t *alm_api_time(const char *ts)
+{
+    /* PostgreSQL's ISO style "2026-11-28 14:55:27.356+00" (UTC sessions) -> RFC 3339. */
+    char out[40];
+    size_t n = strcspn(ts, ".+");
+
+    if (n < 19 || n > 19)
+        return json_string(ts);
+    snprintf(out, sizeof(out), "%.10sT%.8sZ", ts, ts + 11);
+    return json_string(out);
+}
+
+void alm_api_client_ip(struct alm_req *req, char *out, size_t n)
+{
+    const struct alm_app *app = alm_req_app(req);
+    const char *real = alm_req_header(req, "X-Real-IP");
+
+    if (strcmp(app->cfg->trust_proxy, "true") == 0 && real && *real && strlen(real) < n &&
+        strspn(real, "0123456789abcdefABCDEF.:") == strlen(real)) {
+        snprintf(out, n, "%s", real);
+        return;
+    }
+    alm_req_peer(req, out, n);
+}

@@ -1,0 +1,64 @@
+/* api.h: the /api/v1 routes and what their handlers share.
+ *
+ * Helpers named *_or_reply answer the request themselves when they fail (401, 404,
+ * 503, ...) and return false/NULL: the handler then just returns. */
+#pragma once
+#include "compat.h"
+#include "app.h"
+#include "http_server.h"
+#include "users.h"
+
+#include <libpq-fe.h>
+
+/* The api's whole route table, probes included. */
+const struct alm_route *alm_api_routes(size_t *n);
+
+/* The signed-in user from "Authorization: Bearer ...", checked against the database
+ * (a disabled or deleted user is refused at once). */
+bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *user);
+bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user);
+/* A pooled database connection once the schema is current; give it back with
+ * alm_api_db_put(). */
+PGconn *alm_api_db_or_reply(struct alm_req *req);
+void alm_api_db_put(struct alm_req *req, PGconn *conn);
+/* The body as a JSON object (new reference). */
+json_t *alm_api_json_or_reply(struct alm_req *req);
+/* Path placeholder i as a positive id; an invalid one reads as not found. */
+bool alm_api_id_or_reply(struct alm_req *req, size_t i, int64_t *id);
+/* ?limit= (1..100, default 20) and ?cursor= (an id from next_cursor; 0 when absent). */
+bool alm_api_page_or_reply(struct alm_req *req, int *limit, int64_t *cursor);
+/* Replies with a database-layer error: its status and message. */
+void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb);
+/* A string member of a JSON object, or NULL when absent or not a string. */
+const char *alm_api_json_str(const json_t *obj, const char *key);
+/* Microseconds-free ISO 8601 of a timestamptz text value, as JSON. */
+json_t *alm_api_time(const char *pg_timestamptz);
+/* The client's address (X-Real-IP when ALMANAC_TRUST_PROXY=true). */
+void alm_api_client_ip(struct alm_req *req, char *out, size_t n);
+
+/* Prepares what sign-in needs (a dummy hash for constant-time failures); once. */
+void alm_api_auth_init(void);
+void alm_api_auth_release(void);
+/* Whether the user may see knowledge base kb (owner or admin); 404 otherwise. */
+bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
+                                 int64_t kb);
+/* "true"/"false" for SQL boolean parameters. */
+const char *alm_api_is_admin(const struct alm_user *user);
+
+void alm_api_login(struct alm_req *req);
+void alm_api_signup(struct alm_req *req);
+void alm_api_me(struct alm_req *req);
+void alm_api_users_list(struct alm_req *req);
+void alm_api_users_create(struct alm_req *req);
+void alm_api_users_update(struct alm_req *req);
+void alm_api_kbs_create(struct alm_req *req);
+void alm_api_kbs_list(struct alm_req *req);
+void alm_api_kbs_get(struct alm_req *req);
+void alm_api_kbs_update(struct alm_req *req);
+void alm_api_kbs_delete(struct alm_req *req);
+void alm_api_docs_upload(struct alm_req *req);
+void alm_api_docs_list(struct alm_req *req);
+void alm_api_docs_get(struct alm_req *req);
+void alm_api_docs_delete(struct alm_req *req);
+void alm_api_docs_reprocess(struct alm_req *req);
+void alm_api_docs_content(struct alm_req *req);

@@ -1,0 +1,335 @@
+/* POST /auth/login, POST /auth/signup, GET /users/me and the admin user routes. */
+#include "compat.h"
+#include "api.h"
+#include "auth.h"
+#include "db.h"
+#include "log.h"
+#include "mem.h"
+#include "ratelimit.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A dummy Argon2id hash, verified against when the account does not exist, so a
+ * failed sign-in takes as long whether or not the email is known. */
+static char *dummy_hash;
+
+void alm_api_auth_init(void)
+{
+    if (!dummy_hash)
+        dummy_hash = alm_auth_hash_password("almanac-timing-equaliser");
+}
+
+void alm_api_auth_release(void)
+{
+    ALM_FREE(dummy_hash);
+}
+
+static json_t *user_json(const struct alm_user *u)
+{
+    return json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)u->id, "email", u->email, "role",
+                     u->role, "disabled", u->disabled);
+}
+
+/* Rate-limit keys hash the email, so Redis holds no addresses. */
+static void limit_keys(const char *email, const char *ip, char *acct, char *addr, size_t n)
+{
+    unsigned char h[16];
+    char hex[33], lower[256];
+    size_t i;
+
+    for (i = 0; email[i] && i < sizeof(lower) - 1; i++)
+        lower[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+    lower[i] = '\0';
+    crypto_generichash(h, sizeof(h), (const unsigned char *)lower, i, NULL, 0);
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    snprintf(acct, n, "almanac:ratelimit:login:acct:%s", hex);
+    snprintf(addr, n, "almanac:ratelimit:login:ip:%s", ip);
+}
+
+/* 429 when either counter is at its limit; Redis trouble fails open. */
+static bool throttled_or_reply(struct alm_req *req, redisContext *rc, const char *acct,
+                               const char *addr)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    long n1, t1, n2, t2;
+    char retry[24];
+
+    if (!rc || alm_ratelimit_peek(rc, acct, &n1, &t1, &eb) ||
+        alm_ratelimit_peek(rc, addr, &n2, &t2, &eb)) {
+        alm_warn("auth.ratelimit_unavailable", "sign-in limits not enforced: redis unavailable",
+                 "{s:s}", "detail", rc ? eb.msg : "no connection");
+        return false;
+    }
+    if (n1 < app->cfg->login_max_attempts && n2 < app->cfg->login_max_attempts_ip)
+        return false;
+    snprintf(retry, sizeof(retry), "%ld", n1 >= app->cfg->login_max_attempts ? t1 : t2);
+    alm_reply_header(req, "Retry-After", retry);
+    alm_reply_error(req, ALM_ERR_RATE_LIMITED, "too many failed sign-ins; try again in %s seconds",
+                    retry);
+    alm_warn("auth.throttled", "sign-in throttled", "{s:s}", "request_id", alm_req_id(req));
+    return true;
+}
+
+static void count_failure(redisContext *rc, const struct alm_config *cfg, const char *acct,
+                          const char *addr)
+{
+    struct alm_errbuf eb = {{0}};
+
+    if (rc && (alm_ratelimit_fail(rc, acct, cfg->login_window_s, &eb) ||
+               alm_ratelimit_fail(rc, addr, cfg->login_window_s, &eb)))
+        alm_warn("auth.ratelimit_unavailable", "cannot count a failed sign-in", "{s:s}", "detail",
+                 eb.msg);
+}
+
+static void reply_token(struct alm_req *req, const struct alm_user *u, int status)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_token_claims c = {.iat = (int64_t)time(NULL)};
+    char *token;
+
+    c.exp = c.iat + app->cfg->jwt_expiry_s;
+    snprintf(c.sub, sizeof(c.sub), "%lld", (long long)u->id);
+    snprintf(c.role, sizeof(c.role), "%s", u->role);
+    token = alm_auth_token_sign(&c, app->cfg->jwt_secret, strlen(app->cfg->jwt_secret));
+    alm_reply_json(req, status,
+                   json_pack("{s:s, s:s, s:I, s:o}", "access_token", token, "token_type", "bearer",
+                             "expires_in", (json_int_t)app->cfg->jwt_expiry_s, "user",
+                             user_json(u)));
+    free(token);
+}
+
+/* Checks the credentials; replies itself on every failure. */
+static bool check_login(struct alm_req *req, PGconn *conn, const char *email, const char *pw,
+                        struct alm_user *u)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    char *hash = NULL;
+    enum alm_err err;
+    bool ok;
+
+    err = alm_users_find_by_email(conn, (int)app->cfg->db_timeout_ms, email, u, &hash, &eb);
+    if (err && err != ALM_ERR_NOT_FOUND) {
+        alm_api_reply_err(req, err, &eb);
+        return false;
+    }
+    ok = alm_auth_verify_password(hash ? hash : dummy_hash, pw) && !err && !u->disabled;
+    free(hash);
+    if (!ok)
+        alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "wrong email or password");
+    return ok;
+}
+
+void alm_api_login(struct alm_req *req)
+{
+    struct alm_app *app = alm_req_app(req);
+    json_t *body = alm_api_json_or_reply(req);
+    const char *email, *pw;
+    char ip[64], acct[128], addr[128];
+    redisContext *rc = NULL;
+    PGconn *conn = NULL;
+    struct alm_user u;
+    struct alm_errbuf eb = {{0}};
+
+    if (!body)
+        return;
+    email = alm_api_json_str(body, "email");
+    pw = alm_api_json_str(body, "password");
+    if (!email || !pw || !*email || !*pw || strlen(email) > 254 || strlen(pw) > 1024) {
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "email and password are required strings");
+        goto out;
+    }
+    alm_api_client_ip(req, ip, sizeof(ip));
+    limit_keys(email, ip, acct, addr, sizeof(acct));
+    rc = alm_pool_get(app->redis, &eb);
+    if (throttled_or_reply(req, rc, acct, addr))
+        goto out;
+    conn = alm_api_db_or_reply(req);
+    if (!conn)
+        goto out;
+    if (!check_login(req, conn, email, pw, &u)) {
+        count_failure(rc, app->cfg, acct, addr);
+        alm_info("auth.login_failed", "sign-in failed", "{s:s, s:s}", "request_id", alm_req_id(req),
+                 "client", ip);
+        goto out;
+    }
+    if (rc)
+        alm_ratelimit_reset(rc, acct);
+    alm_info("auth.login", "signed in", "{s:I}", "user_id", (json_int_t)u.id);
+    reply_token(req, &u, 200);
+out:
+    alm_pool_put(app->redis, rc);
+    alm_api_db_put(req, conn);
+    json_decref(body);
+}
+
+/* Creates a user from {"email","password"[,"role"]}; replies itself. */
+static void create_user(struct alm_req *req, PGconn *conn, const json_t *body, const char *role,
+                        bool with_token)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    struct alm_user u;
+    enum alm_err err;
+
+    err = alm_users_create(conn, (int)app->cfg->db_timeout_ms, alm_api_json_str(body, "email"),
+                           alm_api_json_str(body, "password"), role, &u, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        return;
+    }
+    alm_info("users.created", "user created", "{s:I, s:s}", "user_id", (json_int_t)u.id, "role",
+             u.role);
+    if (with_token)
+        reply_token(req, &u, 201);
+    else
+        alm_reply_json(req, 201, user_json(&u));
+}
+
+void alm_api_signup(struct alm_req *req)
+{
+    const struct alm_app *app = alm_req_app(req);
+    json_t *body;
+    PGconn *conn;
+
+    if (strcmp(app->cfg->allow_signup, "true") != 0) {
+        alm_reply_error(req, ALM_ERR_FORBIDDEN, "sign-up is disabled; ask an administrator");
+        return;
+    }
+    body = alm_api_json_or_reply(req);
+    if (!body)
+        return;
+    conn = alm_api_db_or_reply(req);
+    if (conn)
+        create_user(req, conn, body, "user", true);
+    alm_api_db_put(req, conn);
+    json_decref(body);
+}
+
+void alm_api_me(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user u;
+
+    if (conn && alm_api_user_or_reply(req, conn, &u))
+        alm_reply_json(req, 200, user_json(&u));
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_users_list(struct alm_req *req)
+{
+    const struct alm_app *app = alm_req_app(req);
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user me, u;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    int limit;
+    int64_t cursor;
+    char cur[24], lim[16];
+    const char *params[2] = {cur, lim};
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
+        !alm_api_page_or_reply(req, &limit, &cursor))
+        goto out;
+    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
+                                    "SELECT id, email, role, disabled FROM users "
+                                    "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
+                                    2, params, &res, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        goto out;
+    }
+    json_t *items = json_array();
+    int n = PQntuples(res) > limit ? limit : PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        alm_users_from_row(res, i, &u);
+        json_array_append_new(items, user_json(&u));
+    }
+    alm_reply_json(
+        req, 200,
+        json_pack("{s:o, s:o}", "users", items, "next_cursor",
+                  PQntuples(res) > limit ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+out:
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_users_create(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    json_t *body = NULL;
+    struct alm_user me;
+    const char *role;
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me))
+        goto out;
+    body = alm_api_json_or_reply(req);
+    if (!body)
+        goto out;
+    role = alm_api_json_str(body, "role");
+    if (!role)
+        role = "user";
+    if (strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "role must be \"user\" or \"admin\"");
+        goto out;
+    }
+    create_user(req, conn, body, role, false);
+out:
+    json_decref(body);
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_users_update(struct alm_req *req)
+{
+    const struct alm_app *app = alm_req_app(req);
+    PGconn *conn = alm_api_db_or_reply(req);
+    json_t *body = NULL, *disabled;
+    struct alm_user me, u;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    int64_t id;
+    char ids[24];
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
+        !alm_api_id_or_reply(req, 0, &id))
+        goto out;
+    body = alm_api_json_or_reply(req);
+    if (!body)
+        goto out;
+    disabled = json_object_get(body, "disabled");
+    if (!json_is_boolean(disabled)) {
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "\"disabled\" must be true or false");
+        goto out;
+    }
+    if (id == me.id && json_is_true(disabled)) {
+        alm_reply_error(req, ALM_ERR_CONFLICT, "you cannot disable your own account");
+        goto out;
+    }
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *params[2] = {ids, json_is_true(disabled) ? "true" : "false"};
+    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
+                                    "UPDATE users SET disabled = $2, updated_at = now() "
+                                    "WHERE id = $1 RETURNING id, email, role, disabled",
+                                    2, params, &res, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+    } else if (PQntuples(res) == 0) {
+        alm_reply_error(req, ALM_ERR_NOT_FOUND, "user %lld not found", (long long)id);
+    } else {
+        alm_users_from_row(res, 0, &u);
+        alm_info("users.updated", "user updated", "{s:I, s:b}", "user_id", (json_int_t)u.id,
+                 "disabled", u.disabled);
+        alm_reply_json(req, 200, user_json(&u));
+    }
+out:
+    PQclear(res);
+    json_decref(body);
+    alm_api_db_put(req, conn);
+}

@@ -1,0 +1,474 @@
+/* Documents: upload, list, get, delete, re-process, content. */
+#include "compat.h"
+#include "api.h"
+#include "db.h"
+#include "log.h"
+#include "multipart.h"
+#include "outbox.h"
+#include "text.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ACCEPTED_TYPES "text/plain, text/markdown, text/html"
+#define DOC_COLUMNS                                                                                \
+    "d.id, d.knowledge_base_id, d.title, d.filename, d.media_type, d.size_bytes, d.sha256, "       \
+    "d.status, d.error, d.chunk_count, d.created_at, d.updated_at, d.processed_at"
+/* Joins a document to its knowledge base and keeps it only when visible: $1 document,
+ * $2 user id, $3 whether admin. */
+#define DOC_VISIBLE                                                                                \
+    " FROM documents d JOIN knowledge_bases k ON k.id = d.knowledge_base_id "                      \
+    "WHERE d.id = $1 AND (k.owner_id = $2 OR $3)"
+
+/* What an upload carries once taken apart. */
+struct upload {
+    const char *data;
+    size_t len;
+    char filename[256];
+    char title[256];
+    char media_type[64];
+    char charset[64];
+};
+
+static json_t *nullable(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
+}
+
+static json_t *doc_json(const PGresult *res, int row)
+{
+    return json_pack(
+        "{s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:i, s:o, s:o, s:o}", "id",
+        (json_int_t)strtoll(PQgetvalue(res, row, 0), NULL, 10), "knowledge_base_id",
+        (json_int_t)strtoll(PQgetvalue(res, row, 1), NULL, 10), "title", PQgetvalue(res, row, 2),
+        "filename", PQgetvalue(res, row, 3), "media_type", PQgetvalue(res, row, 4), "size_bytes",
+        (json_int_t)strtoll(PQgetvalue(res, row, 5), NULL, 10), "sha256", PQgetvalue(res, row, 6),
+        "status", PQgetvalue(res, row, 7), "error", nullable(res, row, 8), "chunk_count",
+        atoi(PQgetvalue(res, row, 9)), "created_at", alm_api_time(PQgetvalue(res, row, 10)),
+        "updated_at", alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
+        PQgetisnull(res, row, 12) ? json_null() : alm_api_time(PQgetvalue(res, row, 12)));
+}
+
+/* The media type without parameters, lower-cased; inferred from the file name when the
+ * client sent none or a generic one. "" when not acceptable. */
+static void media_type(const char *declared, const char *filename, char *out, size_t n)
+{
+    static const struct {
+        const char *ext, *type;
+    } by_ext[] = {{".txt", "text/plain"},         {".text", "text/plain"}, {".md", "text/markdown"},
+                  {".markdown", "text/markdown"}, {".html", "text/html"},  {".htm", "text/html"}};
+    char t[64] = "";
+    size_t len = declared ? strcspn(declared, "; \t") : 0;
+
+    if (len < sizeof(t)) {
+        for (size_t i = 0; i < len; i++)
+            t[i] =
+                (char)((declared[i] >= 'A' && declared[i] <= 'Z') ? declared[i] + 32 : declared[i]);
+        t[len] = '\0';
+    }
+    if (strcmp(t, "text/x-markdown") == 0)
+        snprintf(t, sizeof(t), "text/markdown");
+    if (!*t || strcmp(t, "application/octet-stream") == 0) {
+        const char *dot = strrchr(filename, '.');
+        for (size_t i = 0; dot && i < ALM_ARRAY_SIZE(by_ext); i++) {
+            if (strcasecmp(dot, by_ext[i].ext) == 0)
+                snprintf(t, sizeof(t), "%s", by_ext[i].type);
+        }
+    }
+    if (strcmp(t, "text/plain") != 0 && strcmp(t, "text/markdown") != 0 &&
+        strcmp(t, "text/html") != 0)
+        t[0] = '\0';
+    snprintf(out, n, "%s", t);
+}
+
+/* The title: the form's "title" field, else the file name without its extension. */
+static void default_title(struct upload *up)
+{
+    const char *dot = strrchr(up->filename, '.');
+    size_t len = dot && dot != up->filename ? (size_t)(dot - up->filename) : strlen(up->filename);
+
+    snprintf(up->title, sizeof(up->title), "%.*s", (int)len, up->filename);
+}
+
+/* Takes a multipart/form-data body (field "file", optional "title") or a raw body named
+ * by ?filename= or X-Filename. Replies itself on failure. */
+static bool take_upload_or_reply(struct alm_req *req, struct alm_multipart *mp, struct upload *up)
+{
+    const char *ctype = alm_req_header(req, "Content-Type");
+    const struct alm_buf *body = alm_req_body(req);
+    struct alm_errbuf eb = {{0}};
+    const char *name, *declared = ctype;
+
+    memset(up, 0, sizeof(*up));
+    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+        const struct alm_multipart_part *file, *title;
+        if (alm_multipart_parse(ctype, body->data, body->len, mp, &eb)) {
+            alm_reply_error(req, ALM_ERR_INVALID, "malformed multipart body: %s", eb.msg);
+            return false;
+        }
+        file = alm_multipart_find(mp, "file");
+        if (!file) {
+            alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "the form has no \"file\" field");
+            return false;
+        }
+        up->data = file->data;
+        up->len = file->len;
+        name = file->filename;
+        declared = file->content_type;
+        title = alm_multipart_find(mp, "title");
+        if (title && title->len > 0 && title->len < sizeof(up->title) &&
+            alm_text_valid_utf8(title->data, title->len))
+            snprintf(up->title, sizeof(up->title), "%.*s", (int)title->len, title->data);
+    } else {
+        up->data = body->data;
+        up->len = body->len;
+        name = alm_req_query(req, "filename");
+        if (!name)
+            name = alm_req_header(req, "X-Filename");
+    }
+    if (!name || !*name || strlen(name) >= sizeof(up->filename) ||
+        !alm_text_valid_utf8(name, strlen(name)) || strpbrk(name, "/\\\r\n")) {
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE,
+                        "a file name is required: a multipart \"file\" field with a filename, "
+                        "or ?filename= with a raw body");
+        return false;
+    }
+    snprintf(up->filename, sizeof(up->filename), "%s", name);
+    if (!up->title[0])
+        default_title(up);
+    media_type(declared, up->filename, up->media_type, sizeof(up->media_type));
+    if (!up->media_type[0]) {
+        alm_reply_error(req, ALM_ERR_MEDIA_TYPE, "unsupported media type; accepted: %s",
+                        ACCEPTED_TYPES);
+        return false;
+    }
+    if (!declared || !alm_text_charset_param(declared, up->charset, sizeof(up->charset)))
+        snprintf(up->charset, sizeof(up->charset), "utf-8");
+    return true;
+}
+
+/* Checks size and converts to UTF-8; replies itself on failure. *text is new. */
+static bool text_or_reply(struct alm_req *req, const struct upload *up, char **text, size_t *len)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    size_t max = (size_t)app->cfg->max_upload_bytes;
+    enum alm_err err;
+
+    if (up->len > max) {
+        alm_reply_error(req, ALM_ERR_TOO_LARGE, "document larger than %zu bytes", max);
+        return false;
+    }
+    err = alm_text_to_utf8(up->charset, up->data, up->len, max * 4, text, len, &eb);
+    if (err == ALM_ERR_MEDIA_TYPE) {
+        alm_reply_error(req, err, "unknown charset '%s'", up->charset);
+        return false;
+    }
+    if (err) {
+        alm_reply_error(req, err == ALM_ERR_TOO_LARGE ? err : ALM_ERR_UNPROCESSABLE,
+                        "document is not valid %s text: %s", up->charset, eb.msg);
+        return false;
+    }
+    if (*len == 0 || strspn(*text, " \t\r\n") == *len) {
+        free(*text);
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "document is empty");
+        return false;
+    }
+    return true;
+}
+
+/* 409 naming the document that already holds this content. */
+static void reply_duplicate(struct alm_req *req, PGconn *conn, const char *kb, const char *sha)
+{
+    const struct alm_app *app = alm_req_app(req);
+    const char *params[2] = {kb, sha};
+    PGresult *res = NULL;
+    struct alm_errbuf eb = {{0}};
+    long long id = 0;
+
+    if (!alm_db_query(conn, (int)app->cfg->db_timeout_ms,
+                      "SELECT id FROM documents WHERE knowledge_base_id = $1 AND sha256 = $2", 2,
+                      params, &res, &eb) &&
+        PQntuples(res) > 0)
+        id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    alm_reply_json(req, 409,
+                   json_pack("{s:{s:s, s:s, s:I, s:s}}", "error", "code", "conflict", "message",
+                             "the same content is already a document of this knowledge base",
+                             "document_id", (json_int_t)id, "request_id", alm_req_id(req)));
+}
+
+/* Inserts the document and its ingest job in one transaction. */
+static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const char *kb,
+                                    const struct upload *up, const char *text, size_t len,
+                                    const char *sha, PGresult **res, struct alm_errbuf *eb)
+{
+    const struct alm_app *app = alm_req_app(req);
+    int t = (int)app->cfg->db_timeout_ms;
+    char size[24];
+    const char *params[7] = {kb, up->title, up->filename, up->media_type, size, sha, text};
+    enum alm_err err;
+    json_t *job;
+
+    (void)len;
+    snprintf(size, sizeof(size), "%zu", up->len);
+    err = alm_db_begin(conn, t, eb);
+    if (err)
+        return err;
+    err = alm_db_query(conn, t,
+                       "WITH d AS (INSERT INTO documents (knowledge_base_id, title, filename, "
+                       "media_type, size_bytes, sha256, content) VALUES ($1, $2, $3, $4, $5, $6, "
+                       "$7) RETURNING *) SELECT " DOC_COLUMNS " FROM d",
+                       7, params, res, eb);
+    if (err)
+        return err;
+    job = json_pack("{s:I}", "document_id", (json_int_t)strtoll(PQgetvalue(*res, 0, 0), NULL, 10));
+    err = alm_outbox_add(conn, t, ALM_QUEUE_INGEST, "ingest", job, eb);
+    json_decref(job);
+    if (!err)
+        err = alm_db_commit(conn, t, eb);
+    return err;
+}
+
+void alm_api_docs_upload(struct alm_req *req)
+{
+    struct alm_app *app = alm_req_app(req);
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_multipart *mp = alm_xmalloc(sizeof(*mp));
+    struct upload up;
+    struct alm_user me;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    char *text = NULL, kb[24], sha[65];
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    size_t len = 0;
+    int64_t kbid;
+    enum alm_err err;
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &kbid) ||
+        !alm_api_kb_visible_or_reply(req, conn, &me, kbid) || !take_upload_or_reply(req, mp, &up) ||
+        !text_or_reply(req, &up, &text, &len))
+        goto out;
+    crypto_hash_sha256(digest, (const unsigned char *)text, len);
+    sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
+    snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
+    err = insert_document(req, conn, kb, &up, text, len, sha, &res, &eb);
+    if (err == ALM_ERR_CONFLICT) {
+        alm_db_rollback(conn, (int)app->cfg->db_timeout_ms);
+        reply_duplicate(req, conn, kb, sha);
+        goto out;
+    }
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        goto out;
+    }
+    alm_relayer_kick(app->relayer);
+    alm_info("documents.uploaded", "document accepted", "{s:s, s:s, s:s, s:I}", "document_id",
+             PQgetvalue(res, 0, 0), "kb_id", kb, "media_type", up.media_type, "bytes",
+             (json_int_t)up.len);
+    alm_reply_json(req, 202, doc_json(res, 0));
+out:
+    PQclear(res);
+    free(text);
+    free(mp);
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_docs_list(struct alm_req *req)
+{
+    const struct alm_app *app = alm_req_app(req);
+    PGconn *conn = alm_api_db_or_reply(req);
+    const char *status = alm_req_query(req, "status");
+    struct alm_user me;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    int limit, n;
+    int64_t kbid, cursor;
+    char kb[24], cur[24], lim[16];
+    json_t *items;
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &kbid) ||
+        !alm_api_page_or_reply(req, &limit, &cursor) ||
+        !alm_api_kb_visible_or_reply(req, conn, &me, kbid))
+        goto out;
+    if (status && strcmp(status, "pending") != 0 && strcmp(status, "processing") != 0 &&
+        strcmp(status, "ready") != 0 && strcmp(status, "failed") != 0) {
+        alm_reply_error(req, ALM_ERR_INVALID,
+                        "status must be pending, processing, ready or failed");
+        goto out;
+    }
+    snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
+    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *params[4] = {kb, cur, lim, status};
+    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
+                                    "SELECT " DOC_COLUMNS " FROM documents d "
+                                    "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
+                                    "AND ($4::text IS NULL OR d.status = $4) "
+                                    "ORDER BY d.id DESC LIMIT $3",
+                                    4, params, &res, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        goto out;
+    }
+    items = json_array();
+    n = PQntuples(res) > limit ? limit : PQntuples(res);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, doc_json(res, i));
+    alm_reply_json(
+        req, 200,
+        json_pack("{s:o, s:o}", "documents", items, "next_cursor",
+                  PQntuples(res) > limit ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+out:
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+/* Runs sql on one visible document ($1 id, $2 user, $3 admin); replies 404 when it
+ * returns no row, else returns the result (caller clears) through *out. */
+static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *me,
+                                 int64_t id, const char *sql, PGresult **out)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    char ids[24], uid[24];
+    const char *params[3] = {ids, uid, alm_api_is_admin(me)};
+    enum alm_err err;
+
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
+    err = alm_db_query(conn, (int)app->cfg->db_timeout_ms, sql, 3, params, out, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        return false;
+    }
+    if (PQntuples(*out) == 0) {
+        PQclear(*out);
+        *out = NULL;
+        alm_reply_error(req, ALM_ERR_NOT_FOUND, "document %lld not found", (long long)id);
+        return false;
+    }
+    return true;
+}
+
+void alm_api_docs_get(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user me;
+    PGresult *res = NULL;
+    int64_t id;
+
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &id) &&
+        visible_doc_or_reply(req, conn, &me, id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
+        alm_reply_json(req, 200, doc_json(res, 0));
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_docs_content(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user me;
+    PGresult *res = NULL;
+    int64_t id;
+
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &id) &&
+        visible_doc_or_reply(req, conn, &me, id,
+                             "SELECT d.id, d.title, d.media_type, d.content" DOC_VISIBLE, &res))
+        alm_reply_json(req, 200,
+                       json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "title",
+                                 PQgetvalue(res, 0, 1), "media_type", PQgetvalue(res, 0, 2),
+                                 "content", PQgetvalue(res, 0, 3)));
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+/* Runs a change and its job in one transaction, then kicks the relay. */
+static enum alm_err change_with_job(struct alm_req *req, PGconn *conn, const char *sql,
+                                    const char *id, const char *queue, const char *type,
+                                    json_t *job, PGresult **res, struct alm_errbuf *eb)
+{
+    struct alm_app *app = alm_req_app(req);
+    int t = (int)app->cfg->db_timeout_ms;
+    const char *params[1] = {id};
+    enum alm_err err = alm_db_begin(conn, t, eb);
+
+    if (!err)
+        err = alm_db_query(conn, t, sql, 1, params, res, eb);
+    if (!err)
+        err = alm_outbox_add(conn, t, queue, type, job, eb);
+    if (!err)
+        err = alm_db_commit(conn, t, eb);
+    json_decref(job);
+    if (!err)
+        alm_relayer_kick(app->relayer);
+    return err;
+}
+
+void alm_api_docs_delete(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user me;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    int64_t id;
+    char ids[24];
+    enum alm_err err;
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id) ||
+        !visible_doc_or_reply(req, conn, &me, id, "SELECT d.knowledge_base_id" DOC_VISIBLE, &res))
+        goto out;
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    json_t *job = json_pack("{s:I, s:I}", "document_id", (json_int_t)id, "knowledge_base_id",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    PQclear(res);
+    res = NULL;
+    err = change_with_job(req, conn, "DELETE FROM documents WHERE id = $1", ids,
+                          ALM_QUEUE_MAINTENANCE, "purge_vectors", job, NULL, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        goto out;
+    }
+    alm_info("documents.deleted", "document deleted", "{s:I}", "document_id", (json_int_t)id);
+    alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
+out:
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+void alm_api_docs_reprocess(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_user me;
+    struct alm_errbuf eb = {{0}};
+    PGresult *res = NULL;
+    int64_t id;
+    char ids[24];
+    enum alm_err err;
+
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id) ||
+        !visible_doc_or_reply(req, conn, &me, id, "SELECT d.id" DOC_VISIBLE, &res))
+        goto out;
+    PQclear(res);
+    res = NULL;
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    err = change_with_job(req, conn,
+                          "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, "
+                          "attempts = 0, updated_at = now() WHERE id = $1 RETURNING *) "
+                          "SELECT " DOC_COLUMNS " FROM d",
+                          ids, ALM_QUEUE_INGEST, "ingest",
+                          json_pack("{s:I}", "document_id", (json_int_t)id), &res, &eb);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        goto out;
+    }
+    alm_info("documents.reprocess", "document queued again", "{s:I}", "document_id",
+             (json_int_t)id);
+    alm_reply_json(req, 202, doc_json(res, 0));
+out:
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}

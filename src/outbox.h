@@ -1,0 +1,37 @@
+/* outbox.h: jobs written with the change that needs them, relayed to the Redis queue.
+ *
+ * A handler adds an outbox row inside its own transaction, so a committed upload always
+ * has its job, whatever Redis does at that moment. The relay moves rows to the queue
+ * streams exactly once: each row is added to its stream by a Lua script that first sets
+ * a dedup key for the row (SET NX), so a relay that crashes between XADD and deleting
+ * the row, or two relays racing, never enqueue a row twice. Rows are taken with FOR
+ * UPDATE SKIP LOCKED, so any number of relays (api kicks, beat) can run at once. */
+#pragma once
+#include "compat.h"
+#include "config.h"
+#include "err.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Redis keys shared by the relay, the worker and the introspection endpoints. */
+#define ALM_QUEUE_INGEST      "ingest"
+#define ALM_QUEUE_MAINTENANCE "maintenance"
+#define ALM_STREAM_PREFIX     "almanac:queue:"
+#define ALM_OUTBOX_DEDUP      "almanac:outbox:sent:"
+
+/* Adds a job to the outbox on conn, inside the caller's transaction. payload is
+ * borrowed. */
+enum alm_err alm_outbox_add(PGconn *conn, int timeout_ms, const char *queue, const char *type,
+                            const json_t *payload, struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* Relays up to max rows; *relayed gets how many left the outbox. */
+enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, int max,
+                              int *relayed, struct alm_errbuf *eb) ALM_MUSTCHECK;
+
+/* A background relay thread with its own connections: kicked after each commit that
+ * added rows, and retrying every few seconds while rows remain (Redis down). */
+struct alm_relayer;
+struct alm_relayer *alm_relayer_start(const struct alm_config *cfg);
+void alm_relayer_kick(struct alm_relayer *r);
+void alm_relayer_stop(struct alm_relayer *r);
