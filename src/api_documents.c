@@ -173,7 +173,7 @@ static bool text_or_reply(struct alm_req *req, const struct upload *up, char **t
         return false;
     }
     if (*len == 0 || strspn(*text, " \t\r\n") == *len) {
-        free(*text);
+        ALM_FREE(*text);
         alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "document is empty");
         return false;
     }

@@ -23,7 +23,8 @@ struct alm_token_claims {
     int64_t exp;   /* expiry, Unix seconds */
 };
 
-/* Signs claims with key (at least 32 bytes recommended); returns a new string. */
+/* Signs claims with key (at least 32 bytes recommended); returns a new string, or NULL
+ * for claims that verification would refuse (empty or over-long sub, unknown role). */
 char *alm_auth_token_sign(const struct alm_token_claims *claims, const char *key, size_t keylen);
 /* Verifies token against key at time now (Unix seconds), allowing leeway_s of clock skew
  * on exp and iat. ALM_OK with claims filled, or ALM_ERR_UNAUTHORIZED with a short reason

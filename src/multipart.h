@@ -19,6 +19,8 @@ struct alm_multipart_part {
     char content_type_buf[128];
 };
 
+/* Parts point into their own buffers and into the body: never copy this struct, and keep
+ * the body alive while it is used. */
 struct alm_multipart {
     struct alm_multipart_part parts[ALM_MULTIPART_MAX_PARTS];
     size_t nparts;

@@ -125,7 +125,7 @@ static void deadline_closes_refresh(void **state)
     assert_false(alm_health_wait(h, done_cb, NULL));
     wait_refresh(h);
     /* closed at the deadline plus slack, not when the slow check returns */
-    assert_in_range(alm_clock_ms() - t0, 290, 800);
+    assert_in_range(alm_clock_ms() - t0, 290, 1300); /* well before the 1500 ms check */
     assert_int_equal(alm_health_report(h, &body), 503);
     entry =
         json_array_get(json_object_get(json_object_get(body, "checks"), "slow:responseTime"), 0);
