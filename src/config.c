@@ -83,6 +83,20 @@ static const struct alm_setting settings[] = {
      "window of the sign-in limits in seconds"},
     {"ALMANAC_TRUST_PROXY", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(trust_proxy),
      "take the client address from X-Real-IP (set it only behind our nginx)"},
+    {"ALMANAC_QDRANT_COLLECTION", ALM_SET_STRING, "almanac_chunks", 0, 0, 0, NULL,
+     F(qdrant_collection), "Qdrant collection holding the chunk vectors"},
+    {"ALMANAC_EMBEDDINGS_DIM", ALM_SET_INT, "384", 0, 8, 8192, NULL, F(embeddings_dim),
+     "vector dimension: of the hashing embedder, or the one the endpoint's model returns"},
+    {"ALMANAC_EMBEDDINGS_BATCH", ALM_SET_INT, "32", 0, 1, 2048, NULL, F(embeddings_batch),
+     "texts per embeddings request"},
+    {"ALMANAC_EMBEDDINGS_TIMEOUT_MS", ALM_SET_INT, "15000", 0, 100, 300000, NULL,
+     F(embeddings_timeout_ms), "deadline of one embeddings request"},
+    {"ALMANAC_EMBEDDINGS_RETRIES", ALM_SET_INT, "3", 0, 0, 10, NULL, F(embeddings_retries),
+     "retries of an embeddings request answered 429 or 5xx, with exponential backoff"},
+    {"ALMANAC_CHUNK_SIZE", ALM_SET_INT, "800", 0, 100, 8000, NULL, F(chunk_size),
+     "target chunk length in characters"},
+    {"ALMANAC_CHUNK_OVERLAP", ALM_SET_INT, "100", 0, 0, 2000, NULL, F(chunk_overlap),
+     "characters shared by consecutive chunks; less than half of ALMANAC_CHUNK_SIZE"},
 };
 
 #undef F
@@ -447,6 +461,8 @@ static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
                         cfg->qdrant_api_key, errs, warns);
     check_cleartext_key(cfg, "ALMANAC_EMBEDDINGS_URL", cfg->embeddings_url,
                         "ALMANAC_EMBEDDINGS_API_KEY", cfg->embeddings_api_key, errs, warns);
+    if (cfg->chunk_size && cfg->chunk_overlap * 2 >= cfg->chunk_size)
+        report_add(errs, "ALMANAC_CHUNK_OVERLAP: must be less than half of ALMANAC_CHUNK_SIZE");
     if (cfg->production) {
         check_production(cfg, errs, warns);
         return;

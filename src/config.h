@@ -67,6 +67,13 @@ struct alm_config {
     long login_max_attempts_ip;
     long login_window_s;
     char *allow_signup;
+    char *qdrant_collection;
+    long embeddings_dim;
+    long embeddings_batch;
+    long embeddings_timeout_ms;
+    long embeddings_retries;
+    long chunk_size;
+    long chunk_overlap;
     char *trust_proxy;
     bool jwt_secret_generated; /* development only: no secret was given */
 };
