@@ -165,6 +165,10 @@ function launch(args, env, port) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
+  // Never keep the test process alive because of a forgotten service.
+  proc.unref();
+  proc.stdout.unref();
+  proc.stderr.unref();
   const out = { stdout: [], stderr: [], all: [] };
   let exitInfo = null;
   let spawnError = null;

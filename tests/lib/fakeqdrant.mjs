@@ -13,6 +13,7 @@
 // Any path other than /readyz -> 404 JSON.
 
 import http from 'node:http';
+import { freePort } from './services.mjs';
 
 const MODES = new Set(['ready', 'notready', 'hang', 'refuse']);
 
@@ -61,7 +62,9 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
   server.headersTimeout = 0;
   server.keepAliveTimeout = 60000;
   server.timeout = 0;
+  server.unref(); // never keep a test process alive
   server.on('connection', (s) => {
+    s.unref();
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -84,14 +87,17 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
       for (const s of sockets) s.destroy();
     });
 
+  // A port outside the ephemeral range (see freePort), so it stays ours while refusing.
   let boundPort = port;
-  if (current === 'refuse') {
-    // Reserve a port by listening once, then close it.
-    boundPort = await listen(port);
-    await unlisten();
-  } else {
-    boundPort = await listen(port);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      boundPort = await listen(port || (await freePort()));
+      break;
+    } catch (e) {
+      if (port || e.code !== 'EADDRINUSE' || attempt >= 4) throw e;
+    }
   }
+  if (current === 'refuse') await unlisten();
 
   return {
     get url() {

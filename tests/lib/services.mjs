@@ -43,17 +43,72 @@ function findPgBin() {
 const live = new Set(); // {pid, group:boolean}
 const tempDirs = new Set();
 
-function signalGroup(pid, sig) {
+/** Pids of all descendants of pid (from /proc), children before grandchildren. */
+function descendants(pid) {
+  const children = new Map();
+  let entries = [];
   try {
-    process.kill(-pid, sig);
+    entries = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  for (const e of entries) {
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid ...; comm may contain spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(rest[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(e));
+  }
+  const out = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift();
+    for (const c of children.get(p) || []) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+function signalOne(pid, sig) {
+  try {
+    process.kill(pid, sig);
     return true;
   } catch {
-    try {
-      process.kill(pid, sig);
-      return true;
-    } catch {
-      return false;
-    }
+    return false;
+  }
+}
+
+/**
+ * Signal pid, its process group and every descendant. PostgreSQL backends call
+ * setsid(), so they are not in the postmaster's group: the group alone is not enough.
+ * The root is signalled first so that (when stopping) it cannot fork new children.
+ */
+function signalGroup(pid, sig) {
+  // Collect first: once the root dies its children are re-parented and lost to us.
+  const kids = descendants(pid);
+  const ok = signalOne(pid, sig);
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* not a group leader, or the group is gone */
+  }
+  for (const c of kids) signalOne(c, sig);
+  if (sig === 'SIGSTOP') for (const c of descendants(pid)) signalOne(c, sig); // forked meanwhile
+  return kids;
+}
+
+async function waitPidsGone(pids, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (const p of pids) {
+    while (isAlive(p) && Date.now() < deadline) await sleep(20);
   }
 }
 
@@ -92,17 +147,49 @@ function registerCleanup() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports are taken outside the kernel's ephemeral range (ip_local_port_range), so that
+ * neither bind(0) nor an outgoing connection of another process can take a service's
+ * port while the service is stopped for a test and is about to start again on it.
+ */
+function portRange() {
+  let lo = 32768;
+  let hi = 60999;
+  try {
+    [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    /* defaults */
+  }
+  if (lo - 1 - 10000 >= 2000) return [10000, lo - 1];
+  if (65000 - (hi + 1) >= 2000) return [hi + 1, 65000];
+  return null; // no room outside the ephemeral range: let the kernel pick
+}
+
+function tryListen(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(0));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
     });
   });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  const range = portRange();
+  if (range) {
+    const [lo, hi] = range;
+    for (let i = 0; i < 100; i++) {
+      const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+      if (await tryListen(port)) return port;
+    }
+  }
+  const p = await tryListen(0);
+  if (!p) throw new Error('no free port on 127.0.0.1');
+  return p;
 }
 
 let pgIds = null;
@@ -139,10 +226,16 @@ function pgSpawnOpts(extra = {}) {
   return { env, ...(ids ? { uid: ids.uid, gid: ids.gid } : {}), ...extra };
 }
 
+/** True if pid exists and is not a zombie (PID 1 here may never reap orphans). */
 function isAlive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -255,6 +348,7 @@ export async function startPostgres() {
       pgSpawnOpts({ stdio: ['ignore', fd, fd], detached: true }),
     );
     fs.closeSync(fd);
+    child.unref(); // never keep the test process alive; cleanup kills it on exit
     const rec = { pid: child.pid };
     live.add(rec);
     child.once('exit', () => live.delete(rec));
@@ -305,9 +399,9 @@ export async function startPostgres() {
       const c = inst.child;
       if (!c || exited(c)) return;
       signalGroup(c.pid, 'SIGCONT');
-      signalGroup(c.pid, 'SIGKILL');
+      const kids = signalGroup(c.pid, 'SIGKILL');
       await waitChildExit(c, 5000);
-      await waitGroupGone(c.pid);
+      await waitPidsGone(kids); // a surviving backend would block the next start
     },
     /** SIGSTOP the postmaster and its backends: connections hang, nothing is refused. */
     freeze() {
@@ -400,6 +494,7 @@ export async function startRedis({ aof = false } = {}) {
       env: { PATH: process.env.PATH || '/usr/bin:/bin' },
     });
     fs.closeSync(fd);
+    child.unref(); // never keep the test process alive; cleanup kills it on exit
     const rec = { pid: child.pid };
     live.add(rec);
     child.once('exit', () => live.delete(rec));
