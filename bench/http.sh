@@ -72,7 +72,7 @@ cleanup() {
     [ -n "$pg_started" ] && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate \
         stop >/dev/null 2>&1
     if [ $rc -ne 0 ]; then
-        for f in api.log nginx-error.log pg.log redis.log; do
+        for f in migrate.log api.log nginx-error.log pg.log redis.log; do
             [ -s "$tmp/$f" ] && { echo "--- $f (tail)" >&2; tail -n 20 "$tmp/$f" >&2; }
         done
     fi
@@ -131,10 +131,15 @@ api_port=$(free_port)
 export ALMANAC_DATABASE_URL="postgresql://almanac@127.0.0.1:$pg_port/almanac"
 export ALMANAC_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export ALMANAC_LISTEN="127.0.0.1:$api_port"
-export ALMANAC_PROBE_LISTEN="127.0.0.1:$(free_port)"
+probe_port=$(free_port)
+export ALMANAC_PROBE_LISTEN="127.0.0.1:$probe_port"
 export ALMANAC_ENV=development
 export ALMANAC_LOG_LEVEL=info
 unset ALMANAC_QDRANT_URL # Qdrant then reports "warn", which still answers 200
+# Readiness includes the schema: apply the migrations first (binaries that have them).
+if "$bin" --help 2>&1 | grep -q '^ *migrate '; then
+    "$bin" migrate >"$tmp/migrate.log" 2>&1
+fi
 "$bin" api >"$tmp/api.log" 2>&1 &
 api_pid=$!
 api_url="http://127.0.0.1:$api_port"

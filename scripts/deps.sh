@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-    libsodium-dev libcmocka-dev)
+    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev)
 run_pkgs=(postgresql redis-server nginx ca-certificates)
 test_pkgs=(curl wrk procps psmisc iproute2 nodejs)
 

@@ -36,9 +36,6 @@ json_t *alm_api_time(const char *pg_timestamptz);
 /* The client's address (X-Real-IP when ALMANAC_TRUST_PROXY=true). */
 void alm_api_client_ip(struct alm_req *req, char *out, size_t n);
 
-/* Prepares what sign-in needs (a dummy hash for constant-time failures); once. */
-void alm_api_auth_init(void);
-void alm_api_auth_release(void);
 /* Whether the user may see knowledge base kb (owner or admin); 404 otherwise. */
 bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
                                  int64_t kb);
@@ -62,3 +59,4 @@ void alm_api_docs_get(struct alm_req *req);
 void alm_api_docs_delete(struct alm_req *req);
 void alm_api_docs_reprocess(struct alm_req *req);
 void alm_api_docs_content(struct alm_req *req);
+void alm_api_search(struct alm_req *req);

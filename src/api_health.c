@@ -11,7 +11,15 @@ void alm_api_health(struct alm_req *req)
 {
     const struct alm_app *app = alm_req_app(req);
     double uptime = (double)(alm_clock_ms() - app->start_ms) / 1000.0;
+    char why[160];
 
+    if (app->alive && !app->alive(app->alive_arg, why, sizeof(why))) {
+        alm_reply_json_as(req, 503, HEALTH_JSON,
+                          json_pack("{s:s, s:s, s:s, s:s, s:f}", "status", "fail", "output", why,
+                                    "version", ALM_VERSION, "service", app->svc, "uptime_s",
+                                    uptime));
+        return;
+    }
     alm_reply_json_as(req, 200, HEALTH_JSON,
                       json_pack("{s:s, s:s, s:s, s:f}", "status", "pass", "version", ALM_VERSION,
                                 "service", app->svc, "uptime_s", uptime));
@@ -49,6 +57,8 @@ void alm_api_metrics(struct alm_req *req)
 
     alm_metrics_render(&out, app->svc);
     alm_health_metrics(app->health, &out);
+    if (app->metrics)
+        app->metrics(app->metrics_arg, &out);
     text = alm_buf_detach(&out, &len);
     alm_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -17,6 +17,15 @@ struct alm_app {
     struct alm_pool *db;
     struct alm_pool *redis;
     struct alm_relayer *relayer;
+    struct alm_pool *embedders; /* for queries; NULL without Qdrant */
+    struct alm_pool *qdrants;
+    /* Liveness beyond "the process serves HTTP": a worker's or beat's loop progress.
+     * NULL means always alive. Must not block or take locks held across I/O. */
+    bool (*alive)(void *arg, char *why, size_t n);
+    void *alive_arg;
+    /* More Prometheus text for /metrics (a worker's job counters); may be NULL. */
+    void (*metrics)(void *arg, struct alm_buf *out);
+    void *metrics_arg;
     /* Applied schema version as last seen by the schema check; -1 before the first. */
     atomic_int schema_version;
 };

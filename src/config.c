@@ -97,6 +97,30 @@ static const struct alm_setting settings[] = {
      "target chunk length in characters"},
     {"ALMANAC_CHUNK_OVERLAP", ALM_SET_INT, "100", 0, 0, 2000, NULL, F(chunk_overlap),
      "characters shared by consecutive chunks; less than half of ALMANAC_CHUNK_SIZE"},
+    {"ALMANAC_SEARCH_TIMEOUT_MS", ALM_SET_INT, "3000", 0, 200, 30000, NULL,
+     F(search_timeout_ms),
+     "deadline of a search; the vector path is dropped (degraded answer) when it is late"},
+    {"ALMANAC_PROBE_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8001", 0, 0, 0, NULL, F(probe_listen),
+     "address and port of the /health, /ready and /metrics listener of worker and beat"},
+    {"ALMANAC_WORKER_CONCURRENCY", ALM_SET_INT, "2", 0, 1, 64, NULL, F(worker_concurrency),
+     "jobs one worker process runs at once (threads)"},
+    {"ALMANAC_JOB_TIMEOUT_MS", ALM_SET_INT, "300000", 0, 1000, 86400000, NULL,
+     F(job_timeout_ms), "deadline of one job"},
+    {"ALMANAC_JOB_MAX_ATTEMPTS", ALM_SET_INT, "5", 0, 1, 100, NULL, F(job_max_attempts),
+     "attempts of a job before it goes to the dead letters (and its document fails)"},
+    {"ALMANAC_JOB_RETRY_BASE_MS", ALM_SET_INT, "2000", 0, 10, 3600000, NULL,
+     F(job_retry_base_ms), "first retry delay; doubled for each attempt, with jitter"},
+    {"ALMANAC_JOB_CLAIM_IDLE_MS", ALM_SET_INT, "30000", 0, 1000, 86400000, NULL,
+     F(job_claim_idle_ms),
+     "a job whose worker stopped renewing it this long is taken over by another worker"},
+    {"ALMANAC_HEARTBEAT_MS", ALM_SET_INT, "5000", 0, 200, 60000, NULL, F(heartbeat_ms),
+     "heartbeat period of workers and beats (their record expires after three)"},
+    {"ALMANAC_STUCK_AFTER_S", ALM_SET_INT, "900", 0, 10, 604800, NULL, F(stuck_after_s),
+     "the beat requeues a document still processing after this long"},
+    {"ALMANAC_BEAT_LEASE_MS", ALM_SET_INT, "15000", 0, 1000, 600000, NULL, F(beat_lease_ms),
+     "leader lease of the beat: a standby takes over at most this long after a leader dies"},
+    {"ALMANAC_DEAD_LETTER_TTL_S", ALM_SET_INT, "604800", 0, 60, 31536000, NULL,
+     F(dead_letter_ttl_s), "dead letters older than this are trimmed by the beat"},
 };
 
 #undef F
@@ -461,6 +485,9 @@ static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
                         cfg->qdrant_api_key, errs, warns);
     check_cleartext_key(cfg, "ALMANAC_EMBEDDINGS_URL", cfg->embeddings_url,
                         "ALMANAC_EMBEDDINGS_API_KEY", cfg->embeddings_api_key, errs, warns);
+    if (cfg->job_claim_idle_ms && cfg->job_claim_idle_ms < 2 * cfg->heartbeat_ms)
+        report_add(errs, "ALMANAC_JOB_CLAIM_IDLE_MS: must be at least twice ALMANAC_HEARTBEAT_MS, "
+                         "or live jobs would be taken over");
     if (cfg->chunk_size && cfg->chunk_overlap * 2 >= cfg->chunk_size)
         report_add(errs, "ALMANAC_CHUNK_OVERLAP: must be less than half of ALMANAC_CHUNK_SIZE");
     if (cfg->production) {

@@ -73,6 +73,17 @@ struct alm_config {
     long embeddings_timeout_ms;
     long embeddings_retries;
     long chunk_size;
+    long search_timeout_ms;
+    char *probe_listen;
+    long worker_concurrency;
+    long job_timeout_ms;
+    long job_max_attempts;
+    long job_retry_base_ms;
+    long job_claim_idle_ms;
+    long heartbeat_ms;
+    long stuck_after_s;
+    long beat_lease_ms;
+    long dead_letter_ttl_s;
     long chunk_overlap;
     char *trust_proxy;
     bool jwt_secret_generated; /* development only: no secret was given */

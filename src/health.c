@@ -47,6 +47,8 @@ struct alm_health {
     bool stopping;
     bool started;
     pthread_t coordinator;
+    char *notes[4];
+    size_t nnotes;
 };
 
 static int64_t wall_ms(void)
@@ -209,6 +211,12 @@ static void *coordinator_thread(void *arg)
     return NULL;
 }
 
+void alm_health_add_note(struct alm_health *h, const char *note)
+{
+    if (h->nnotes < ALM_ARRAY_SIZE(h->notes))
+        h->notes[h->nnotes++] = alm_xstrdup(note);
+}
+
 void alm_health_start(struct alm_health *h)
 {
     h->started = true;
@@ -250,6 +258,8 @@ void alm_health_free(struct alm_health *h)
         if (h->slots[i].def.free_state)
             h->slots[i].def.free_state(h->slots[i].def.state);
     }
+    for (size_t i = 0; i < h->nnotes; i++)
+        free(h->notes[i]);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -407,6 +417,12 @@ int alm_health_report(struct alm_health *h, json_t **body)
                       "description", "almanac readiness", "checks", checks);
     if (draining)
         json_object_set_new(*body, "output", json_string("shutting down"));
+    if (h->nnotes) {
+        json_t *notes = json_array();
+        for (size_t i = 0; i < h->nnotes; i++)
+            json_array_append_new(notes, json_string(h->notes[i]));
+        json_object_set_new(*body, "notes", notes);
+    }
     return strcmp(status, "fail") == 0 ? 503 : 200;
 }
 

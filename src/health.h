@@ -41,6 +41,8 @@ struct alm_health *alm_health_new(int timeout_ms, int cache_ms, const char *vers
 /* Adds a check (copied) before alm_health_start(); the health object owns its state. */
 void alm_health_add(struct alm_health *h, const struct alm_check *check);
 void alm_health_start(struct alm_health *h);
+/* Adds a line to the report's "notes" (copied), e.g. which embedder is active. */
+void alm_health_add_note(struct alm_health *h, const char *note);
 /* Stops the threads (waiting for running checks) and frees everything. */
 void alm_health_free(struct alm_health *h);
 

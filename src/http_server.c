@@ -2,6 +2,7 @@
 #include "http_server.h"
 #include "clock.h"
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,10 @@
  * client still gets its 413; beyond that the connection is closed. */
 #define DISCARD_FACTOR 4
 #define MAX_HEADERS    8
+/* Per-connection buffer for request headers (and reading): libmicrohttpd clears it for
+ * every request, so its size costs on every request; 16 KiB still takes large tokens
+ * and cookies (bigger header blocks get 431). Bodies are read outside it. */
+#define CONNECTION_MEMORY (16 * 1024)
 
 struct alm_http {
     struct MHD_Daemon *mhd;
@@ -39,6 +44,7 @@ struct alm_req {
     struct MHD_Connection *conn;
     const char *method; /* owned by libmicrohttpd for the request's life */
     const char *path;
+    char *log_path; /* path with invalid UTF-8 replaced, when it had any */
     struct alm_route_match match;
     char request_id[65];
     struct alm_buf body;
@@ -213,11 +219,30 @@ void alm_reply_error(struct alm_req *req, enum alm_err err, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    alm_text_scrub_utf8(msg); /* it may quote a client's path or value */
     if (status == 503 || status == 429)
         alm_reply_header(req, "Retry-After", "1");
     alm_reply_json(req, status,
                    json_pack("{s:{s:s, s:s, s:s}}", "error", "code", alm_err_name(err), "message",
                              msg, "request_id", req->request_id));
+}
+
+/* Request ids need to be unique, not secret: a per-thread splitmix64 sequence seeded
+ * from the system's randomness costs far less than a getrandom() per request. */
+static void next_id(unsigned char out[16])
+{
+    static _Thread_local uint64_t state;
+    uint64_t z;
+
+    if (!state)
+        randombytes_buf(&state, sizeof(state));
+    for (int half = 0; half < 2; half++) {
+        z = (state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        memcpy(out + 8 * half, &z, 8);
+    }
 }
 
 /* An incoming X-Request-Id is kept when it is short and plain, else replaced. */
@@ -232,7 +257,7 @@ static void set_request_id(struct alm_req *req)
         strcpy(req->request_id, in);
         return;
     }
-    randombytes_buf(raw, sizeof(raw));
+    next_id(raw);
     sodium_bin2hex(req->request_id, sizeof(req->request_id), raw, sizeof(raw));
 }
 
@@ -252,6 +277,10 @@ static struct alm_req *req_new(struct alm_http *h, struct MHD_Connection *conn, 
     req->conn = conn;
     req->method = method;
     req->path = url;
+    if (!alm_text_valid_utf8(url, strlen(url))) {
+        req->log_path = alm_xstrdup(url);
+        alm_text_scrub_utf8(req->log_path);
+    }
     req->start_ms = alm_clock_ms_f();
     set_request_id(req);
     alm_route_find(h->opts.routes, h->opts.nroutes, method, url, &req->match);
@@ -269,6 +298,7 @@ static void req_free(struct alm_req *req)
         free(req->extra_headers[i][1]);
     }
     alm_buf_release(&req->body);
+    free(req->log_path);
     free(req);
 }
 
@@ -384,6 +414,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&h->inflight, 1);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) ALM_PRINTF(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];
@@ -461,7 +493,7 @@ struct alm_http *alm_http_start(const struct alm_http_opts *opts, struct alm_err
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->mhd) {
         alm_fail(eb, ALM_ERR_INTERNAL, "cannot start the http server on '%s'", opts->listen);

@@ -16,6 +16,7 @@ static const struct alm_command {
     const char *summary;
 } commands[] = {
     {"api", alm_cmd_api, "serve the HTTP API, /health, /ready and /metrics"},
+    {"worker", alm_cmd_worker, "run ingestion jobs from the queue"},
     {"migrate", alm_cmd_migrate, "apply pending database migrations"},
     {"user", alm_cmd_user, "create users (the first admin)"},
     {"check-config", alm_cmd_check_config, "validate the configuration and exit"},

@@ -258,3 +258,29 @@ bool alm_text_charset_param(const char *content_type, char *out, size_t n)
     out[0] = '\0';
     return false;
 }
+
+/* The length a lead byte announces (1 for ASCII and for bytes that cannot lead). */
+static size_t sequence_length(unsigned char c)
+{
+    if (c >= 0xF0)
+        return 4;
+    if (c >= 0xE0)
+        return 3;
+    if (c >= 0xC0)
+        return 2;
+    return 1;
+}
+
+void alm_text_scrub_utf8(char *s)
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n;) {
+        size_t len = sequence_length((unsigned char)s[i]);
+        if (len <= n - i && alm_text_valid_utf8(s + i, len)) {
+            i += len;
+            continue;
+        }
+        s[i++] = '?';
+    }
+}

@@ -6,6 +6,9 @@
 /* Whether s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, no code points past
  * U+10FFFF). NUL bytes are refused too: documents are text. */
 bool alm_text_valid_utf8(const char *s, size_t n);
+/* Replaces each byte of an invalid UTF-8 sequence in the string s with '?', in place, so
+ * that text from a client (a path, a header) can always be put in a JSON answer or log. */
+void alm_text_scrub_utf8(char *s);
 /* Converts s[0..n) from charset (an iconv name such as "ISO-8859-1", "windows-1252",
  * "UTF-16"; "utf-8" and "us-ascii" are validated only) to UTF-8. On success *out is a
  * new NUL-terminated string (caller frees) of *outlen bytes, at most max_out bytes.

@@ -133,8 +133,11 @@ char *alm_url_redact(const char *text)
                         u.port ? ":" : "", u.port, u.path);
     /* Query strings can carry credentials too (libpq's ?password=): drop them. */
     char *q = strchr(out, '?');
-    if (q)
-        strcpy(q, "?***");
+    if (q) {
+        char *t = alm_xasprintf("%.*s?***", (int)(q - out), out);
+        free(out);
+        out = t;
+    }
     alm_url_release(&u);
     return out;
 }

@@ -3,6 +3,8 @@
 #include "app.h"
 #include "checks.h"
 #include "db.h"
+#include "embed.h"
+#include "search.h"
 #include "redis.h"
 #include "clock.h"
 #include "cmd.h"
@@ -13,6 +15,7 @@
 #include "version.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char usage[] =
     "usage: almanac api\n"
@@ -46,6 +49,25 @@ static void drain(struct alm_http *http, struct alm_health *health, const struct
                  "inflight", (json_int_t)alm_http_inflight(http));
 }
 
+/* Says in the log and in /ready which search the api offers: keyword only without
+ * Qdrant, and whether vectors are semantic (an embeddings model) or lexical (hashing). */
+static void describe_search(const struct alm_config *cfg, struct alm_health *health)
+{
+    struct alm_embedder *e = alm_embedder_new(cfg);
+    char note[256];
+
+    if (!cfg->qdrant_url)
+        snprintf(note, sizeof(note), "search: keyword only (Qdrant not configured)");
+    else
+        snprintf(note, sizeof(note), "search: hybrid, embedder %s%s", alm_embedder_describe(e),
+                 strcmp(alm_embedder_kind(e), "hashing") == 0
+                     ? " - lexical, not semantic: set ALMANAC_EMBEDDINGS_URL for semantic search"
+                     : "");
+    alm_health_add_note(health, note);
+    alm_info("search.mode", "search configured", "{s:s}", "detail", note);
+    alm_embedder_free(e);
+}
+
 int alm_cmd_api(int argc, char **argv)
 {
     struct alm_config cfg;
@@ -74,12 +96,18 @@ int alm_cmd_api(int argc, char **argv)
     alm_checks_add_schema(app.health, &cfg, &app.schema_version);
     alm_health_start(app.health);
     alm_metrics_init(routes, nroutes);
-    alm_api_auth_init();
     app.db =
         alm_pool_new(&alm_db_pool_ops, &cfg, (unsigned)cfg.db_pool_size, (int)cfg.db_timeout_ms);
     app.redis = alm_pool_new(&alm_redis_pool_ops, &cfg, (unsigned)cfg.db_pool_size,
                              (int)cfg.ready_timeout_ms);
     app.relayer = alm_relayer_start(&cfg);
+    if (cfg.qdrant_url) {
+        app.embedders = alm_pool_new(&alm_search_embedder_pool_ops, &cfg,
+                                     (unsigned)cfg.db_pool_size, (int)cfg.search_timeout_ms);
+        app.qdrants = alm_pool_new(&alm_search_qdrant_pool_ops, &cfg, (unsigned)cfg.db_pool_size,
+                                   (int)cfg.search_timeout_ms);
+    }
+    describe_search(&cfg, app.health);
     struct alm_http_opts opts = {.listen = cfg.listen,
                                  .threads = (unsigned)cfg.http_threads,
                                  .max_connections = (unsigned)cfg.http_max_connections,
@@ -108,7 +136,8 @@ out:
     alm_relayer_stop(app.relayer);
     alm_pool_free(app.db);
     alm_pool_free(app.redis);
-    alm_api_auth_release();
+    alm_pool_free(app.embedders);
+    alm_pool_free(app.qdrants);
     alm_health_free(app.health);
     alm_config_release(&cfg);
     return rc;

@@ -1,0 +1,273 @@
+#include "compat.h"
+#include "ingest.h"
+#include "chunker.h"
+#include "clock.h"
+#include "db.h"
+#include "extract.h"
+#include "log.h"
+#include "mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UPSERT_BATCH 256
+
+/* The document as the job needs it. */
+struct doc {
+    int64_t kb;
+    char *title;
+    char *media_type;
+    char *content;
+    size_t len;
+};
+
+static void doc_release(struct doc *d)
+{
+    free(d->title);
+    free(d->media_type);
+    free(d->content);
+}
+
+/* Statement deadline: the request-sized one, but never past the job's deadline. */
+static int stmt_timeout(const struct alm_ingest_ctx *ctx, int64_t deadline)
+{
+    int64_t left = deadline - alm_clock_ms();
+    int t = (int)ctx->cfg->db_timeout_ms;
+
+    if (left < t)
+        t = left > 1 ? (int)left : 1;
+    return t;
+}
+
+/* Marks the document processing and loads it; *found false when it is gone. */
+static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline,
+                         struct doc *d, bool *found, struct alm_errbuf *eb)
+{
+    char ids[24];
+    const char *params[1] = {ids};
+    PGresult *res = NULL;
+    enum alm_err err;
+
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    err = alm_db_query(ctx->pg, stmt_timeout(ctx, deadline),
+                       "UPDATE documents SET status = 'processing', attempts = attempts + 1, "
+                       "updated_at = now() WHERE id = $1 "
+                       "RETURNING knowledge_base_id, title, media_type, content",
+                       1, params, &res, eb);
+    if (err)
+        return err;
+    *found = PQntuples(res) > 0;
+    if (*found) {
+        d->kb = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        d->title = alm_xstrdup(PQgetvalue(res, 0, 1));
+        d->media_type = alm_xstrdup(PQgetvalue(res, 0, 2));
+        d->len = (size_t)PQgetlength(res, 0, 3);
+        d->content = alm_xstrndup(PQgetvalue(res, 0, 3), d->len);
+    }
+    PQclear(res);
+    return ALM_OK;
+}
+
+static json_t *point_payload(int64_t id, const struct doc *d, const struct alm_chunk *c, int i)
+{
+    return json_pack("{s:I, s:I, s:i, s:I, s:I, s:s, s:o}", "knowledge_base_id",
+                     (json_int_t)d->kb, "document_id", (json_int_t)id, "chunk_index", i, "start",
+                     (json_int_t)c->cstart, "end", (json_int_t)c->cend, "title", d->title,
+                     "section", c->section ? json_string(c->section) : json_null());
+}
+
+/* Embeds every chunk and upserts the vectors, then drops points of chunks past the end
+ * (the document got shorter since an earlier run). */
+static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const struct doc *d,
+                                  const struct alm_extracted *x, const struct alm_chunk *chunks,
+                                  size_t n, int64_t deadline, struct alm_errbuf *eb)
+{
+    int dim = alm_embedder_dim(ctx->embedder);
+    int t = (int)ctx->cfg->ready_timeout_ms * 5;
+    const char **texts = alm_xcalloc(n, sizeof(*texts));
+    char **owned = alm_xcalloc(n, sizeof(*owned));
+    float *vectors = alm_xcalloc(n * (size_t)dim, sizeof(float));
+    struct alm_qdrant_point *points = alm_xcalloc(n, sizeof(*points));
+    enum alm_err err = ALM_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        owned[i] = alm_xstrndup(x->text + chunks[i].start, chunks[i].end - chunks[i].start);
+        texts[i] = owned[i];
+    }
+    if (!ctx->collection_ready) {
+        err = alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t, eb);
+        if (err)
+            goto out;
+        ctx->collection_ready = true;
+    }
+    err = alm_embed(ctx->embedder, texts, n, vectors, deadline, eb);
+    if (err)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        alm_qdrant_point_id(id, (int)i, points[i].id);
+        points[i].vector = vectors + i * (size_t)dim;
+        points[i].payload = point_payload(id, d, &chunks[i], (int)i);
+    }
+    for (size_t i = 0; i < n && !err; i += UPSERT_BATCH)
+        err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
+                                n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
+    if (!err)
+        err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id",
+                                      id, (int)n, t, eb);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(owned[i]);
+        json_decref(points[i].payload);
+    }
+    free(owned);
+    free(texts);
+    free(vectors);
+    free(points);
+    return err;
+}
+
+/* The chunks as one JSON array for jsonb_to_recordset: one statement, any count. */
+static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *chunks, size_t n)
+{
+    json_t *arr = json_array();
+    char *text;
+
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(
+            arr, json_pack("{s:i, s:s%, s:I, s:I, s:o}", "i", (int)i, "t",
+                           x->text + chunks[i].start, chunks[i].end - chunks[i].start, "s",
+                           (json_int_t)chunks[i].cstart, "e", (json_int_t)chunks[i].cend, "sec",
+                           chunks[i].section ? json_string(chunks[i].section) : json_null()));
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+/* Replaces the document's chunks and marks it ready, in one transaction; *found false
+ * when the document was deleted meanwhile. */
+static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct alm_extracted *x,
+                          const struct alm_chunk *chunks, size_t n, int64_t deadline,
+                          bool *found, struct alm_errbuf *eb)
+{
+    int t = stmt_timeout(ctx, deadline);
+    char ids[24], count[16];
+    char *json = chunks_json(x, chunks, n);
+    const char *p_id[1] = {ids};
+    const char *p_chunks[2] = {ids, json};
+    const char *p_ready[3] = {ids, count, x->text};
+    PGresult *res = NULL;
+    enum alm_err err;
+
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(count, sizeof(count), "%zu", n);
+    err = alm_db_begin(ctx->pg, t, eb);
+    if (!err)
+        err = alm_db_query(ctx->pg, t,
+                           "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "
+                           "text = $3, processed_at = now(), updated_at = now() WHERE id = $1 "
+                           "RETURNING id",
+                           3, p_ready, &res, eb);
+    *found = !err && PQntuples(res) > 0;
+    if (!err && *found)
+        err = alm_db_query(ctx->pg, t, "DELETE FROM chunks WHERE document_id = $1", 1, p_id, NULL,
+                           eb);
+    if (!err && *found)
+        err = alm_db_query(ctx->pg, t,
+                           "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
+                           "start_offset, end_offset, section) "
+                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec "
+                           "FROM documents d, jsonb_to_recordset($2::jsonb) "
+                           "AS r(i int, t text, s int, e int, sec text) WHERE d.id = $1",
+                           2, p_chunks, NULL, eb);
+    if (!err)
+        err = alm_db_commit(ctx->pg, t, eb);
+    if (err)
+        alm_db_rollback(ctx->pg, t);
+    PQclear(res);
+    free(json);
+    return err;
+}
+
+void alm_ingest_mark_failed(struct alm_ingest_ctx *ctx, int64_t id, const char *error)
+{
+    char ids[24];
+    const char *params[2] = {ids, error};
+
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    if (alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
+                     "UPDATE documents SET status = 'failed', error = $2, updated_at = now() "
+                     "WHERE id = $1",
+                     2, params, NULL, NULL))
+        alm_warn("ingest.mark_failed", "cannot record a document's failure", "{s:I}",
+                 "document_id", (json_int_t)id);
+}
+
+/* A failed attempt: pending again with its error, or failed after the last one. */
+static void record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
+                           const struct alm_errbuf *eb)
+{
+    char ids[24];
+    const char *params[2] = {ids, eb->msg};
+
+    if (last) {
+        alm_ingest_mark_failed(ctx, id, eb->msg);
+        return;
+    }
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    if (alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
+                     "UPDATE documents SET status = 'pending', error = $2, updated_at = now() "
+                     "WHERE id = $1 AND status = 'processing'",
+                     2, params, NULL, NULL)) {
+        /* the database itself is failing: the retry will find the document as it is */
+    }
+}
+
+enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool last_attempt,
+                                 int64_t deadline_ms, struct alm_errbuf *eb)
+{
+    struct doc d = {0};
+    struct alm_extracted x = {0};
+    struct alm_chunk *chunks = NULL;
+    size_t n = 0;
+    bool found = false;
+    enum alm_err err;
+
+    err = load(ctx, id, deadline_ms, &d, &found, eb);
+    if (err || !found)
+        goto out; /* a database failure is retried; a deleted document is done */
+    err = alm_extract(d.media_type, d.content, d.len, &x, eb);
+    if (!err)
+        err = alm_chunk_text(&x,
+                             &(struct alm_chunk_opts){(size_t)ctx->cfg->chunk_size,
+                                                      (size_t)ctx->cfg->chunk_overlap},
+                             &chunks, &n, eb);
+    if (!err && ctx->qdrant)
+        err = index_vectors(ctx, id, &d, &x, chunks, n, deadline_ms, eb);
+    if (!err)
+        err = store(ctx, id, &x, chunks, n, deadline_ms, &found, eb);
+    if (!err && !found && ctx->qdrant)
+        err = alm_ingest_purge(ctx, "document_id", id, eb); /* deleted while we worked */
+    if (err)
+        record_failure(ctx, id, last_attempt || err == ALM_ERR_UNPROCESSABLE ||
+                                    err == ALM_ERR_MEDIA_TYPE,
+                       eb);
+    else if (found)
+        alm_info("ingest.done", "document ready", "{s:I, s:i, s:s}", "document_id",
+                 (json_int_t)id, "chunks", (int)n, "vectors", ctx->qdrant ? "qdrant" : "none");
+out:
+    free(chunks);
+    alm_extracted_release(&x);
+    doc_release(&d);
+    return err;
+}
+
+enum alm_err alm_ingest_purge(struct alm_ingest_ctx *ctx, const char *key, int64_t value,
+                              struct alm_errbuf *eb)
+{
+    if (!ctx->qdrant)
+        return ALM_OK; /* no vectors were ever written */
+    return alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, key, value, -1,
+                                   (int)ctx->cfg->ready_timeout_ms * 5, eb);
+}

@@ -1,0 +1,424 @@
+#include "compat.h"
+#include "worker.h"
+#include "clock.h"
+#include "db.h"
+#include "embed.h"
+#include "ingest.h"
+#include "log.h"
+#include "mem.h"
+#include "qdrant.h"
+#include "queue.h"
+#include "redis.h"
+#include "schema.h"
+#include "outbox.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BLOCK_MS    1000
+#define PROMOTE_EVERY_MS 1000
+#define RECONNECT_MAX_MS 5000
+
+struct slot {
+    struct alm_worker *w;
+    int index;
+    pthread_t thread;
+    _Atomic int64_t progress_ms; /* CLOCK_MONOTONIC of the last loop turn or job end */
+    /* The job in flight, for heartbeats and renewal; guarded by w->mu. */
+    bool busy;
+    struct alm_job job;
+    char started_at[32];
+    int64_t started_ms;
+    /* Owned by the thread. */
+    redisContext *redis;
+    struct alm_ingest_ctx ingest;
+};
+
+struct alm_worker {
+    const struct alm_config *cfg;
+    char consumer[128];
+    atomic_bool stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t done; /* a thread finished */
+    int running;
+    _Atomic long long processed, failed, retried, dead;
+    struct slot *slots;
+    int n;
+};
+
+/* Connects what the thread lacks; false (after logging) when something is down. */
+static bool connect_all(struct slot *s)
+{
+    struct alm_worker *w = s->w;
+    struct alm_errbuf eb = {{0}};
+
+    if (s->redis && s->redis->err) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    if (!s->redis) {
+        s->redis = alm_redis_connect(w->cfg, (int)w->cfg->ready_timeout_ms + READ_BLOCK_MS, &eb);
+        if (!s->redis || alm_queue_setup(s->redis, &eb)) {
+            alm_warn("worker.redis_down", "cannot reach redis; retrying", "{s:s, s:i}", "detail",
+                     eb.msg, "thread", s->index);
+            if (s->redis)
+                redisFree(s->redis);
+            s->redis = NULL;
+            return false;
+        }
+    }
+    if (s->ingest.pg && PQstatus(s->ingest.pg) != CONNECTION_OK) {
+        PQfinish(s->ingest.pg);
+        s->ingest.pg = NULL;
+    }
+    if (!s->ingest.pg) {
+        int version = 0;
+        s->ingest.pg = alm_db_connect(w->cfg, "almanac-worker", (int)w->cfg->db_timeout_ms, &eb);
+        if (!s->ingest.pg) {
+            alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}",
+                     "detail", eb.msg, "thread", s->index);
+            return false;
+        }
+        /* Never work on a schema older than this binary's: wait for the migration. */
+        if (alm_schema_version(s->ingest.pg, (int)w->cfg->db_timeout_ms, &version, &eb) ||
+            version < alm_schema_expected()) {
+            alm_warn("worker.schema_old", "database schema not ready; waiting for 'almanac migrate'",
+                     "{s:i, s:i}", "version", version, "needs", alm_schema_expected());
+            PQfinish(s->ingest.pg);
+            s->ingest.pg = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Exponential backoff with full jitter, capped: spreads retries of many jobs. */
+static long retry_delay(const struct alm_config *cfg, int attempt)
+{
+    double d = (double)cfg->job_retry_base_ms;
+
+    for (int i = 1; i < attempt && d < 3600000.0; i++)
+        d *= 2;
+    if (d > 3600000.0)
+        d = 3600000.0;
+    return (long)(d / 2 + (double)randombytes_uniform((uint32_t)(d / 2) + 1));
+}
+
+/* Runs the job's work; eb says why it failed. */
+static enum alm_err execute(struct slot *s, const struct alm_job *job, struct alm_errbuf *eb)
+{
+    const struct alm_config *cfg = s->w->cfg;
+    int64_t deadline = alm_clock_ms() + cfg->job_timeout_ms;
+    json_t *v;
+
+    if (job->type && strcmp(job->type, "ingest") == 0) {
+        v = json_object_get(job->payload, "document_id");
+        if (!json_is_integer(v))
+            return alm_fail(eb, ALM_ERR_INVALID, "ingest job without a document_id");
+        return alm_ingest_document(&s->ingest, json_integer_value(v),
+                                   job->attempt >= cfg->job_max_attempts, deadline, eb);
+    }
+    if (job->type && strcmp(job->type, "purge_vectors") == 0) {
+        v = json_object_get(job->payload, "document_id");
+        if (json_is_integer(v))
+            return alm_ingest_purge(&s->ingest, "document_id", json_integer_value(v), eb);
+        v = json_object_get(job->payload, "knowledge_base_id");
+        if (json_is_integer(v))
+            return alm_ingest_purge(&s->ingest, "knowledge_base_id", json_integer_value(v), eb);
+        return alm_fail(eb, ALM_ERR_INVALID, "purge job without a target");
+    }
+    return alm_fail(eb, ALM_ERR_INVALID, "unknown job type");
+}
+
+static void set_busy(struct slot *s, const struct alm_job *job)
+{
+    pthread_mutex_lock(&s->w->mu);
+    s->busy = job != NULL;
+    if (job) {
+        s->job = *job; /* a shallow copy: fields are read only while busy */
+        s->started_ms = alm_clock_ms();
+        alm_clock_now_iso8601(s->started_at, sizeof(s->started_at));
+    }
+    pthread_mutex_unlock(&s->w->mu);
+}
+
+/* After a failure: retry later, or bury it after the last attempt. Invalid jobs (not
+ * ours, or malformed) are buried at once: no retry can fix them. */
+static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_err err,
+                           const char *why)
+{
+    struct alm_worker *w = s->w;
+    struct alm_errbuf eb = {{0}};
+    bool last = job->attempt >= w->cfg->job_max_attempts || err == ALM_ERR_INVALID ||
+                job->deliveries > w->cfg->job_max_attempts;
+
+    atomic_fetch_add(&w->failed, 1);
+    if (!last) {
+        long delay = retry_delay(w->cfg, job->attempt);
+        if (!alm_queue_retry(s->redis, job, delay, why, &eb)) {
+            atomic_fetch_add(&w->retried, 1);
+            alm_warn("job.retry", "job failed; retrying later", "{s:s, s:s, s:i, s:i, s:s}",
+                     "job", job->id ? job->id : job->entry, "queue", job->queue, "attempt",
+                     job->attempt, "delay_ms", (int)delay, "error", why);
+        }
+        return;
+    }
+    if (!alm_queue_bury(s->redis, job, why, &eb)) {
+        atomic_fetch_add(&w->dead, 1);
+        alm_error("job.dead", "job failed for good; moved to the dead letters",
+                  "{s:s, s:s, s:i, s:s}", "job", job->id ? job->id : job->entry, "queue",
+                  job->queue, "attempt", job->attempt, "error", why);
+    }
+    /* An ingest that never reached its last attempt (crash loop, bad job) still fails
+     * its document visibly. */
+    json_t *doc = json_object_get(job->payload, "document_id");
+    if (job->type && strcmp(job->type, "ingest") == 0 && json_is_integer(doc) && s->ingest.pg)
+        alm_ingest_mark_failed(&s->ingest, json_integer_value(doc), why);
+}
+
+static void run_job(struct slot *s, struct alm_job *job)
+{
+    struct alm_errbuf eb = {{0}};
+    struct alm_errbuf ack = {{0}};
+    enum alm_err err;
+    int64_t t0 = alm_clock_ms();
+
+    set_busy(s, job);
+    if (!job->doc) {
+        err = alm_fail(&eb, ALM_ERR_INVALID, "malformed job");
+    } else if (job->deliveries > s->w->cfg->job_max_attempts) {
+        err = alm_fail(&eb, ALM_ERR_INVALID, "delivered %lld times without finishing",
+                       job->deliveries);
+    } else {
+        err = execute(s, job, &eb);
+    }
+    if (!err) {
+        if (alm_queue_ack(s->redis, job, &ack))
+            alm_warn("job.ack_failed", "job done but not acknowledged; it will run again",
+                     "{s:s, s:s}", "job", job->id ? job->id : job->entry, "error", ack.msg);
+        atomic_fetch_add(&s->w->processed, 1);
+        alm_info("job.done", "job done", "{s:s, s:s, s:s, s:i, s:I}", "job",
+                 job->id ? job->id : job->entry, "type", job->type ? job->type : "", "queue",
+                 job->queue, "attempt", job->attempt, "dur_ms",
+                 (json_int_t)(alm_clock_ms() - t0));
+    } else {
+        settle_failure(s, job, err, eb.msg);
+    }
+    set_busy(s, NULL);
+}
+
+/* One turn: promote due retries (thread 0), reclaim an abandoned job, else read one. */
+static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
+{
+    struct alm_worker *w = s->w;
+    struct alm_errbuf eb = {{0}};
+    struct alm_job job;
+    bool got = false;
+    long moved = 0;
+    int64_t now = alm_clock_ms();
+
+    if (s->index == 0 && now >= *next_promote) {
+        if (!alm_queue_promote(s->redis, &moved, &eb) && moved)
+            alm_info("queue.promoted", "retries due again", "{s:i}", "count", (int)moved);
+        *next_promote = now + PROMOTE_EVERY_MS;
+    }
+    if (now >= *next_claim) {
+        if (alm_queue_claim(s->redis, w->consumer, w->cfg->job_claim_idle_ms, &job, &got, &eb))
+            return;
+        if (got)
+            alm_warn("job.reclaimed", "took over a job of a worker that went away",
+                     "{s:s, s:s, s:I}", "job", job.id ? job.id : job.entry, "queue", job.queue,
+                     (json_int_t)job.deliveries);
+        else
+            *next_claim = now + (w->cfg->job_claim_idle_ms < 10000 ? w->cfg->job_claim_idle_ms / 2
+                                                                   : 5000);
+    }
+    if (!got && alm_queue_read(s->redis, w->consumer, READ_BLOCK_MS, &job, &got, &eb))
+        return;
+    if (got) {
+        run_job(s, &job);
+        alm_job_release(&job);
+    }
+}
+
+static void *worker_thread(void *arg)
+{
+    struct slot *s = arg;
+    struct alm_worker *w = s->w;
+    int64_t next_promote = 0, next_claim = 0;
+    int backoff = 250;
+
+    while (!atomic_load(&w->stopping)) {
+        atomic_store(&s->progress_ms, alm_clock_ms());
+        if (!connect_all(s)) {
+            alm_clock_sleep_ms(backoff);
+            backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+            continue;
+        }
+        backoff = 250;
+        turn(s, &next_promote, &next_claim);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->running--;
+    pthread_cond_broadcast(&w->done);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *consumer)
+{
+    struct alm_worker *w = alm_xcalloc(1, sizeof(*w));
+    pthread_condattr_t attr;
+
+    w->cfg = cfg;
+    snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
+    w->n = (int)cfg->worker_concurrency;
+    w->slots = alm_xcalloc((size_t)w->n, sizeof(*w->slots));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->done, &attr);
+    pthread_condattr_destroy(&attr);
+    w->running = w->n;
+    for (int i = 0; i < w->n; i++) {
+        struct slot *s = &w->slots[i];
+        s->w = w;
+        s->index = i;
+        s->ingest.cfg = cfg;
+        s->ingest.embedder = alm_embedder_new(cfg);
+        s->ingest.qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
+        atomic_store(&s->progress_ms, alm_clock_ms());
+        pthread_create(&s->thread, NULL, worker_thread, s);
+        pthread_setname_np(s->thread, "alm-worker");
+    }
+    return w;
+}
+
+bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms)
+{
+    int64_t t = alm_clock_ms() + grace_ms;
+    struct timespec until = {t / 1000, (t % 1000) * 1000000L};
+    bool all;
+
+    atomic_store(&w->stopping, true);
+    pthread_mutex_lock(&w->mu);
+    while (w->running > 0 && pthread_cond_timedwait(&w->done, &w->mu, &until) == 0)
+        ;
+    all = w->running == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (!all)
+        return false;
+    for (int i = 0; i < w->n; i++) {
+        struct slot *s = &w->slots[i];
+        pthread_join(s->thread, NULL);
+        if (s->redis)
+            redisFree(s->redis);
+        PQfinish(s->ingest.pg);
+        alm_embedder_free(s->ingest.embedder);
+        alm_qdrant_free(s->ingest.qdrant);
+    }
+    pthread_cond_destroy(&w->done);
+    pthread_mutex_destroy(&w->mu);
+    free(w->slots);
+    free(w);
+    return true;
+}
+
+json_t *alm_worker_snapshot(void *arg)
+{
+    struct alm_worker *w = arg;
+    json_t *jobs = json_array();
+
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < w->n; i++) {
+        const struct slot *s = &w->slots[i];
+        if (!s->busy)
+            continue;
+        json_array_append_new(jobs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "id",
+                                              s->job.id ? s->job.id : s->job.entry, "type",
+                                              s->job.type ? s->job.type : "", "queue",
+                                              s->job.queue, "started_at", s->started_at,
+                                              "attempt", s->job.attempt));
+    }
+    pthread_mutex_unlock(&w->mu);
+    return json_pack("{s:o, s:I, s:I, s:I, s:I}", "jobs", jobs, "processed",
+                     (json_int_t)atomic_load(&w->processed), "failed",
+                     (json_int_t)atomic_load(&w->failed), "retried",
+                     (json_int_t)atomic_load(&w->retried), "dead",
+                     (json_int_t)atomic_load(&w->dead));
+}
+
+void alm_worker_renew(void *arg, redisContext *c)
+{
+    struct alm_worker *w = arg;
+    char (*entries)[2][48] = alm_xcalloc((size_t)w->n, sizeof(*entries));
+    int n = 0;
+
+    /* Copied under the lock, renewed outside it: no lock is held across I/O. */
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < w->n; i++) {
+        if (!w->slots[i].busy)
+            continue;
+        snprintf(entries[n][0], sizeof(entries[n][0]), "%s", w->slots[i].job.queue);
+        snprintf(entries[n][1], sizeof(entries[n][1]), "%s", w->slots[i].job.entry);
+        n++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < n; i++) {
+        /* XCLAIM to ourselves with no idle minimum resets the entry's idle time. */
+        redisReply *r = redisCommand(c, "XCLAIM " ALM_STREAM_PREFIX "%s %s %s 0 %s JUSTID",
+                                     entries[i][0], ALM_QUEUE_GROUP, w->consumer, entries[i][1]);
+        if (r)
+            freeReplyObject(r);
+    }
+    free(entries);
+}
+
+void alm_worker_metrics(void *arg, struct alm_buf *out)
+{
+    struct alm_worker *w = arg;
+    int busy = 0;
+
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < w->n; i++)
+        busy += w->slots[i].busy;
+    pthread_mutex_unlock(&w->mu);
+    if (alm_buf_appendf(out,
+                        "# HELP almanac_jobs_total Jobs finished by this worker, by outcome.\n"
+                        "# TYPE almanac_jobs_total counter\n"
+                        "almanac_jobs_total{outcome=\"processed\"} %lld\n"
+                        "almanac_jobs_total{outcome=\"failed\"} %lld\n"
+                        "almanac_jobs_total{outcome=\"retried\"} %lld\n"
+                        "almanac_jobs_total{outcome=\"dead\"} %lld\n"
+                        "# HELP almanac_jobs_in_flight Jobs running now.\n"
+                        "# TYPE almanac_jobs_in_flight gauge\n"
+                        "almanac_jobs_in_flight %d\n"
+                        "# HELP almanac_worker_threads Configured job threads.\n"
+                        "# TYPE almanac_worker_threads gauge\n"
+                        "almanac_worker_threads %d\n",
+                        atomic_load(&w->processed), atomic_load(&w->failed),
+                        atomic_load(&w->retried), atomic_load(&w->dead), busy, w->n)) {
+        /* the metrics buffer has no cap */
+    }
+}
+
+bool alm_worker_alive(void *arg, char *why, size_t n)
+{
+    struct alm_worker *w = arg;
+    /* A turn takes at most a read block, a reconnect wait or a job. */
+    int64_t limit = w->cfg->job_timeout_ms + 60000, now = alm_clock_ms();
+
+    for (int i = 0; i < w->n; i++) {
+        int64_t idle = now - atomic_load(&w->slots[i].progress_ms);
+        if (idle > limit) {
+            snprintf(why, n, "worker thread %d made no progress for %lld s", i,
+                     (long long)(idle / 1000));
+            return false;
+        }
+    }
+    return true;
+}

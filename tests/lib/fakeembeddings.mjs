@@ -1,0 +1,222 @@
+// Fake OpenAI-compatible embeddings endpoint, FOR TESTS ONLY.
+//
+// A fault-injection HTTP server that stands in for `POST /v1/embeddings` (OpenAI,
+// LiteLLM, Ollama, TEI) so that integration tests can run the worker with the
+// "openai" embedder and make the endpoint slow, failing or wrong at will. It is not
+// a model: vectors are derived from a hash of each input, so equal texts get equal
+// vectors and different texts unrelated ones.
+//
+// The request body is validated: {"model": string, "input": string | [string, ...]}
+// ("encoding_format" may only be "float"); anything else gets a 400 in OpenAI's error
+// shape. Replies are {"object":"list","data":[{"object":"embedding","index":i,
+// "embedding":[...dim floats, unit length]}],"model":...,"usage":{...}}.
+//
+// Modes (setMode(mode, {count, ms, retryAfter})); with a count, the mode answers the
+// next `count` requests and then the server goes back to 'ok':
+//   ok       -> 200 with the embeddings
+//   ratelimit-> 429 with `Retry-After: retryAfter` (default 1; null sends none)
+//   error    -> 500
+//   slow     -> 200, but only after `ms` milliseconds (default 1000)
+//   hang     -> the request is read but never answered (until close or a mode switch)
+//   baddim   -> 200 with vectors of dim + 1 numbers
+//   garbage  -> 200 with a body that is not JSON
+// Any other method or path -> 404 JSON.
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+
+const MODES = new Set(['ok', 'ratelimit', 'error', 'slow', 'hang', 'baddim', 'garbage']);
+const MAX_BODY = 64 * 1024 * 1024;
+
+/** A deterministic unit vector of dim numbers for text. */
+export function fakeVector(text, dim) {
+  const values = [];
+  for (let block = 0; values.length < dim; block++) {
+    const digest = crypto.createHash('sha256').update(`${block}\0${text}`).digest();
+    for (let i = 0; i + 4 <= digest.length && values.length < dim; i += 4) {
+      values.push(digest.readInt32BE(i) / 2 ** 31);
+    }
+  }
+  const norm = Math.sqrt(values.reduce((s, x) => s + x * x, 0)) || 1;
+  return values.map((x) => x / norm);
+}
+
+/** The "input" of a valid request body as an array of strings, or an error message. */
+function validate(body) {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object';
+  if (typeof body.model !== 'string' || body.model === '') return "'model' must be a non-empty string";
+  if (body.encoding_format !== undefined && body.encoding_format !== 'float') {
+    return "'encoding_format' must be 'float'";
+  }
+  const input = typeof body.input === 'string' ? [body.input] : body.input;
+  if (!Array.isArray(input) || input.length === 0) return "'input' must be a string or a non-empty array";
+  if (!input.every((s) => typeof s === 'string')) return "'input' must hold strings only";
+  return input;
+}
+
+function send(res, status, body, headers = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function openaiError(message, type) {
+  return { error: { message, type, param: null, code: null } };
+}
+
+export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
+  let mode = 'ok';
+  let left = Infinity; // requests the current mode still answers
+  let opts = {};
+  let count = 0;
+  let lastAuthorization;
+  const requests = []; // every counted request: {path, authorization, model, inputs}
+  const sockets = new Set();
+  const timers = new Set();
+
+  // The mode for the request arriving now; counts down a limited fault.
+  const takeMode = () => {
+    if (left <= 0) return 'ok';
+    left--;
+    return mode;
+  };
+
+  const answer = (res, current, model, input) => {
+    if (current === 'ratelimit') {
+      const retryAfter = opts.retryAfter === undefined ? 1 : opts.retryAfter;
+      const headers = retryAfter === null ? {} : { 'retry-after': String(retryAfter) };
+      send(res, 429, openaiError('Rate limit reached', 'rate_limit_exceeded'), headers);
+    } else if (current === 'error') {
+      send(res, 500, openaiError('The server had an error', 'server_error'));
+    } else if (current === 'garbage') {
+      send(res, 200, '{"data": [ {"embedding": not json');
+    } else {
+      const n = current === 'baddim' ? dim + 1 : dim;
+      const tokens = input.reduce((s, t) => s + t.split(/\s+/).filter(Boolean).length, 0);
+      send(res, 200, {
+        object: 'list',
+        data: input.map((text, index) => ({ object: 'embedding', index, embedding: fakeVector(text, n) })),
+        model,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      });
+    }
+  };
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url.split('?')[0] !== '/v1/embeddings') {
+        send(res, 404, openaiError(`no route ${req.method} ${req.url}`, 'invalid_request_error'));
+        return;
+      }
+      count++;
+      lastAuthorization = req.headers.authorization;
+      const record = { path: req.url, authorization: req.headers.authorization, model: undefined, inputs: 0 };
+      requests.push(record);
+      if (size > MAX_BODY) {
+        send(res, 413, openaiError('request too large', 'invalid_request_error'));
+        return;
+      }
+      let body;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        send(res, 400, openaiError('body is not valid JSON', 'invalid_request_error'));
+        return;
+      }
+      const input = validate(body);
+      record.model = body && body.model;
+      record.inputs = Array.isArray(input) ? input.length : 0;
+      if (!Array.isArray(input)) {
+        send(res, 400, openaiError(input, 'invalid_request_error'));
+        return;
+      }
+      const current = takeMode();
+      if (current === 'hang') return; // never answered; the socket goes on close()
+      if (current === 'slow') {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          if (!res.destroyed) answer(res, 'ok', body.model, input);
+        }, opts.ms ?? 1000);
+        t.unref();
+        timers.add(t);
+        return;
+      }
+      answer(res, current, body.model, input);
+    });
+  });
+  // Never let Node's own timeouts answer or close a hanging request.
+  server.requestTimeout = 0;
+  server.headersTimeout = 0;
+  server.keepAliveTimeout = 60000;
+  server.timeout = 0;
+  server.unref(); // never keep a test process alive
+  server.on('connection', (s) => {
+    s.unref();
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  const boundPort = await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(server.address().port);
+    });
+  });
+
+  return {
+    /** Base URL as ALMANAC_EMBEDDINGS_URL takes it: http://127.0.0.1:PORT/v1 */
+    get url() {
+      return `http://127.0.0.1:${boundPort}/v1`;
+    },
+    get port() {
+      return boundPort;
+    },
+    get dim() {
+      return dim;
+    },
+    /** POST /v1/embeddings requests received so far, answered or not. */
+    get count() {
+      return count;
+    },
+    /** The Authorization header of the last request (undefined when it had none). */
+    get lastAuthorization() {
+      return lastAuthorization;
+    },
+    get mode() {
+      return left > 0 ? mode : 'ok';
+    },
+    requests,
+    /** Switch mode, for the next opts.count requests (default: until switched again). */
+    setMode(m, { count: k = Infinity, ms, retryAfter } = {}) {
+      if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
+      if (mode === 'hang' || mode === 'slow') {
+        // Drop pending requests, so that clients see an error rather than a late answer.
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
+        for (const s of sockets) s.destroy();
+      }
+      mode = m;
+      left = k;
+      opts = { ms, retryAfter };
+    },
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
