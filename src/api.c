@@ -13,6 +13,11 @@
 
 static const struct alm_route routes[] = {
     ALM_HEALTH_ROUTES,
+    {"GET", "/health/workers", alm_api_health_workers, ALM_ROUTE_PROBE},
+    {"GET", "/health/queues", alm_api_health_queues, ALM_ROUTE_PROBE},
+    {"GET", "/api/v1/admin/workers", alm_api_admin_workers, 0},
+    {"GET", "/api/v1/admin/queues", alm_api_admin_queues, 0},
+    {"POST", "/api/v1/admin/queues/retry-dead", alm_api_admin_retry_dead, 0},
     {"POST", "/api/v1/auth/login", alm_api_login, 0},
     {"POST", "/api/v1/auth/signup", alm_api_signup, 0},
     {"GET", "/api/v1/users/me", alm_api_me, 0},

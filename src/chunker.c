@@ -7,9 +7,6 @@
 #include "chunker.h"
 #include "mem.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 struct chunker {
     const struct alm_extracted *doc;
     const char *t;

@@ -27,8 +27,8 @@ struct sink {
     struct alm_buf text;
     struct alm_buf indent; /* spaces held inside pre until the line shows text */
     enum brk pending;
-    int pre;   /* inside pre or a code block: keep spaces and line breaks */
-    int lists; /* inside a list: paragraph breaks become line breaks */
+    int pre;             /* inside pre or a code block: keep spaces and line breaks */
+    int lists;           /* inside a list: paragraph breaks become line breaks */
     const void *heading; /* the node of the open heading, NULL when none */
     int hlevel;
     size_t hstart;
@@ -366,23 +366,19 @@ static const struct {
     const char *name;
     enum kind kind;
 } kinds[] = {
-    {"script", K_SKIP},      {"style", K_SKIP},       {"noscript", K_SKIP},
-    {"template", K_SKIP},    {"head", K_HEAD},        {"br", K_LINE},
-    {"li", K_LINE},          {"tr", K_LINE},          {"dt", K_LINE},
-    {"dd", K_LINE},          {"td", K_CELL},          {"th", K_CELL},
-    {"ul", K_LIST},          {"ol", K_LIST},          {"dl", K_LIST},
-    {"menu", K_LIST},        {"dir", K_LIST},         {"pre", K_PRE},
-    {"listing", K_PRE},      {"xmp", K_PRE},          {"plaintext", K_PRE},
-    {"p", K_BLOCK},          {"div", K_BLOCK},        {"section", K_BLOCK},
-    {"article", K_BLOCK},    {"blockquote", K_BLOCK}, {"title", K_BLOCK},
-    {"address", K_BLOCK},    {"aside", K_BLOCK},      {"body", K_BLOCK},
-    {"caption", K_BLOCK},    {"center", K_BLOCK},     {"details", K_BLOCK},
-    {"dialog", K_BLOCK},     {"fieldset", K_BLOCK},   {"figcaption", K_BLOCK},
-    {"figure", K_BLOCK},     {"footer", K_BLOCK},     {"form", K_BLOCK},
-    {"header", K_BLOCK},     {"hgroup", K_BLOCK},     {"hr", K_BLOCK},
-    {"legend", K_BLOCK},     {"main", K_BLOCK},       {"nav", K_BLOCK},
-    {"summary", K_BLOCK},    {"table", K_BLOCK},      {"tbody", K_BLOCK},
-    {"thead", K_BLOCK},      {"tfoot", K_BLOCK},      {"html", K_BLOCK},
+    {"script", K_SKIP},   {"style", K_SKIP},       {"noscript", K_SKIP},  {"template", K_SKIP},
+    {"head", K_HEAD},     {"br", K_LINE},          {"li", K_LINE},        {"tr", K_LINE},
+    {"dt", K_LINE},       {"dd", K_LINE},          {"td", K_CELL},        {"th", K_CELL},
+    {"ul", K_LIST},       {"ol", K_LIST},          {"dl", K_LIST},        {"menu", K_LIST},
+    {"dir", K_LIST},      {"pre", K_PRE},          {"listing", K_PRE},    {"xmp", K_PRE},
+    {"plaintext", K_PRE}, {"p", K_BLOCK},          {"div", K_BLOCK},      {"section", K_BLOCK},
+    {"article", K_BLOCK}, {"blockquote", K_BLOCK}, {"title", K_BLOCK},    {"address", K_BLOCK},
+    {"aside", K_BLOCK},   {"body", K_BLOCK},       {"caption", K_BLOCK},  {"center", K_BLOCK},
+    {"details", K_BLOCK}, {"dialog", K_BLOCK},     {"fieldset", K_BLOCK}, {"figcaption", K_BLOCK},
+    {"figure", K_BLOCK},  {"footer", K_BLOCK},     {"form", K_BLOCK},     {"header", K_BLOCK},
+    {"hgroup", K_BLOCK},  {"hr", K_BLOCK},         {"legend", K_BLOCK},   {"main", K_BLOCK},
+    {"nav", K_BLOCK},     {"summary", K_BLOCK},    {"table", K_BLOCK},    {"tbody", K_BLOCK},
+    {"thead", K_BLOCK},   {"tfoot", K_BLOCK},      {"html", K_BLOCK},
 };
 
 static int heading_level(const char *name)
@@ -392,6 +388,12 @@ static int heading_level(const char *name)
     return 0;
 }
 
+static bool in_head(const xmlNode *node)
+{
+    return node->parent && node->parent->type == XML_ELEMENT_NODE && node->parent->name &&
+           strcasecmp((const char *)node->parent->name, "head") == 0;
+}
+
 static enum kind element_kind(const xmlNode *node)
 {
     const char *name = (const char *)node->name;
@@ -399,9 +401,7 @@ static enum kind element_kind(const xmlNode *node)
     if (!name)
         return K_INLINE;
     /* <head> holds metadata; of it only the title is document text */
-    if (node->parent && node->parent->type == XML_ELEMENT_NODE && node->parent->name &&
-        strcasecmp((const char *)node->parent->name, "head") == 0 &&
-        strcasecmp(name, "title") != 0)
+    if (in_head(node) && strcasecmp(name, "title") != 0)
         return K_SKIP;
     if (heading_level(name))
         return K_HEADING;
@@ -410,12 +410,6 @@ static enum kind element_kind(const xmlNode *node)
             return kinds[i].kind;
     }
     return K_INLINE;
-}
-
-static bool in_head(const xmlNode *node)
-{
-    return node->parent && node->parent->type == XML_ELEMENT_NODE && node->parent->name &&
-           strcasecmp((const char *)node->parent->name, "head") == 0;
 }
 
 /* Sets *descend when node is an element to walk into (and to leave afterwards). */
@@ -531,8 +525,7 @@ static void init_libxml(void)
     xmlInitParser(); /* once, before any thread parses */
 }
 
-static enum alm_err extract_html(struct sink *s, const char *src, size_t len,
-                                 struct alm_errbuf *eb)
+static enum alm_err extract_html(struct sink *s, const char *src, size_t len, struct alm_errbuf *eb)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     /* Blank text nodes are kept: between inline elements they separate words. */

@@ -17,6 +17,8 @@ static const struct alm_command {
 } commands[] = {
     {"api", alm_cmd_api, "serve the HTTP API, /health, /ready and /metrics"},
     {"worker", alm_cmd_worker, "run ingestion jobs from the queue"},
+    {"beat", alm_cmd_beat, "run the periodic tasks (one leader at a time)"},
+    {"jobs", alm_cmd_jobs, "inspect queues, replay dead letters"},
     {"migrate", alm_cmd_migrate, "apply pending database migrations"},
     {"user", alm_cmd_user, "create users (the first admin)"},
     {"check-config", alm_cmd_check_config, "validate the configuration and exit"},

@@ -54,36 +54,42 @@ static char *job_json(const PGresult *res, int row)
     return text;
 }
 
-/* Sends one row through the dedup script; true when it is in the stream now (new or
- * sent by an earlier relay). */
-static bool send_row(redisContext *redis, const PGresult *res, int row, struct alm_errbuf *eb)
+/* Sends one row through the dedup script; ALM_OK when it is in the stream now (new or
+ * sent by an earlier relay), ALM_ERR_CONFLICT when fenced off. */
+static enum alm_err send_row(redisContext *redis, const PGresult *res, int row, const char *fence_key,
+                     const char *fence_value, struct alm_errbuf *eb)
 {
     char *job = job_json(res, row);
     char *dedup = alm_xasprintf(ALM_OUTBOX_DEDUP "%s", PQgetvalue(res, row, 0));
     char *stream = alm_xasprintf(ALM_STREAM_PREFIX "%s", PQgetvalue(res, row, 1));
-    const char *argv[] = {"EVAL", relay_script, "2", dedup, stream, job ? job : "{}", DEDUP_TTL_S};
-    redisReply *r = redisCommandArgv(redis, 7, argv, NULL);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    const char *argv[] = {"EVAL",       relay_script,     "3",
+                          dedup,        stream,           fence_key ? fence_key : "",
+                          job ? job : "{}", DEDUP_TTL_S, fence_value ? fence_value : ""};
+    redisReply *r = redisCommandArgv(redis, 9, argv, NULL);
+    enum alm_err err = ALM_OK;
 
     if (!r)
-        alm_redis_error(redis, RELAY_TIMEOUTMS, eb);
-    else if (!ok)
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "relay script failed: %.100s", r->str);
+        err = alm_redis_error(redis, RELAY_TIMEOUTMS, eb);
+    else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED"))
+        err = alm_fail(eb, ALM_ERR_CONFLICT, "not the leader any more: nothing enqueued");
+    else if (r->type == REDIS_REPLY_ERROR)
+        err = alm_fail(eb, ALM_ERR_UNAVAILABLE, "relay script failed: %.100s", r->str);
     if (r)
         freeReplyObject(r);
     free(job);
     free(dedup);
     free(stream);
-    return ok;
+    return err;
 }
 
 enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, int max,
-                              int *relayed, struct alm_errbuf *eb)
+                              const char *fence_key, const char *fence_value, int *relayed,
+                              struct alm_errbuf *eb)
 {
     char maxs[16];
     const char *params[1] = {maxs};
     PGresult *res = NULL;
-    enum alm_err err;
+    enum alm_err err, send_err = ALM_OK;
     int n, sent = 0;
 
     *relayed = 0;
@@ -99,11 +105,13 @@ enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, i
     if (err)
         goto out;
     n = PQntuples(res);
-    struct alm_buf ids = ALM_BUF_INIT(0);
-    for (int i = 0; i < n && send_row(redis, res, i, eb); i++, sent++)
-        err |= alm_buf_appendf(&ids, "%s%s", sent ? "," : "{", PQgetvalue(res, i, 0));
-    if (sent > 0) {
-        err |= alm_buf_append(&ids, "}", 1);
+    struct alm_buf ids = ALM_BUF_INIT(0); /* no cap: appends cannot fail */
+    for (int i = 0; i < n && !send_err; i++) {
+        send_err = send_row(redis, res, i, fence_key, fence_value, eb);
+        if (!send_err && !alm_buf_appendf(&ids, "%s%s", sent ? "," : "{", PQgetvalue(res, i, 0)))
+            sent++;
+    }
+    if (sent > 0 && !alm_buf_append(&ids, "}", 1)) {
         const char *del[1] = {ids.data};
         err = alm_db_query(pg, timeout_ms, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
                            del, NULL, eb);
@@ -113,8 +121,8 @@ enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, i
         err = alm_db_commit(pg, timeout_ms, eb);
     if (!err) {
         *relayed = sent;
-        if (sent < n) /* Redis failed part-way: the rest waits for the next relay */
-            err = ALM_ERR_UNAVAILABLE;
+        if (sent < n) /* Redis failed part-way (or fenced): the rest waits */
+            err = send_err;
     }
 out:
     PQclear(res);
@@ -151,7 +159,8 @@ static bool relay_pass(struct alm_relayer *r)
         return false;
     }
     do {
-        err = alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, RELAY_BATCH, &relayed, &eb);
+        err = alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, RELAY_BATCH, NULL, NULL,
+                               &relayed, &eb);
         total += relayed;
     } while (!err && relayed == RELAY_BATCH);
     if (total)

@@ -25,9 +25,12 @@
  * borrowed. */
 enum alm_err alm_outbox_add(PGconn *conn, int timeout_ms, const char *queue, const char *type,
                             const json_t *payload, struct alm_errbuf *eb) ALM_MUSTCHECK;
-/* Relays up to max rows; *relayed gets how many left the outbox. */
+/* Relays up to max rows; *relayed gets how many left the outbox. With fence_key set, a
+ * row is enqueued only while that key still holds fence_value (the beat's leadership):
+ * a leader that lost its lease cannot enqueue, ALM_ERR_CONFLICT then. */
 enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, int max,
-                              int *relayed, struct alm_errbuf *eb) ALM_MUSTCHECK;
+                              const char *fence_key, const char *fence_value, int *relayed,
+                              struct alm_errbuf *eb) ALM_MUSTCHECK;
 
 /* A background relay thread with its own connections: kicked after each commit that
  * added rows, and retrying every few seconds while rows remain (Redis down). */

@@ -55,8 +55,7 @@ static void assert_chunks(const struct alm_extracted *d, const struct alm_chunk_
         if (i > 0) {
             assert_true(c[i].start > c[i - 1].start && c[i].end > c[i - 1].end);
             if (c[i].start < c[i - 1].end) /* overlap: bounded, from a word start */
-                assert_true(c[i - 1].cend - c[i].cstart <= o->overlap_chars &&
-                            blank(s[-1]));
+                assert_true(c[i - 1].cend - c[i].cstart <= o->overlap_chars && blank(s[-1]));
         }
         memset(covered + c[i].start, 1, len);
     }

@@ -174,7 +174,8 @@ static void html_headings_become_sections(void **state)
     struct alm_extracted d;
     (void)state;
     assert_int_equal(extract("text/html", src, &d), ALM_OK);
-    assert_string_equal(d.text, "Lead\n\nGuide\n\nIntro\n\nDetail one\n\nx\n\nPart two\n\ny\n\nEnd");
+    assert_string_equal(d.text,
+                        "Lead\n\nGuide\n\nIntro\n\nDetail one\n\nx\n\nPart two\n\ny\n\nEnd");
     assert_int_equal(d.nsections, 4); /* the empty heading is no section */
     assert_section(&d, 0, "Guide", 1, "End");
     assert_section(&d, 1, "Detail one", 3, "Part");

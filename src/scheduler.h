@@ -1,0 +1,32 @@
+/* scheduler.h: the beat: periodic tasks run by exactly one process at a time.
+ *
+ * Leadership is a Redis lease (SET NX PX) holding "<id>:<fencing token>", the token
+ * from an INCR so that every term has a new one. The leader renews it every third of
+ * the lease with a compare-and-expire script; a standby tries to take it at the same
+ * pace, so it takes over at most one lease after a leader dies, and at once when a
+ * leader releases it on shutdown. Jobs the beat enqueues go through a script that checks
+ * the lease still holds the token: a leader that lost its lease enqueues nothing.
+ * Each task's last run time lives in Redis, so a new leader continues the schedule. */
+#pragma once
+#include "compat.h"
+#include "config.h"
+#include "mem.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#define ALM_BEAT_LEADER   "almanac:beat:leader"
+#define ALM_BEAT_FENCE    "almanac:beat:fence"
+#define ALM_BEAT_LAST_RUN "almanac:beat:last_run"
+
+struct alm_scheduler;
+
+/* Starts the tick thread for instance id (copied). */
+struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const char *id);
+/* Finishes the running task, releases the lease and frees s. */
+void alm_scheduler_stop(struct alm_scheduler *s);
+/* Heartbeat fields: leader, term, tasks with last run and counts. */
+json_t *alm_scheduler_snapshot(void *s);
+/* Whether the tick loop made progress recently (liveness). */
+bool alm_scheduler_alive(void *s, char *why, size_t n);
+void alm_scheduler_metrics(void *s, struct alm_buf *out);

@@ -1,0 +1,167 @@
+// The whole ingestion and search stack for tests, the evaluation and the benchmarks:
+// PostgreSQL, Redis, the Qdrant stand-in (optional), `almanac api` and `almanac worker`,
+// plus a small API client (sign-in, knowledge bases, uploads, search) and psql access.
+
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+
+import { startPostgres, startRedis, freePort } from '../lib/services.mjs';
+import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
+
+export const JWT_SECRET = 'search-tests-jwt-secret-0123456789abcdef';
+export const PASSWORD = 'correct-horse-battery';
+
+/** psql -At: the output, trimmed. */
+export function sql(pg, query) {
+  return execFileSync('psql', [pg.url, '-XAtqc', query], { encoding: 'utf8', maxBuffer: 256 << 20 }).trim();
+}
+
+/** Rows of a query as objects (via row_to_json). */
+export function sqlRows(pg, query) {
+  const out = sql(pg, `SELECT coalesce(json_agg(r), '[]') FROM (${query}) r`);
+  return JSON.parse(out);
+}
+
+export function multipart(fields) {
+  const boundary = `----almanac${crypto.randomBytes(8).toString('hex')}`;
+  const parts = [];
+  for (const f of fields) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${f.name}"`;
+    if (f.filename) head += `; filename="${f.filename}"`;
+    head += '\r\n';
+    if (f.type) head += `Content-Type: ${f.type}\r\n`;
+    parts.push(Buffer.from(`${head}\r\n`), Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data), Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** A client of one api: call(method, path, {token, json, body, headers}). */
+export function client(api) {
+  const call = (method, p, { token, json, body, headers = {}, timeoutMs } = {}) => {
+    const h = { ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    let payload = body;
+    if (json !== undefined) {
+      payload = JSON.stringify(json);
+      h['Content-Type'] = 'application/json';
+    }
+    if (payload !== undefined) h['Content-Length'] = Buffer.byteLength(payload);
+    return httpRequest(`${api.url}${p}`, { method, headers: h, body: payload, timeoutMs });
+  };
+  const must = (r, status, what) => {
+    if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${r.body}`);
+    return r.json;
+  };
+  return {
+    call,
+    async login(email, password = PASSWORD) {
+      return must(await call('POST', '/api/v1/auth/login', { json: { email, password } }), 200, 'login').access_token;
+    },
+    async createKb(token, name) {
+      return must(await call('POST', '/api/v1/knowledge-bases', { token, json: { name } }), 201, 'create kb');
+    },
+    upload(token, kb, filename, data, { type = 'text/plain', title } = {}) {
+      const fields = [{ name: 'file', filename, type, data }];
+      if (title) fields.push({ name: 'title', data: title });
+      const mp = multipart(fields);
+      return call('POST', `/api/v1/knowledge-bases/${kb}/documents`, {
+        token,
+        body: mp.body,
+        headers: { 'Content-Type': mp.contentType },
+      });
+    },
+    search(token, body, opts = {}) {
+      return call('POST', '/api/v1/search', { token, json: body, ...opts });
+    },
+    async document(token, id) {
+      return must(await call('GET', `/api/v1/documents/${id}`, { token }), 200, `document ${id}`);
+    },
+    /** Waits until every id is ready (throws when one fails or time runs out). */
+    async waitReady(token, ids, { timeoutMs = 120000 } = {}) {
+      const left = new Set(ids);
+      const docs = new Map();
+      await waitFor(
+        async () => {
+          for (const id of [...left]) {
+            const d = await this.document(token, id);
+            if (d.status === 'failed') throw new Error(`document ${id} failed: ${d.error}`);
+            if (d.status === 'ready') {
+              left.delete(id);
+              docs.set(id, d);
+            }
+          }
+          return left.size === 0;
+        },
+        { timeoutMs, intervalMs: 100, what: `documents ready (left: ${[...left].join(',')})` },
+      ).catch((e) => {
+        // a failed document is final: say so rather than "timed out"
+        throw e;
+      });
+      return docs;
+    },
+  };
+}
+
+/**
+ * Starts PostgreSQL and Redis, migrates, creates users; then the api and the worker.
+ * Options: qdrant (true: a fresh stand-in; an object: that stand-in; false: none),
+ * env (extra settings for both), workerEnv, apiEnv, users (emails; the first is admin-less).
+ */
+export async function startStack({ qdrant = true, env = {}, apiEnv = {}, workerEnv = {}, users = ['alice@example.org'], worker = true } = {}) {
+  const pg = await startPostgres();
+  const redis = await startRedis();
+  const q = qdrant === true ? await startQdrantStandin() : qdrant || null;
+  const common = {
+    ALMANAC_DATABASE_URL: pg.url,
+    ALMANAC_REDIS_URL: redis.url,
+    ALMANAC_JWT_SECRET: JWT_SECRET,
+    ALMANAC_READY_REQUIRED: q ? 'postgres,redis,qdrant' : 'postgres,redis',
+    ALMANAC_READY_CACHE_MS: '200',
+    ALMANAC_SHUTDOWN_DELAY_MS: '0',
+    ALMANAC_JOB_RETRY_BASE_MS: '200',
+    ALMANAC_LOG_LEVEL: 'info',
+    ...(q ? { ALMANAC_QDRANT_URL: q.url } : {}),
+    ...env,
+  };
+  let r = await runAlmanac(['migrate'], { env: common });
+  if (r.code !== 0) throw new Error(`migrate: ${r.stderr}${r.stdout}`);
+  for (const email of users) {
+    r = await runAlmanac(['user', 'create', '--email', email], { env: common, input: `${PASSWORD}\n` });
+    if (r.code !== 0) throw new Error(`user create: ${r.stderr}`);
+  }
+  const api = await startAlmanac(['api'], { env: { ...common, ...apiEnv } });
+  const stack = { pg, redis, qdrant: q, env: common, api, worker: null, c: client(api) };
+  stack.startWorker = async (extra = {}) => {
+    const probe = await freePort();
+    const w = await startAlmanac(['worker'], {
+      env: { ...common, ...workerEnv, ...extra, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
+      waitHealth: false,
+    });
+    w.probeUrl = `http://127.0.0.1:${probe}`;
+    await waitFor(
+      async () => {
+        if (w.exited) throw new Error(`worker exited:\n${w.output()}`);
+        return (await httpRequest(`${w.probeUrl}/health`, { timeoutMs: 1000 })).status === 200;
+      },
+      { timeoutMs: 30000, what: 'worker /health' },
+    );
+    stack.worker = w;
+    return w;
+  };
+  if (worker) await stack.startWorker();
+  stack.stop = async () => {
+    if (stack.worker) await stack.worker.stop();
+    await api.stop();
+    if (q && qdrant === true) await q.close();
+    await redis.stop();
+    await pg.stop();
+  };
+  return stack;
+}
+
+/** Code-point slice of text (offsets of chunks are code points of documents.text). */
+export function cpSlice(text, start, end) {
+  return Array.from(text).slice(start, end).join('');
+}
