@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Almanac locally: installs what is missing, builds, starts PostgreSQL and Redis under
-# .state/ on loopback ports, then the api in the foreground. Ctrl-C stops it all.
+# .state/ on loopback ports, migrates the database, then runs the api, a worker and the
+# beat in the foreground. Ctrl-C stops it all.
 #
 # Qdrant is not packaged for Debian, so the local run goes without it unless
 # ALMANAC_QDRANT_URL is set: search is keyword only then, as the logs and /ready say.
@@ -28,17 +29,36 @@ export ALMANAC_LISTEN=${ALMANAC_LISTEN:-127.0.0.1:8000}
 export ALMANAC_JWT_SECRET_FILE=$state/jwt_secret
 unset ALMANAC_JWT_SECRET
 
+# The services run in their own sessions (setsid), so that Ctrl-C reaches this script
+# alone and each service gets exactly one SIGTERM: a graceful drain, not a fast exit.
 pids=()
-stop() {
-    trap - INT TERM EXIT
+cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in "${pids[@]}"; do
+        while kill -0 "$p" 2>/dev/null; do sleep 0.2; done
+    done
     scripts/services.sh stop "$state" || true
 }
-trap stop INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-build/almanac api &
+build/almanac migrate
+# A first administrator, once, with a random password kept in the state folder.
+if [ ! -s "$state/admin_password" ]; then
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$state/admin_password")
+    build/almanac user create --admin --email admin@localhost --password-file "$state/admin_password"
+fi
+setsid build/almanac api &
+pids+=($!)
+ALMANAC_PROBE_LISTEN=127.0.0.1:8001 setsid build/almanac worker &
+pids+=($!)
+ALMANAC_PROBE_LISTEN=127.0.0.1:8002 setsid build/almanac beat &
 pids+=($!)
 
-echo "almanac: api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready); Ctrl-C stops" >&2
-wait -n "${pids[@]}"
+cat >&2 <<EOM
+almanac: api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready),
+         worker probes on 127.0.0.1:8001, beat probes on 127.0.0.1:8002.
+         Sign in as admin@localhost with the password in $state/admin_password.
+         Ctrl-C stops everything.
+EOM
+wait -n "${pids[@]}" || true

@@ -11,6 +11,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "dependencies"
 scripts/deps.sh
 
+step "test tools (npm, pinned by tests/package-lock.json)"
+npm --prefix tests ci --no-audit --no-fund --loglevel=error
+
 step "format"
 scripts/format.sh --check
 
