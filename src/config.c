@@ -92,7 +92,8 @@ static const struct alm_setting settings[] = {
     {"ALMANAC_EMBEDDINGS_TIMEOUT_MS", ALM_SET_INT, "15000", 0, 100, 300000, NULL,
      F(embeddings_timeout_ms), "deadline of one embeddings request"},
     {"ALMANAC_EMBEDDINGS_RETRIES", ALM_SET_INT, "3", 0, 0, 10, NULL, F(embeddings_retries),
-     "retries of an embeddings request answered 429 or 5xx, with exponential backoff"},
+     "retries of an embeddings request that timed out, failed to connect or was answered 429 or "
+     "5xx, with exponential backoff and jitter"},
     {"ALMANAC_CHUNK_SIZE", ALM_SET_INT, "800", 0, 100, 8000, NULL, F(chunk_size),
      "target chunk length in characters"},
     {"ALMANAC_CHUNK_OVERLAP", ALM_SET_INT, "100", 0, 0, 2000, NULL, F(chunk_overlap),
