@@ -16,8 +16,8 @@
 /* Verified against when the account does not exist, so that a failed sign-in takes as
  * long whether or not the email is known: the Argon2id hash (interactive limits, as
  * ours) of random bytes nobody kept. */
-static const char dummy_hash[] =
-    "$argon2id$v=19$m=65536,t=2,p=1$PKMsDWhO8jKP4AzjyeRA8A$7ouOgOEjfA37/oxdHjpj5vNTQM0ExEZrOrVO3Glxd9E";
+static const char dummy_hash[] = "$argon2id$v=19$m=65536,t=2,p=1$PKMsDWhO8jKP4AzjyeRA8A$"
+                                 "7ouOgOEjfA37/oxdHjpj5vNTQM0ExEZrOrVO3Glxd9E";
 
 static json_t *user_json(const struct alm_user *u)
 {

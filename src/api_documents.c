@@ -376,14 +376,14 @@ void alm_api_docs_content(struct alm_req *req)
     int64_t id;
 
     if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &id) &&
-        visible_doc_or_reply(req, conn, &me, id,
-                             "SELECT d.id, d.title, d.media_type, d.content, d.text, d.status" DOC_VISIBLE,
-                             &res))
+        visible_doc_or_reply(
+            req, conn, &me, id,
+            "SELECT d.id, d.title, d.media_type, d.content, d.text, d.status" DOC_VISIBLE, &res))
         alm_reply_json(req, 200,
                        json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)id, "title",
                                  PQgetvalue(res, 0, 1), "media_type", PQgetvalue(res, 0, 2),
-                                 "content", PQgetvalue(res, 0, 3), "text",
-                                 nullable(res, 0, 4), "status", PQgetvalue(res, 0, 5)));
+                                 "content", PQgetvalue(res, 0, 3), "text", nullable(res, 0, 4),
+                                 "status", PQgetvalue(res, 0, 5)));
     PQclear(res);
     alm_api_db_put(req, conn);
 }

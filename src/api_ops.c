@@ -27,7 +27,8 @@ static json_t *workers_or_reply(struct alm_req *req)
     /* Beats always say whether they lead; workers never do. */
     size_t i;
     json_t *w;
-    json_array_foreach(list, i, w) {
+    json_array_foreach(list, i, w)
+    {
         if (!json_object_get(w, "leader"))
             json_object_set_new(w, "leader", json_false());
     }
@@ -46,11 +47,11 @@ static json_t *queues_or_reply(struct alm_req *req)
         if (alm_queue_stats(c, alm_queue_names[i], &s, &eb))
             break;
         json_array_append_new(
-            list, json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "name",
-                            alm_queue_names[i], "length", (json_int_t)s.length, "pending",
-                            (json_int_t)s.pending, "oldest_pending_age_s", s.oldest_pending_age_s,
-                            "delayed", (json_int_t)s.delayed, "dead", (json_int_t)s.dead,
-                            "consumers", (json_int_t)s.consumers, "lag", (json_int_t)s.lag));
+            list, json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "name", alm_queue_names[i],
+                            "length", (json_int_t)s.length, "pending", (json_int_t)s.pending,
+                            "oldest_pending_age_s", s.oldest_pending_age_s, "delayed",
+                            (json_int_t)s.delayed, "dead", (json_int_t)s.dead, "consumers",
+                            (json_int_t)s.consumers, "lag", (json_int_t)s.lag));
     }
     alm_pool_put(app->redis, c);
     if (!c || json_array_size(list) != alm_queue_count) {

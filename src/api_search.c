@@ -88,7 +88,8 @@ static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_use
         return false;
     }
     enum alm_err err = alm_buf_append(&arr, "{", 1);
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) < 1) {
             alm_reply_error(req, ALM_ERR_UNPROCESSABLE,
                             "\"knowledge_base_ids\" must hold positive integers");
@@ -111,7 +112,8 @@ static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_use
     *kbs = alm_xcalloc(*n + 1, sizeof(**kbs));
     for (int r = 0; r < PQntuples(res); r++)
         (*kbs)[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         size_t k = 0;
         while (k < *n && (*kbs)[k] != json_integer_value(v))
             k++;
@@ -181,9 +183,9 @@ void alm_api_search(struct alm_req *req)
     results = json_array();
     for (size_t i = 0; i < res.n; i++)
         json_array_append_new(results, hit_json(&res.hits[i]));
-    json_t *answer = json_pack("{s:o, s:b, s:s, s:I}", "results", results, "degraded",
-                               res.degraded, "mode", mode_name(mode), "took_ms",
-                               (json_int_t)(alm_clock_ms() - t0));
+    json_t *answer =
+        json_pack("{s:o, s:b, s:s, s:I}", "results", results, "degraded", res.degraded, "mode",
+                  mode_name(mode), "took_ms", (json_int_t)(alm_clock_ms() - t0));
     if (res.degraded)
         json_object_set_new(answer, "degraded_reason", json_string(res.reason));
     alm_reply_json(req, 200, answer);

@@ -24,5 +24,4 @@ struct alm_chunk {
 /* Chunks doc. *out is a new array of *n chunks (caller frees); a document with text
  * always yields at least one chunk, and chunks cover all non-blank text in order. */
 enum alm_err alm_chunk_text(const struct alm_extracted *doc, const struct alm_chunk_opts *opts,
-                            struct alm_chunk **out, size_t *n, struct alm_errbuf *eb)
-    ALM_MUSTCHECK;
+                            struct alm_chunk **out, size_t *n, struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -49,10 +49,9 @@ static char *record(struct alm_heartbeat *hb)
     char *text;
 
     alm_clock_now_iso8601(now, sizeof(now));
-    o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:i}", "id", hb->id, "role",
-                  hb->role.role, "host", hb->host, "pid", (int)getpid(), "started_at",
-                  hb->started_at, "last_seen", now, "last_seen_ms", (json_int_t)wall_ms(),
-                  "concurrency", hb->role.concurrency);
+    o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:i}", "id", hb->id, "role", hb->role.role,
+                  "host", hb->host, "pid", (int)getpid(), "started_at", hb->started_at, "last_seen",
+                  now, "last_seen_ms", (json_int_t)wall_ms(), "concurrency", hb->role.concurrency);
     extra = hb->role.snapshot ? hb->role.snapshot(hb->role.arg) : NULL;
     if (extra)
         json_object_update(o, extra);
@@ -72,8 +71,8 @@ static void beat(struct alm_heartbeat *hb)
     if (!hb->redis) {
         hb->redis = alm_redis_connect(hb->cfg, (int)hb->cfg->ready_timeout_ms, &eb);
         if (!hb->redis) {
-            alm_warn("heartbeat.failed", "cannot reach redis for the heartbeat", "{s:s}",
-                     "detail", eb.msg);
+            alm_warn("heartbeat.failed", "cannot reach redis for the heartbeat", "{s:s}", "detail",
+                     eb.msg);
             return;
         }
     }
@@ -196,8 +195,8 @@ enum alm_err alm_heartbeat_list(redisContext *c, long period_ms, json_t **out,
 
     *out = json_array();
     do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH " ALM_HEARTBEAT_PREFIX "* COUNT 500",
-                                     cursor);
+        redisReply *r =
+            redisCommand(c, "SCAN %s MATCH " ALM_HEARTBEAT_PREFIX "* COUNT 500", cursor);
         if (!r) {
             err = alm_redis_error(c, 2000, eb);
             break;

@@ -41,8 +41,8 @@ static int stmt_timeout(const struct alm_ingest_ctx *ctx, int64_t deadline)
 }
 
 /* Marks the document processing and loads it; *found false when it is gone. */
-static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline,
-                         struct doc *d, bool *found, struct alm_errbuf *eb)
+static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline, struct doc *d,
+                         bool *found, struct alm_errbuf *eb)
 {
     char ids[24];
     const char *params[1] = {ids};
@@ -71,8 +71,8 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
 
 static json_t *point_payload(int64_t id, const struct doc *d, const struct alm_chunk *c, int i)
 {
-    return json_pack("{s:I, s:I, s:i, s:I, s:I, s:s, s:o}", "knowledge_base_id",
-                     (json_int_t)d->kb, "document_id", (json_int_t)id, "chunk_index", i, "start",
+    return json_pack("{s:I, s:I, s:i, s:I, s:I, s:s, s:o}", "knowledge_base_id", (json_int_t)d->kb,
+                     "document_id", (json_int_t)id, "chunk_index", i, "start",
                      (json_int_t)c->cstart, "end", (json_int_t)c->cend, "title", d->title,
                      "section", c->section ? json_string(c->section) : json_null());
 }
@@ -113,8 +113,8 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
         err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
                                 n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
     if (!err)
-        err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id",
-                                      id, (int)n, t, eb);
+        err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id", id,
+                                      (int)n, t, eb);
 out:
     for (size_t i = 0; i < n; i++) {
         free(owned[i]);
@@ -148,8 +148,8 @@ static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *
 /* Replaces the document's chunks and marks it ready, in one transaction; *found false
  * when the document was deleted meanwhile. */
 static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct alm_extracted *x,
-                          const struct alm_chunk *chunks, size_t n, int64_t deadline,
-                          bool *found, struct alm_errbuf *eb)
+                          const struct alm_chunk *chunks, size_t n, int64_t deadline, bool *found,
+                          struct alm_errbuf *eb)
 {
     int t = stmt_timeout(ctx, deadline);
     char ids[24], count[16];
@@ -200,8 +200,8 @@ void alm_ingest_mark_failed(struct alm_ingest_ctx *ctx, int64_t id, const char *
                      "UPDATE documents SET status = 'failed', error = $2, updated_at = now() "
                      "WHERE id = $1",
                      2, params, NULL, NULL))
-        alm_warn("ingest.mark_failed", "cannot record a document's failure", "{s:I}",
-                 "document_id", (json_int_t)id);
+        alm_warn("ingest.mark_failed", "cannot record a document's failure", "{s:I}", "document_id",
+                 (json_int_t)id);
 }
 
 /* A failed attempt: pending again with its error, or failed after the last one. */
@@ -239,10 +239,10 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool la
         goto out; /* a database failure is retried; a deleted document is done */
     err = alm_extract(d.media_type, d.content, d.len, &x, eb);
     if (!err)
-        err = alm_chunk_text(&x,
-                             &(struct alm_chunk_opts){(size_t)ctx->cfg->chunk_size,
-                                                      (size_t)ctx->cfg->chunk_overlap},
-                             &chunks, &n, eb);
+        err = alm_chunk_text(
+            &x,
+            &(struct alm_chunk_opts){(size_t)ctx->cfg->chunk_size, (size_t)ctx->cfg->chunk_overlap},
+            &chunks, &n, eb);
     if (!err && ctx->qdrant)
         err = index_vectors(ctx, id, &d, &x, chunks, n, deadline_ms, eb);
     if (!err)
@@ -250,12 +250,11 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool la
     if (!err && !found && ctx->qdrant)
         err = alm_ingest_purge(ctx, "document_id", id, eb); /* deleted while we worked */
     if (err)
-        record_failure(ctx, id, last_attempt || err == ALM_ERR_UNPROCESSABLE ||
-                                    err == ALM_ERR_MEDIA_TYPE,
-                       eb);
+        record_failure(
+            ctx, id, last_attempt || err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE, eb);
     else if (found)
-        alm_info("ingest.done", "document ready", "{s:I, s:i, s:s}", "document_id",
-                 (json_int_t)id, "chunks", (int)n, "vectors", ctx->qdrant ? "qdrant" : "none");
+        alm_info("ingest.done", "document ready", "{s:I, s:i, s:s}", "document_id", (json_int_t)id,
+                 "chunks", (int)n, "vectors", ctx->qdrant ? "qdrant" : "none");
 out:
     free(chunks);
     alm_extracted_release(&x);

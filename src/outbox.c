@@ -56,15 +56,21 @@ static char *job_json(const PGresult *res, int row)
 
 /* Sends one row through the dedup script; ALM_OK when it is in the stream now (new or
  * sent by an earlier relay), ALM_ERR_CONFLICT when fenced off. */
-static enum alm_err send_row(redisContext *redis, const PGresult *res, int row, const char *fence_key,
-                     const char *fence_value, struct alm_errbuf *eb)
+static enum alm_err send_row(redisContext *redis, const PGresult *res, int row,
+                             const char *fence_key, const char *fence_value, struct alm_errbuf *eb)
 {
     char *job = job_json(res, row);
     char *dedup = alm_xasprintf(ALM_OUTBOX_DEDUP "%s", PQgetvalue(res, row, 0));
     char *stream = alm_xasprintf(ALM_STREAM_PREFIX "%s", PQgetvalue(res, row, 1));
-    const char *argv[] = {"EVAL",       relay_script,     "3",
-                          dedup,        stream,           fence_key ? fence_key : "",
-                          job ? job : "{}", DEDUP_TTL_S, fence_value ? fence_value : ""};
+    const char *argv[] = {"EVAL",
+                          relay_script,
+                          "3",
+                          dedup,
+                          stream,
+                          fence_key ? fence_key : "",
+                          job ? job : "{}",
+                          DEDUP_TTL_S,
+                          fence_value ? fence_value : ""};
     redisReply *r = redisCommandArgv(redis, 9, argv, NULL);
     enum alm_err err = ALM_OK;
 
@@ -159,8 +165,8 @@ static bool relay_pass(struct alm_relayer *r)
         return false;
     }
     do {
-        err = alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, RELAY_BATCH, NULL, NULL,
-                               &relayed, &eb);
+        err = alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, RELAY_BATCH, NULL, NULL, &relayed,
+                               &eb);
         total += relayed;
     } while (!err && relayed == RELAY_BATCH);
     if (total)

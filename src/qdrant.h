@@ -18,8 +18,8 @@ struct alm_qdrant;
 struct alm_qdrant *alm_qdrant_new(const struct alm_config *cfg);
 void alm_qdrant_free(struct alm_qdrant *q);
 /* GET /readyz: ALM_OK when Qdrant answers 2xx within timeout_ms. */
-enum alm_err alm_qdrant_readyz(struct alm_qdrant *q, int timeout_ms, struct alm_errbuf *eb)
-    ALM_MUSTCHECK;
+enum alm_err alm_qdrant_readyz(struct alm_qdrant *q, int timeout_ms,
+                               struct alm_errbuf *eb) ALM_MUSTCHECK;
 
 /* The point id of a chunk: the UUIDv5 (RFC 4122, SHA-1) of "<document_id>:<chunk_index>"
  * in Almanac's namespace, as 36 characters plus NUL. Deterministic, so re-running an
@@ -45,9 +45,9 @@ enum alm_err alm_qdrant_upsert(struct alm_qdrant *q, const char *collection,
 /* Deletes the points whose payload key (e.g. "document_id") equals value; with
  * min_chunk >= 0 only those whose chunk_index is >= min_chunk (stale chunks of a
  * document that became shorter). */
-enum alm_err alm_qdrant_delete_where(struct alm_qdrant *q, const char *collection,
-                                     const char *key, int64_t value, int min_chunk,
-                                     int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+enum alm_err alm_qdrant_delete_where(struct alm_qdrant *q, const char *collection, const char *key,
+                                     int64_t value, int min_chunk, int timeout_ms,
+                                     struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Counts the points of one document (exact). */
 enum alm_err alm_qdrant_count_document(struct alm_qdrant *q, const char *collection,
                                        int64_t document_id, int64_t *count, int timeout_ms,
@@ -62,6 +62,6 @@ struct alm_qdrant_hit {
 /* Nearest chunks to vector among those whose knowledge_base_id is one of kbs (n_kbs >= 1):
  * *hits is a new array of *n hits (caller frees), best first, at most limit. */
 enum alm_err alm_qdrant_query(struct alm_qdrant *q, const char *collection, const float *vector,
-                              int dim, const int64_t *kbs, size_t n_kbs, int limit,
-                              int timeout_ms, struct alm_qdrant_hit **hits, size_t *n,
+                              int dim, const int64_t *kbs, size_t n_kbs, int limit, int timeout_ms,
+                              struct alm_qdrant_hit **hits, size_t *n,
                               struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -85,7 +85,8 @@ static void job_from_entry(struct alm_job *job, const char *queue, const redisRe
 
     memset(job, 0, sizeof(*job));
     snprintf(job->queue, sizeof(job->queue), "%s", queue);
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
         return;
     snprintf(job->entry, sizeof(job->entry), "%s", e->element[0]->str);
     const redisReply *f = e->element[1];
@@ -153,7 +154,8 @@ enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
 /* How often the entry was delivered (XPENDING's count). */
 static long long deliveries(redisContext *c, const char *stream, const char *entry)
 {
-    redisReply *r = redisCommand(c, "XPENDING %s %s %s %s 1", stream, ALM_QUEUE_GROUP, entry, entry);
+    redisReply *r =
+        redisCommand(c, "XPENDING %s %s %s %s 1", stream, ALM_QUEUE_GROUP, entry, entry);
     long long n = 1;
 
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
@@ -170,8 +172,8 @@ enum alm_err alm_queue_claim(redisContext *c, const char *consumer, long min_idl
     *got = false;
     for (size_t i = 0; i < alm_queue_count && !*got; i++) {
         char *key = stream_key(alm_queue_names[i]);
-        redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT 1", key,
-                                     ALM_QUEUE_GROUP, consumer, min_idle_ms);
+        redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT 1", key, ALM_QUEUE_GROUP,
+                                     consumer, min_idle_ms);
         if (!r) {
             free(key);
             return alm_redis_error(c, QUEUE_TIMEOUT_MS, eb);
@@ -272,8 +274,8 @@ enum alm_err alm_queue_bury(redisContext *c, const struct alm_job *job, const ch
     char *dead = alm_xasprintf(ALM_QUEUE_DEAD "%s", job->queue);
     char max[16];
     const char *keys[2] = {key, dead};
-    const char *args[6] = {ALM_QUEUE_GROUP, job->entry, job->json ? job->json : "{}", error,
-                           job->queue, max};
+    const char *args[6] = {ALM_QUEUE_GROUP, job->entry, job->json ? job->json : "{}",
+                           error,           job->queue, max};
     enum alm_err err;
 
     snprintf(max, sizeof(max), "%d", ALM_QUEUE_MAX_DEAD);
@@ -284,8 +286,8 @@ enum alm_err alm_queue_bury(redisContext *c, const struct alm_job *job, const ch
 }
 
 /* Runs a two-key script (a per-queue key, the stream) on every queue and sums results. */
-static enum alm_err each_queue(redisContext *c, const char *script, const char *prefix,
-                               int nargs, const char **args, long *total, struct alm_errbuf *eb)
+static enum alm_err each_queue(redisContext *c, const char *script, const char *prefix, int nargs,
+                               const char **args, long *total, struct alm_errbuf *eb)
 {
     enum alm_err err = ALM_OK;
 

@@ -15,10 +15,10 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_QUEUE_GROUP       "workers"
-#define ALM_QUEUE_DELAYED     "almanac:delayed:"
-#define ALM_QUEUE_DEAD        "almanac:dead:"
-#define ALM_QUEUE_MAX_DEAD    100000 /* dead letters kept per queue at most */
+#define ALM_QUEUE_GROUP    "workers"
+#define ALM_QUEUE_DELAYED  "almanac:delayed:"
+#define ALM_QUEUE_DEAD     "almanac:dead:"
+#define ALM_QUEUE_MAX_DEAD 100000 /* dead letters kept per queue at most */
 
 /* The queues every worker reads, in priority order. */
 extern const char *const alm_queue_names[];
@@ -26,13 +26,13 @@ extern const size_t alm_queue_count;
 
 struct alm_job {
     char queue[32];
-    char entry[48]; /* stream entry id */
-    char *json;     /* the job as stored, owned */
-    json_t *doc;    /* parsed json, owned */
+    char entry[48];        /* stream entry id */
+    char *json;            /* the job as stored, owned */
+    json_t *doc;           /* parsed json, owned */
     const char *id, *type; /* borrowed from doc */
     const json_t *payload;
-    int attempt;              /* 1 for the first run; raised by each retry */
-    long long deliveries;     /* times this entry was delivered (reclaims count) */
+    int attempt;          /* 1 for the first run; raised by each retry */
+    long long deliveries; /* times this entry was delivered (reclaims count) */
 };
 
 void alm_job_release(struct alm_job *job);

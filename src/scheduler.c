@@ -63,13 +63,11 @@ static const struct task schedule[] = {
 };
 
 /* KEYS: leader, fence; ARGV: id, lease ms. Returns the new term or nil. */
-static const char acquire_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return false end "
-    "local v = ARGV[1] .. ':' .. redis.call('INCR', KEYS[2]) "
-    "redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) return v";
-static const char renew_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char acquire_script[] = "if redis.call('EXISTS', KEYS[1]) == 1 then return false end "
+                                     "local v = ARGV[1] .. ':' .. redis.call('INCR', KEYS[2]) "
+                                     "redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) return v";
+static const char renew_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                   "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 static const char release_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
@@ -184,8 +182,8 @@ static void run_task(struct alm_scheduler *s, struct task *t)
     pthread_mutex_unlock(&s->mu);
     t->next_ms = alm_clock_ms() + t->period_ms + jitter(t->jitter_ms);
     if (err) {
-        alm_warn("beat.task_failed", "periodic task failed", "{s:s, s:s}", "task", t->name,
-                 "error", eb.msg);
+        alm_warn("beat.task_failed", "periodic task failed", "{s:s, s:s}", "task", t->name, "error",
+                 eb.msg);
         return;
     }
     alm_debug("beat.task_done", "periodic task done", "{s:s, s:I}", "task", t->name, "dur_ms",
@@ -286,10 +284,11 @@ void alm_scheduler_metrics(void *arg, struct alm_buf *out)
     enum alm_err err;
 
     pthread_mutex_lock(&s->mu);
-    err = alm_buf_appendf(out, "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
-                               "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
-                               "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
-                               "# TYPE almanac_beat_task_runs_total counter\n",
+    err = alm_buf_appendf(out,
+                          "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
+                          "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
+                          "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
+                          "# TYPE almanac_beat_task_runs_total counter\n",
                           leader(s));
     for (size_t i = 0; i < s->ntasks && !err; i++)
         err = alm_buf_appendf(out,
@@ -309,13 +308,13 @@ static enum alm_err task_relay(struct alm_scheduler *s, struct alm_errbuf *eb)
     enum alm_err err;
 
     do {
-        err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms, 200,
-                               ALM_BEAT_LEADER, s->term, &relayed, eb);
+        err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms, 200, ALM_BEAT_LEADER,
+                               s->term, &relayed, eb);
         total += relayed;
     } while (!err && relayed == 200);
     if (total)
-        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i, s:s}", "count", total,
-                 "by", "beat");
+        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i, s:s}", "count", total, "by",
+                 "beat");
     if (err == ALM_ERR_CONFLICT)
         set_term(s, "");
     return err;
@@ -327,8 +326,8 @@ static enum alm_err outbox_statement(struct alm_scheduler *s, const char *what, 
 {
     const char *params[1] = {param};
     PGresult *res = NULL;
-    enum alm_err err = alm_db_query(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0,
-                                    params, &res, eb);
+    enum alm_err err =
+        alm_db_query(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0, params, &res, eb);
 
     if (!err && PQntuples(res) > 0)
         alm_info("beat.enqueued", what, "{s:i}", "count", PQntuples(res));

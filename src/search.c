@@ -14,10 +14,10 @@
 #include <time.h>
 
 /* Candidates taken from each path before fusion. */
-#define CANDIDATES(limit) ((limit) * 3 < 30 ? 30 : (limit) * 3)
+#define CANDIDATES(limit) ((limit)*3 < 30 ? 30 : (limit)*3)
 /* ts_headline options; \x02 and \x03 mark matches until they become <mark> tags. */
 #define HEADLINE_OPTS                                                                              \
-    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "                     \
+    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "                      \
     "FragmentDelimiter=\" ... \""
 
 char *alm_search_snippet_html(const char *h)
@@ -27,14 +27,30 @@ char *alm_search_snippet_html(const char *h)
 
     for (const char *p = h; *p && !err; p++) {
         switch (*p) {
-        case '\x02': err = alm_buf_append(&b, "<mark>", 6); break;
-        case '\x03': err = alm_buf_append(&b, "</mark>", 7); break;
-        case '<': err = alm_buf_append(&b, "&lt;", 4); break;
-        case '>': err = alm_buf_append(&b, "&gt;", 4); break;
-        case '&': err = alm_buf_append(&b, "&amp;", 5); break;
-        case '"': err = alm_buf_append(&b, "&quot;", 6); break;
-        case '\'': err = alm_buf_append(&b, "&#39;", 5); break;
-        default: err = alm_buf_append(&b, p, 1); break;
+        case '\x02':
+            err = alm_buf_append(&b, "<mark>", 6);
+            break;
+        case '\x03':
+            err = alm_buf_append(&b, "</mark>", 7);
+            break;
+        case '<':
+            err = alm_buf_append(&b, "&lt;", 4);
+            break;
+        case '>':
+            err = alm_buf_append(&b, "&gt;", 4);
+            break;
+        case '&':
+            err = alm_buf_append(&b, "&amp;", 5);
+            break;
+        case '"':
+            err = alm_buf_append(&b, "&quot;", 6);
+            break;
+        case '\'':
+            err = alm_buf_append(&b, "&#39;", 5);
+            break;
+        default:
+            err = alm_buf_append(&b, p, 1);
+            break;
         }
     }
     return alm_buf_detach(&b, NULL); /* an uncapped buffer cannot fail */
@@ -132,8 +148,7 @@ static enum alm_err vec_search(struct vec_job *j)
         err = alm_fail(&j->eb, ALM_ERR_TIMEOUT, "embedding the query used the whole deadline");
     if (!err)
         err = alm_qdrant_query(q, j->cfg->qdrant_collection, vec, alm_embedder_dim(e), j->kbs,
-                               j->n_kbs, CANDIDATES(j->limit), (int)left, &j->hits, &j->n,
-                               &j->eb);
+                               j->n_kbs, CANDIDATES(j->limit), (int)left, &j->hits, &j->n, &j->eb);
 out:
     free(vec);
     alm_pool_put(j->qdrants, q);
@@ -216,24 +231,23 @@ static char *kb_array(const int64_t *kbs, size_t n)
 /* Questions are written in natural language: any of their words may match, and ranking
  * rewards chunks that match more of them (plainto_tsquery's AND would demand all). */
 #define TSQUERY                                                                                    \
-    "(SELECT CASE WHEN numnode(p) = 0 THEN p ELSE replace(p::text, '&', '|')::tsquery END "       \
+    "(SELECT CASE WHEN numnode(p) = 0 THEN p ELSE replace(p::text, '&', '|')::tsquery END "        \
     "AS q FROM plainto_tsquery('english', $1) p) q "
 
 /* Both row queries return: document_id, knowledge_base_id, chunk_index, title, section,
  * start_offset, end_offset, rank, headline. The knowledge-base filter is applied to the
  * vector hits again, so a stale payload in Qdrant can never widen what a user sees. */
 #define ROW_SELECT_VECTOR                                                                          \
-    "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, c.section, "             \
-    "c.start_offset, c.end_offset, 0, ts_headline('english', c.text, q.q, $3) "                   \
-    "FROM unnest($4::bigint[], $5::int[]) AS h(doc, idx) "                                       \
-    "JOIN chunks c ON c.document_id = h.doc AND c.chunk_index = h.idx "                           \
-    "JOIN documents d ON d.id = c.document_id, "                                                  \
-    TSQUERY                                        \
+    "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, c.section, "               \
+    "c.start_offset, c.end_offset, 0, ts_headline('english', c.text, q.q, $3) "                    \
+    "FROM unnest($4::bigint[], $5::int[]) AS h(doc, idx) "                                         \
+    "JOIN chunks c ON c.document_id = h.doc AND c.chunk_index = h.idx "                            \
+    "JOIN documents d ON d.id = c.document_id, " TSQUERY                                           \
     "WHERE c.knowledge_base_id = ANY($2::bigint[])"
 
 static enum alm_err keyword_rows(const struct alm_search_env *env, const char *query,
-                                 const char *kbs, int candidates, int64_t deadline,
-                                 PGresult **res, struct alm_errbuf *eb)
+                                 const char *kbs, int candidates, int64_t deadline, PGresult **res,
+                                 struct alm_errbuf *eb)
 {
     char lim[16];
     const char *params[4] = {query, kbs, HEADLINE_OPTS, lim};
@@ -243,16 +257,14 @@ static enum alm_err keyword_rows(const struct alm_search_env *env, const char *q
     /* Rank in an inner query so ts_headline runs on the kept rows only. */
     return alm_db_query(env->pg, left > 1 ? (int)left : 1,
                         "WITH top AS (SELECT c.document_id, c.chunk_index, "
-                        "ts_rank(c.tsv, q.q) AS rank FROM chunks c, "
-                        TSQUERY
+                        "ts_rank(c.tsv, q.q) AS rank FROM chunks c, " TSQUERY
                         "WHERE c.knowledge_base_id = ANY($2::bigint[]) AND c.tsv @@ q.q "
                         "ORDER BY rank DESC, c.document_id, c.chunk_index LIMIT $4) "
                         "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, "
                         "c.section, c.start_offset, c.end_offset, top.rank, "
                         "ts_headline('english', c.text, q.q, $3) "
                         "FROM top JOIN chunks c USING (document_id, chunk_index) "
-                        "JOIN documents d ON d.id = c.document_id, "
-                        TSQUERY
+                        "JOIN documents d ON d.id = c.document_id, " TSQUERY
                         "ORDER BY top.rank DESC, c.document_id, c.chunk_index",
                         4, params, res, eb);
 }
@@ -278,8 +290,8 @@ static enum alm_err vector_rows(const struct alm_search_env *env, const char *qu
     params[3] = docs.data;
     params[4] = idx.data;
     if (!err)
-        err = alm_db_query(env->pg, left > 1 ? (int)left : 1,
-                           ROW_SELECT_VECTOR, 5, params, res, eb);
+        err =
+            alm_db_query(env->pg, left > 1 ? (int)left : 1, ROW_SELECT_VECTOR, 5, params, res, eb);
     alm_buf_release(&docs);
     alm_buf_release(&idx);
     return err;
@@ -289,8 +301,7 @@ static enum alm_err vector_rows(const struct alm_search_env *env, const char *qu
 static int find_row(const PGresult *res, int64_t doc, int chunk)
 {
     for (int i = 0; res && i < PQntuples(res); i++) {
-        if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == doc &&
-            atoi(PQgetvalue(res, i, 2)) == chunk)
+        if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == doc && atoi(PQgetvalue(res, i, 2)) == chunk)
             return i;
     }
     return -1;
@@ -380,8 +391,10 @@ static void collect_vector(struct vec_job *j, int64_t deadline, struct lists *l,
                  "vector search did not answer in time: keyword results only");
     } else if (j->err) {
         res->degraded = true;
-        snprintf(res->reason, sizeof(res->reason), "vector search failed (%.120s): keyword "
-                 "results only", j->eb.msg);
+        snprintf(res->reason, sizeof(res->reason),
+                 "vector search failed (%.120s): keyword "
+                 "results only",
+                 j->eb.msg);
     } else {
         l->hits = j->hits;
         l->nhits = j->n;
@@ -393,9 +406,8 @@ static void collect_vector(struct vec_job *j, int64_t deadline, struct lists *l,
     vec_unref(j);
 }
 
-enum alm_err alm_search_run(const struct alm_search_env *env, const char *query,
-                            const int64_t *kbs, size_t n_kbs, int limit,
-                            enum alm_search_mode mode, int64_t deadline_ms,
+enum alm_err alm_search_run(const struct alm_search_env *env, const char *query, const int64_t *kbs,
+                            size_t n_kbs, int limit, enum alm_search_mode mode, int64_t deadline_ms,
                             struct alm_search_result *res, struct alm_errbuf *eb)
 {
     struct lists l = {0};

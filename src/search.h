@@ -25,11 +25,11 @@ struct alm_search_hit {
     int64_t knowledge_base_id;
     int chunk_index;
     char *title;
-    char *section;  /* NULL outside any section */
-    char *snippet;  /* HTML-escaped text, matches wrapped in <mark>...</mark> */
-    int64_t start;  /* characters (code points) in the document's text */
+    char *section; /* NULL outside any section */
+    char *snippet; /* HTML-escaped text, matches wrapped in <mark>...</mark> */
+    int64_t start; /* characters (code points) in the document's text */
     int64_t end;
-    double score;   /* the fused score (or the single path's in a single mode) */
+    double score;     /* the fused score (or the single path's in a single mode) */
     int keyword_rank; /* 1-based rank in the keyword list, 0 when absent */
     int vector_rank;  /* 1-based rank in the vector list, 0 when absent */
 };
@@ -44,16 +44,15 @@ struct alm_search_result {
 /* What the search borrows: connections and clients for the vector path. */
 struct alm_search_env {
     const struct alm_config *cfg;
-    PGconn *pg;               /* the request's connection */
+    PGconn *pg;                 /* the request's connection */
     struct alm_pool *embedders; /* struct alm_embedder pool; NULL when no Qdrant */
     struct alm_pool *qdrants;   /* struct alm_qdrant pool; NULL when no Qdrant */
 };
 
 /* Runs the search over the given knowledge bases (already checked for permission).
  * deadline_ms is CLOCK_MONOTONIC. res is released with alm_search_result_release. */
-enum alm_err alm_search_run(const struct alm_search_env *env, const char *query,
-                            const int64_t *kbs, size_t n_kbs, int limit,
-                            enum alm_search_mode mode, int64_t deadline_ms,
+enum alm_err alm_search_run(const struct alm_search_env *env, const char *query, const int64_t *kbs,
+                            size_t n_kbs, int limit, enum alm_search_mode mode, int64_t deadline_ms,
                             struct alm_search_result *res, struct alm_errbuf *eb) ALM_MUSTCHECK;
 void alm_search_result_release(struct alm_search_result *res);
 

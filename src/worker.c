@@ -86,8 +86,9 @@ static bool connect_all(struct slot *s)
         /* Never work on a schema older than this binary's: wait for the migration. */
         if (alm_schema_version(s->ingest.pg, (int)w->cfg->db_timeout_ms, &version, &eb) ||
             version < alm_schema_expected()) {
-            alm_warn("worker.schema_old", "database schema not ready; waiting for 'almanac migrate'",
-                     "{s:i, s:i}", "version", version, "needs", alm_schema_expected());
+            alm_warn("worker.schema_old",
+                     "database schema not ready; waiting for 'almanac migrate'", "{s:i, s:i}",
+                     "version", version, "needs", alm_schema_expected());
             PQfinish(s->ingest.pg);
             s->ingest.pg = NULL;
             return false;
@@ -161,9 +162,9 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
         long delay = retry_delay(w->cfg, job->attempt);
         if (!alm_queue_retry(s->redis, job, delay, why, &eb)) {
             atomic_fetch_add(&w->retried, 1);
-            alm_warn("job.retry", "job failed; retrying later", "{s:s, s:s, s:i, s:i, s:s}",
-                     "job", job->id ? job->id : job->entry, "queue", job->queue, "attempt",
-                     job->attempt, "delay_ms", (int)delay, "error", why);
+            alm_warn("job.retry", "job failed; retrying later", "{s:s, s:s, s:i, s:i, s:s}", "job",
+                     job->id ? job->id : job->entry, "queue", job->queue, "attempt", job->attempt,
+                     "delay_ms", (int)delay, "error", why);
         }
         return;
     }
@@ -203,8 +204,7 @@ static void run_job(struct slot *s, struct alm_job *job)
         atomic_fetch_add(&s->w->processed, 1);
         alm_info("job.done", "job done", "{s:s, s:s, s:s, s:i, s:I}", "job",
                  job->id ? job->id : job->entry, "type", job->type ? job->type : "", "queue",
-                 job->queue, "attempt", job->attempt, "dur_ms",
-                 (json_int_t)(alm_clock_ms() - t0));
+                 job->queue, "attempt", job->attempt, "dur_ms", (json_int_t)(alm_clock_ms() - t0));
     } else {
         settle_failure(s, job, err, eb.msg);
     }
@@ -234,8 +234,8 @@ static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
                      "{s:s, s:s, s:I}", "job", job.id ? job.id : job.entry, "queue", job.queue,
                      (json_int_t)job.deliveries);
         else
-            *next_claim = now + (w->cfg->job_claim_idle_ms < 10000 ? w->cfg->job_claim_idle_ms / 2
-                                                                   : 5000);
+            *next_claim =
+                now + (w->cfg->job_claim_idle_ms < 10000 ? w->cfg->job_claim_idle_ms / 2 : 5000);
     }
     if (!got && alm_queue_read(s->redis, w->consumer, READ_BLOCK_MS, &job, &got, &eb))
         return;
@@ -338,24 +338,22 @@ json_t *alm_worker_snapshot(void *arg)
         const struct slot *s = &w->slots[i];
         if (!s->busy)
             continue;
-        json_array_append_new(jobs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "id",
-                                              s->job.id ? s->job.id : s->job.entry, "type",
-                                              s->job.type ? s->job.type : "", "queue",
-                                              s->job.queue, "started_at", s->started_at,
-                                              "attempt", s->job.attempt));
+        json_array_append_new(
+            jobs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", s->job.id ? s->job.id : s->job.entry,
+                            "type", s->job.type ? s->job.type : "", "queue", s->job.queue,
+                            "started_at", s->started_at, "attempt", s->job.attempt));
     }
     pthread_mutex_unlock(&w->mu);
-    return json_pack("{s:o, s:I, s:I, s:I, s:I}", "jobs", jobs, "processed",
-                     (json_int_t)atomic_load(&w->processed), "failed",
-                     (json_int_t)atomic_load(&w->failed), "retried",
-                     (json_int_t)atomic_load(&w->retried), "dead",
-                     (json_int_t)atomic_load(&w->dead));
+    return json_pack(
+        "{s:o, s:I, s:I, s:I, s:I}", "jobs", jobs, "processed",
+        (json_int_t)atomic_load(&w->processed), "failed", (json_int_t)atomic_load(&w->failed),
+        "retried", (json_int_t)atomic_load(&w->retried), "dead", (json_int_t)atomic_load(&w->dead));
 }
 
 void alm_worker_renew(void *arg, redisContext *c)
 {
     struct alm_worker *w = arg;
-    char (*entries)[2][48] = alm_xcalloc((size_t)w->n, sizeof(*entries));
+    char(*entries)[2][48] = alm_xcalloc((size_t)w->n, sizeof(*entries));
     int n = 0;
 
     /* Copied under the lock, renewed outside it: no lock is held across I/O. */

@@ -60,9 +60,8 @@ int alm_cmd_beat(int argc, char **argv)
     app.alive_arg = s;
     app.metrics = alm_scheduler_metrics;
     app.metrics_arg = s;
-    hb = alm_heartbeat_start(&cfg, id,
-                             &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL,
-                                                          s});
+    hb = alm_heartbeat_start(
+        &cfg, id, &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL, s});
     struct alm_http_opts opts = {.listen = cfg.probe_listen,
                                  .threads = 2,
                                  .max_connections = 64,
@@ -74,8 +73,8 @@ int alm_cmd_beat(int argc, char **argv)
                                  .observe = alm_metrics_observe_http};
     http = alm_http_start(&opts, &eb);
     if (!http)
-        alm_warn("beat.probe_failed", "no probe listener; running without one", "{s:s}",
-                 "detail", eb.msg);
+        alm_warn("beat.probe_failed", "no probe listener; running without one", "{s:s}", "detail",
+                 eb.msg);
     alm_signals_start();
     alm_info("beat.started", "beat running", "{s:s}", "id", id);
     alm_signals_wait(-1);

@@ -21,8 +21,8 @@ static int stats(redisContext *c)
     struct alm_errbuf eb = {{0}};
     struct alm_queue_stats s;
 
-    printf("%-12s %8s %8s %9s %8s %8s %14s\n", "QUEUE", "LENGTH", "PENDING", "CONSUMERS",
-           "DELAYED", "DEAD", "OLDEST_PENDING");
+    printf("%-12s %8s %8s %9s %8s %8s %14s\n", "QUEUE", "LENGTH", "PENDING", "CONSUMERS", "DELAYED",
+           "DEAD", "OLDEST_PENDING");
     for (size_t i = 0; i < alm_queue_count; i++) {
         if (alm_queue_stats(c, alm_queue_names[i], &s, &eb)) {
             fprintf(stderr, "almanac: jobs: %s\n", eb.msg);

@@ -61,9 +61,10 @@ int alm_cmd_worker(int argc, char **argv)
     app.alive_arg = w;
     app.metrics = alm_worker_metrics;
     app.metrics_arg = w;
-    hb = alm_heartbeat_start(&cfg, id,
-                             &(struct alm_heartbeat_role){"worker", (int)cfg.worker_concurrency,
-                                                          alm_worker_snapshot, alm_worker_renew, w});
+    hb =
+        alm_heartbeat_start(&cfg, id,
+                            &(struct alm_heartbeat_role){"worker", (int)cfg.worker_concurrency,
+                                                         alm_worker_snapshot, alm_worker_renew, w});
     struct alm_http_opts opts = {.listen = cfg.probe_listen,
                                  .threads = 2,
                                  .max_connections = 64,
@@ -75,8 +76,8 @@ int alm_cmd_worker(int argc, char **argv)
                                  .observe = alm_metrics_observe_http};
     http = alm_http_start(&opts, &eb);
     if (!http)
-        alm_warn("worker.probe_failed", "no probe listener; running without one", "{s:s}",
-                 "detail", eb.msg);
+        alm_warn("worker.probe_failed", "no probe listener; running without one", "{s:s}", "detail",
+                 eb.msg);
     alm_signals_start();
     alm_info("worker.started", "worker running", "{s:s, s:i}", "id", id, "threads",
              (int)cfg.worker_concurrency);
