@@ -7,9 +7,13 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 
 import { startPostgres, startRedis, sleep } from '../lib/services.mjs';
-import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startAlmanac, runAlmanac, httpRequest, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
 
 const JWT_SECRET = 'kb-tests-jwt-secret-0123456789abcdef-xyz';
+// The schema version this binary needs: one migration file per version.
+const MIGRATIONS = fs.readdirSync(path.join(REPO_ROOT, 'db', 'migrations')).filter((f) => /^\d{4}_.*\.sql$/.test(f)).length;
 const PASSWORD = 'correct-horse-battery';
 
 function sql(pg, query) {
@@ -112,7 +116,7 @@ describe('migrations', () => {
     const env = baseEnv(pg, redis);
     let r = await runAlmanac(['migrate', '--status'], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /schema version 0; this binary needs 2; 2 pending/);
+    assert.match(r.stdout, new RegExp(`schema version 0; this binary needs ${MIGRATIONS}; ${MIGRATIONS} pending`));
     await migrate(env, ['--target', '1']);
     assert.equal(sql(pg, 'SELECT max(version) FROM schema_migrations'), '1');
     // data written at version 1 must survive version 2 (which adds a column to chunks)
@@ -121,13 +125,18 @@ describe('migrations', () => {
              INSERT INTO documents (knowledge_base_id, title, filename, media_type, size_bytes, sha256, content)
                VALUES (1, 't', 't.txt', 'text/plain', 5, repeat('a', 64), 'hello');
              INSERT INTO chunks (document_id, chunk_index, text, start_offset, end_offset) VALUES (1, 0, 'hello world', 0, 5);`);
-    await migrate(env);
+    await migrate(env, ['--target', '2']);
     assert.equal(sql(pg, 'SELECT max(version) FROM schema_migrations'), '2');
     assert.equal(sql(pg, 'SELECT knowledge_base_id FROM chunks'), '1');
+    // each later version in turn, then the rest: all from the same data
+    for (let v = 3; v <= MIGRATIONS; v++) {
+      await migrate(env, ['--target', String(v)]);
+      assert.equal(sql(pg, 'SELECT max(version) FROM schema_migrations'), String(v));
+    }
     assert.equal(sql(pg, "SELECT count(*) FROM chunks WHERE tsv @@ to_tsquery('english', 'world')"), '1');
     r = await migrate(env);
     assert.match(r.stdout, /schema up to date/);
-    assert.equal(sql(pg, 'SELECT count(*) FROM schema_migrations'), '2');
+    assert.equal(sql(pg, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
     await pg.stop();
     await redis.stop();
   });
@@ -139,9 +148,9 @@ describe('migrations', () => {
     const [a, b] = await Promise.all([runAlmanac(['migrate'], { env }), runAlmanac(['migrate'], { env })]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
-    assert.equal(sql(pg, 'SELECT count(*) FROM schema_migrations'), '2');
+    assert.equal(sql(pg, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
     const applied = (a.stdout + b.stdout).match(/"event":"migrate.applied"/g) || [];
-    assert.equal(applied.length, 2, 'each migration applied exactly once');
+    assert.equal(applied.length, MIGRATIONS, 'each migration applied exactly once');
     await pg.stop();
     await redis.stop();
   });
@@ -173,7 +182,7 @@ describe('migrations', () => {
       const r = await c.call('GET', '/ready');
       return r.status === 503 && r.json.checks['schema:responseTime'] ? r : null;
     }, { what: 'schema check failing' });
-    assert.match(ready.json.checks['schema:responseTime'][0].output, /version 1, this binary needs 2: run 'almanac migrate'/);
+    assert.match(ready.json.checks['schema:responseTime'][0].output, new RegExp(`version 1, this binary needs ${MIGRATIONS}: run 'almanac migrate'`));
     const r = await c.call('POST', '/api/v1/auth/login', { json: { email: 'a@b.c', password: 'whatever1' } });
     assertError(r, 503, 'unavailable');
     assert.match(r.json.error.message, /almanac migrate/);
