@@ -62,6 +62,7 @@ done
 echo
 echo "== fuzz smoke summary"
 printf '%s\n' "${summary[@]}"
+echo "fuzz: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 [ ${#failed[@]} -eq 0 ] || {
     echo "failed: ${failed[*]}" >&2
     exit 1
