@@ -44,6 +44,20 @@ const struct alm_route *alm_api_routes(size_t *n)
     return routes;
 }
 
+void alm_api_reply_page(struct alm_req *req, const PGresult *res, int limit, const char *key,
+                        json_t *(*row_json)(const PGresult *res, int row))
+{
+    json_t *items = json_array();
+    bool more = PQntuples(res) > limit;
+    int n = more ? limit : PQntuples(res);
+
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, row_json(res, i));
+    alm_reply_json(req, 200,
+                   json_pack("{s:o, s:o}", key, items, "next_cursor",
+                             more ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+}
+
 void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb)
 {
     alm_reply_error(req, err, "%s", eb->msg[0] ? eb->msg : alm_err_name(err));

@@ -25,6 +25,14 @@ static json_t *user_json(const struct alm_user *u)
                      u->role, "disabled", u->disabled);
 }
 
+static json_t *user_row_json(const PGresult *res, int row)
+{
+    struct alm_user u;
+
+    alm_users_from_row(res, row, &u);
+    return user_json(&u);
+}
+
 /* Rate-limit keys hash the email, so Redis holds no addresses. */
 static void limit_keys(const char *email, const char *ip, char *acct, char *addr, size_t n)
 {
@@ -216,7 +224,7 @@ void alm_api_users_list(struct alm_req *req)
 {
     const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me, u;
+    struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     int limit;
@@ -237,16 +245,7 @@ void alm_api_users_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    json_t *items = json_array();
-    int n = PQntuples(res) > limit ? limit : PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        alm_users_from_row(res, i, &u);
-        json_array_append_new(items, user_json(&u));
-    }
-    alm_reply_json(
-        req, 200,
-        json_pack("{s:o, s:o}", "users", items, "next_cursor",
-                  PQntuples(res) > limit ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+    alm_api_reply_page(req, res, limit, "users", user_row_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

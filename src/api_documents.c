@@ -285,10 +285,9 @@ void alm_api_docs_list(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    int limit, n;
+    int limit;
     int64_t kbid, cursor;
     char kb[24], cur[24], lim[16];
-    json_t *items;
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &kbid) ||
         !alm_api_page_or_reply(req, &limit, &cursor) ||
@@ -314,14 +313,7 @@ void alm_api_docs_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    items = json_array();
-    n = PQntuples(res) > limit ? limit : PQntuples(res);
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, doc_json(res, i));
-    alm_reply_json(
-        req, 200,
-        json_pack("{s:o, s:o}", "documents", items, "next_cursor",
-                  PQntuples(res) > limit ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+    alm_api_reply_page(req, res, limit, "documents", doc_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

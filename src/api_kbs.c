@@ -120,10 +120,9 @@ void alm_api_kbs_list(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    int limit, n;
+    int limit;
     int64_t cursor;
     char uid[24], cur[24], lim[16];
-    json_t *items;
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) ||
         !alm_api_page_or_reply(req, &limit, &cursor))
@@ -141,14 +140,7 @@ void alm_api_kbs_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    items = json_array();
-    n = PQntuples(res) > limit ? limit : PQntuples(res);
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, kb_json(res, i));
-    alm_reply_json(
-        req, 200,
-        json_pack("{s:o, s:o}", "knowledge_bases", items, "next_cursor",
-                  PQntuples(res) > limit ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+    alm_api_reply_page(req, res, limit, "knowledge_bases", kb_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

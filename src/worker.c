@@ -310,8 +310,11 @@ bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms)
         ;
     all = w->running == 0;
     pthread_mutex_unlock(&w->mu);
-    if (!all)
-        return false;
+    return all;
+}
+
+void alm_worker_free(struct alm_worker *w)
+{
     for (int i = 0; i < w->n; i++) {
         struct slot *s = &w->slots[i];
         pthread_join(s->thread, NULL);
@@ -325,7 +328,6 @@ bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms)
     pthread_mutex_destroy(&w->mu);
     free(w->slots);
     free(w);
-    return true;
 }
 
 json_t *alm_worker_snapshot(void *arg)

@@ -19,9 +19,11 @@ struct alm_worker;
 
 /* Starts the threads; consumer is this process's consumer name (copied). */
 struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *consumer);
-/* Stops taking jobs and waits up to grace_ms for running ones; true when all finished
- * (then w is freed), false when some still run (w must not be freed: exit instead). */
+/* Stops taking jobs and waits up to grace_ms for running ones; true when all finished,
+ * false when some still run (then w must not be freed: exit instead). */
 bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms);
+/* Frees a stopped worker (after its heartbeat stopped reading it). */
+void alm_worker_free(struct alm_worker *w);
 /* The heartbeat's fields: jobs in flight with their start times, processed, failed. */
 json_t *alm_worker_snapshot(void *w);
 /* Renews the jobs in flight on c, resetting their idle time. */

@@ -1,16 +1,10 @@
 #include "compat.h"
-#include "api_health.h"
-#include "app.h"
-#include "checks.h"
-#include "clock.h"
 #include "cmd.h"
 #include "heartbeat.h"
-#include "http_server.h"
 #include "log.h"
-#include "metrics.h"
 #include "scheduler.h"
+#include "service.h"
 #include "signals.h"
-#include "version.h"
 
 #include <stdio.h>
 
@@ -24,14 +18,10 @@ static const char usage[] =
     "ALMANAC_PROBE_LISTEN and heartbeats into Redis. SIGTERM finishes the running task,\n"
     "releases the lease and exits 0.\n";
 
-static const struct alm_route routes[] = {ALM_HEALTH_ROUTES};
-
 int alm_cmd_beat(int argc, char **argv)
 {
     struct alm_config cfg;
-    struct alm_errbuf eb = {{0}};
-    struct alm_app app = {.svc = "beat", .cfg = &cfg, .start_ms = alm_clock_ms()};
-    struct alm_http *http;
+    struct alm_service svc;
     struct alm_scheduler *s;
     struct alm_heartbeat *hb;
     char id[128];
@@ -49,41 +39,23 @@ int alm_cmd_beat(int argc, char **argv)
         return rc;
     alm_config_log(&cfg);
     alm_heartbeat_make_id("beat", id, sizeof(id));
-    atomic_init(&app.schema_version, -1);
-    app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
-    alm_checks_add_dependencies(app.health, &cfg);
-    alm_checks_add_schema(app.health, &cfg, &app.schema_version);
-    alm_health_start(app.health);
-    alm_metrics_init(routes, ALM_ARRAY_SIZE(routes));
+    alm_service_init(&svc, "beat", &cfg);
     s = alm_scheduler_start(&cfg, id);
-    app.alive = alm_scheduler_alive;
-    app.alive_arg = s;
-    app.metrics = alm_scheduler_metrics;
-    app.metrics_arg = s;
+    svc.app.alive = alm_scheduler_alive;
+    svc.app.alive_arg = s;
+    svc.app.metrics = alm_scheduler_metrics;
+    svc.app.metrics_arg = s;
     hb = alm_heartbeat_start(
         &cfg, id, &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL, s});
-    struct alm_http_opts opts = {.listen = cfg.probe_listen,
-                                 .threads = 2,
-                                 .max_connections = 64,
-                                 .timeout_s = 10,
-                                 .max_body = 4096,
-                                 .routes = routes,
-                                 .nroutes = ALM_ARRAY_SIZE(routes),
-                                 .app = &app,
-                                 .observe = alm_metrics_observe_http};
-    http = alm_http_start(&opts, &eb);
-    if (!http)
-        alm_warn("beat.probe_failed", "no probe listener; running without one", "{s:s}", "detail",
-                 eb.msg);
+    alm_service_listen(&svc);
     alm_signals_start();
     alm_info("beat.started", "beat running", "{s:s}", "id", id);
     alm_signals_wait(-1);
-    alm_health_set_draining(app.health);
+    alm_health_set_draining(svc.app.health);
+    alm_heartbeat_stop(hb); /* before the scheduler it reads goes */
     alm_scheduler_stop(s);
-    alm_heartbeat_stop(hb);
-    alm_http_stop(http);
+    alm_service_release(&svc);
     alm_info("shutdown.done", "beat stopped", NULL);
-    alm_health_free(app.health);
     alm_config_release(&cfg);
     return ALM_EXIT_OK;
 }

@@ -1,0 +1,53 @@
+#include "compat.h"
+#include "service.h"
+#include "api_health.h"
+#include "checks.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "version.h"
+
+#include <string.h>
+
+static const struct alm_route probe_routes[] = {ALM_HEALTH_ROUTES};
+
+void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg)
+{
+    struct alm_app *app = &s->app;
+
+    memset(s, 0, sizeof(*s));
+    app->svc = svc;
+    app->cfg = cfg;
+    app->start_ms = alm_clock_ms();
+    atomic_init(&app->schema_version, -1);
+    app->health = alm_health_new((int)cfg->ready_timeout_ms, (int)cfg->ready_cache_ms, ALM_VERSION);
+    alm_checks_add_dependencies(app->health, cfg);
+    alm_checks_add_schema(app->health, cfg, &app->schema_version);
+    alm_health_start(app->health);
+    alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
+}
+
+void alm_service_listen(struct alm_service *s)
+{
+    struct alm_errbuf eb = {{0}};
+    struct alm_http_opts opts = {.listen = s->app.cfg->probe_listen,
+                                 .threads = 2, /* probes only */
+                                 .max_connections = 64,
+                                 .timeout_s = 10,
+                                 .max_body = 4096,
+                                 .routes = probe_routes,
+                                 .nroutes = ALM_ARRAY_SIZE(probe_routes),
+                                 .app = &s->app,
+                                 .observe = alm_metrics_observe_http};
+
+    s->http = alm_http_start(&opts, &eb);
+    if (!s->http)
+        alm_warn("probe.failed", "no probe listener; running without one", "{s:s}", "detail",
+                 eb.msg);
+}
+
+void alm_service_release(struct alm_service *s)
+{
+    alm_http_stop(s->http);
+    alm_health_free(s->app.health);
+}

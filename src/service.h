@@ -1,0 +1,19 @@
+/* service.h: what the worker and the beat share: readiness checks of their dependencies
+ * and the probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN. */
+#pragma once
+#include "compat.h"
+#include "app.h"
+#include "http_server.h"
+
+struct alm_service {
+    struct alm_app app;
+    struct alm_http *http; /* NULL when the probe address could not be used */
+};
+
+/* Prepares s->app for service svc: dependency and schema checks, started. The caller
+ * then sets app.alive and app.metrics and calls alm_service_listen(). */
+void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg);
+/* Starts the probe listener; a failure is logged and the service runs without it. */
+void alm_service_listen(struct alm_service *s);
+/* Stops the listener and the checks. */
+void alm_service_release(struct alm_service *s);
