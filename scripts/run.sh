@@ -12,6 +12,7 @@ state=${ALMANAC_STATE_DIR:-$root/.state}
 
 scripts/deps.sh
 ALM_TESTS=0 scripts/build.sh
+scripts/frontend.sh build
 mkdir -p "$state"
 scripts/services.sh start "$state"
 
@@ -26,6 +27,9 @@ set -a
 set +a
 export ALMANAC_ENV=${ALMANAC_ENV:-development}
 export ALMANAC_LISTEN=${ALMANAC_LISTEN:-127.0.0.1:8000}
+# The api listens on loopback only, behind our nginx, which sets X-Real-IP: sign-in
+# limits then count per browser address rather than per nginx.
+export ALMANAC_TRUST_PROXY=${ALMANAC_TRUST_PROXY:-true}
 export ALMANAC_JWT_SECRET_FILE=$state/jwt_secret
 unset ALMANAC_JWT_SECRET
 
@@ -54,9 +58,15 @@ ALMANAC_PROBE_LISTEN=127.0.0.1:8001 setsid build/almanac worker &
 pids+=($!)
 ALMANAC_PROBE_LISTEN=127.0.0.1:8002 setsid build/almanac beat &
 pids+=($!)
+# The web frontend: nginx (as a non-root user, its prefix under the state dir) serving
+# frontend/dist and proxying /api/ to the api.
+export ALMANAC_UI_LISTEN=${ALMANAC_UI_LISTEN:-127.0.0.1:8080}
+ALMANAC_API_UPSTREAM=127.0.0.1:${ALMANAC_LISTEN##*:} setsid scripts/frontend.sh serve "$state/nginx" &
+pids+=($!)
 
 cat >&2 <<EOM
-almanac: api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready),
+almanac: web UI on http://$ALMANAC_UI_LISTEN (nginx; /api/ goes to the api),
+         api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready),
          worker probes on 127.0.0.1:8001, beat probes on 127.0.0.1:8002.
          Sign in as admin@localhost with the password in $state/admin_password.
          Ctrl-C stops everything.

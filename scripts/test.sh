@@ -35,3 +35,8 @@ ctest --test-dir build-asan -L unit --output-on-failure
 step "integration tests (ASan+UBSan binary, real PostgreSQL and Redis)"
 export ALMANAC_BIN="$PWD/build-asan/almanac"
 node --test --test-concurrency=2 --test-timeout=180000 tests/integration/
+
+# ---------------------------------------------------------------- web frontend
+step "web frontend: build, then browser tests (Chromium via playwright-core, nginx, api, worker, beat)"
+scripts/frontend.sh build
+ALMANAC_E2E_SKIP_BUILD=1 node --test --test-timeout=300000 frontend/tests/e2e/

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -210,6 +211,15 @@ void alm_reply_json(struct alm_req *req, int status, json_t *body)
     alm_reply_json_as(req, status, "application/json", body);
 }
 
+static bool has_header(const struct alm_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nextra; i++) {
+        if (strcasecmp(req->extra_headers[i][0], name) == 0)
+            return true;
+    }
+    return false;
+}
+
 void alm_reply_error(struct alm_req *req, enum alm_err err, const char *fmt, ...)
 {
     char msg[512];
@@ -220,8 +230,8 @@ void alm_reply_error(struct alm_req *req, enum alm_err err, const char *fmt, ...
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     alm_text_scrub_utf8(msg); /* it may quote a client's path or value */
-    if (status == 503 || status == 429)
-        alm_reply_header(req, "Retry-After", "1");
+    if ((status == 503 || status == 429) && !has_header(req, "Retry-After"))
+        alm_reply_header(req, "Retry-After", "1"); /* unless the handler knows better */
     alm_reply_json(req, status,
                    json_pack("{s:{s:s, s:s, s:s}}", "error", "code", alm_err_name(err), "message",
                              msg, "request_id", req->request_id));

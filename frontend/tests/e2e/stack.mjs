@@ -1,0 +1,178 @@
+// The whole of Almanac for the browser tests: real PostgreSQL and Redis, the Qdrant
+// stand-in, `almanac migrate`, an administrator and a user, api + worker + beat, and nginx
+// serving the built frontend with frontend/nginx/ proxying /api/ to the api.
+//
+// Reuses the integration tests' helpers (tests/lib/). nginx runs as a non-root user: as
+// the current user, or as www-data when the tests run as root.
+
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { startPostgres, startRedis, freePort, sleep } from '../../../tests/lib/services.mjs';
+import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../../../tests/lib/almanac.mjs';
+import { startQdrantStandin } from '../../../tests/lib/qdrant-standin.mjs';
+
+export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const REPO = path.resolve(FRONTEND, '..');
+export const PASSWORD = 'correct-horse-battery';
+const JWT_SECRET = 'e2e-tests-jwt-secret-0123456789abcdef-xyz';
+const IS_ROOT = process.getuid && process.getuid() === 0;
+const NGINX = process.env.ALMANAC_NGINX_BIN || '/usr/sbin/nginx';
+
+/** Builds frontend/dist (npm run build), unless ALMANAC_E2E_SKIP_BUILD=1. */
+export function buildFrontend() {
+  if (process.env.ALMANAC_E2E_SKIP_BUILD === '1' && fs.existsSync(path.join(FRONTEND, 'dist', 'index.html'))) return;
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: FRONTEND, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`frontend build failed:\n${r.stdout}${r.stderr}`);
+}
+
+function userIds(name) {
+  return {
+    uid: Number(execFileSync('id', ['-u', name]).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', name]).toString().trim()),
+  };
+}
+
+/**
+ * nginx with the project's config rendered by frontend/nginx/render.sh into a fresh
+ * prefix; the built site is copied into it. Resolves {url, port, prefix, stop(), log()}.
+ */
+export async function startNginx({ apiUpstream, maxUploadBytes, env = {} }) {
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-nginx-'));
+  const html = path.join(prefix, 'html');
+  fs.cpSync(path.join(FRONTEND, 'dist'), html, { recursive: true });
+  let port = 0;
+  let child = null;
+  const errFile = path.join(prefix, 'error.log');
+  for (let attempt = 0; attempt < 4; attempt++) {
+    port = await freePort();
+    const r = spawnSync(path.join(FRONTEND, 'nginx', 'render.sh'), [prefix], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        ALMANAC_UI_LISTEN: `127.0.0.1:${port}`,
+        ALMANAC_UI_ROOT: html,
+        ALMANAC_API_UPSTREAM: apiUpstream,
+        ALMANAC_MAX_UPLOAD_BYTES: String(maxUploadBytes),
+        ALMANAC_NGINX_ACCESS_LOG: path.join(prefix, 'access.log'),
+        ...env,
+      },
+    });
+    if (r.status !== 0) throw new Error(`render.sh: ${r.stderr}`);
+    const ids = IS_ROOT ? userIds('www-data') : null;
+    if (ids) execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, prefix]);
+    fs.chmodSync(prefix, 0o755);
+    const fd = fs.openSync(errFile, 'a');
+    child = spawn(NGINX, ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+      ...(ids || {}),
+    });
+    fs.closeSync(fd);
+    child.unref();
+    const pid = child.pid;
+    process.on('exit', () => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    });
+    try {
+      await waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`nginx exited:\n${fs.readFileSync(errFile, 'utf8')}`);
+          return (await httpRequest(`http://127.0.0.1:${port}/healthz`, { timeoutMs: 500 }).catch(() => ({}))).status === 200;
+        },
+        { timeoutMs: 10000, what: 'nginx /healthz' },
+      );
+      break;
+    } catch (e) {
+      if (attempt < 3 && /Address already in use/.test(fs.readFileSync(errFile, 'utf8'))) continue;
+      throw e;
+    }
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    prefix,
+    log: () => fs.readFileSync(errFile, 'utf8'),
+    async stop() {
+      if (!child || child.exitCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      for (let i = 0; i < 100 && child.exitCode === null && child.signalCode === null; i++) await sleep(50);
+      if (process.env.ALMANAC_TEST_KEEP !== '1') fs.rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Everything up and answering. maxUploadBytes goes to the api and to nginx alike. */
+export async function startStack({ maxUploadBytes = 4096 } = {}) {
+  const pg = await startPostgres();
+  const redis = await startRedis();
+  const qdrant = await startQdrantStandin();
+  const env = {
+    ALMANAC_DATABASE_URL: pg.url,
+    ALMANAC_REDIS_URL: redis.url,
+    ALMANAC_JWT_SECRET: JWT_SECRET,
+    ALMANAC_QDRANT_URL: qdrant.url,
+    ALMANAC_READY_REQUIRED: 'postgres,redis,qdrant',
+    ALMANAC_READY_CACHE_MS: '200',
+    ALMANAC_SHUTDOWN_DELAY_MS: '0',
+    ALMANAC_HEARTBEAT_MS: '1000',
+    ALMANAC_MAX_UPLOAD_BYTES: String(maxUploadBytes),
+    ALMANAC_TRUST_PROXY: 'true',
+    ALMANAC_LOG_LEVEL: 'warn',
+  };
+  let r = await runAlmanac(['migrate'], { env });
+  if (r.code !== 0) throw new Error(`migrate: ${r.stderr}${r.stdout}`);
+  for (const [email, admin] of [
+    ['admin@example.org', true],
+    ['alice@example.org', false],
+    ['locked@example.org', false],
+  ]) {
+    r = await runAlmanac(['user', 'create', '--email', email, ...(admin ? ['--admin'] : [])], { env, input: `${PASSWORD}\n` });
+    if (r.code !== 0) throw new Error(`user create ${email}: ${r.stderr}`);
+  }
+  const api = await startAlmanac(['api'], { env });
+  const procs = [];
+  for (const role of ['worker', 'beat']) {
+    const probe = await freePort();
+    const p = await startAlmanac([role], { env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` }, waitHealth: false });
+    await waitFor(
+      async () => {
+        if (p.exited) throw new Error(`${role} exited:\n${p.output()}`);
+        return (await httpRequest(`http://127.0.0.1:${probe}/health`, { timeoutMs: 1000 }).catch(() => ({}))).status === 200;
+      },
+      { timeoutMs: 30000, what: `${role} /health` },
+    );
+    procs.push(p);
+  }
+  buildFrontend();
+  const nginx = await startNginx({ apiUpstream: `127.0.0.1:${api.port}`, maxUploadBytes });
+  return {
+    pg,
+    redis,
+    qdrant,
+    api,
+    nginx,
+    url: nginx.url,
+    env,
+    async stop() {
+      await nginx.stop();
+      for (const p of procs) await p.stop();
+      await api.stop();
+      await qdrant.close();
+      await redis.stop();
+      await pg.stop();
+    },
+  };
+}
