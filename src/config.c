@@ -118,7 +118,8 @@ static const struct alm_setting settings[] = {
     {"ALMANAC_STUCK_AFTER_S", ALM_SET_INT, "900", 0, 10, 604800, NULL, F(stuck_after_s),
      "the beat requeues a document still processing after this long"},
     {"ALMANAC_BEAT_LEASE_MS", ALM_SET_INT, "15000", 0, 1000, 600000, NULL, F(beat_lease_ms),
-     "leader lease of the beat: a standby takes over at most this long after a leader dies"},
+     "leader lease of the beat: a standby takes over within about 4/3 of it after a leader "
+     "dies, at once after a leader stops"},
     {"ALMANAC_DEAD_LETTER_TTL_S", ALM_SET_INT, "604800", 0, 60, 31536000, NULL,
      F(dead_letter_ttl_s), "dead letters older than this are trimmed by the beat"},
 };

@@ -217,7 +217,8 @@ static void record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
     }
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     if (alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
-                     "UPDATE documents SET status = 'pending', error = $2, updated_at = now() "
+                     "UPDATE documents SET status = 'pending', updated_at = now(), "
+                     "error = 'attempt ' || attempts || ' failed, will retry: ' || $2 "
                      "WHERE id = $1 AND status = 'processing'",
                      2, params, NULL, NULL)) {
         /* the database itself is failing: the retry will find the document as it is */

@@ -17,11 +17,16 @@
 #define RELAY_BATCH     200
 #define RELAY_TIMEOUTMS 5000
 
-/* KEYS[1] dedup key, KEYS[2] stream; ARGV[1] the job JSON. */
-static const char relay_script[] = "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then "
-                                   "  return redis.call('XADD', KEYS[2], '*', 'job', ARGV[1]) "
-                                   "end "
-                                   "return false";
+/* KEYS[1] dedup key, KEYS[2] stream, KEYS[3] fence key or ""; ARGV[1] the job JSON,
+ * ARGV[2] the dedup TTL, ARGV[3] the fence value expected there. */
+static const char relay_script[] =
+    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then "
+    "  return redis.error_reply('FENCED leadership lost') "
+    "end "
+    "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then "
+    "  return redis.call('XADD', KEYS[2], '*', 'job', ARGV[1]) "
+    "end "
+    "return false";
 
 enum alm_err alm_outbox_add(PGconn *conn, int timeout_ms, const char *queue, const char *type,
                             const json_t *payload, struct alm_errbuf *eb)

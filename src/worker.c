@@ -154,7 +154,9 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
 {
     struct alm_worker *w = s->w;
     struct alm_errbuf eb = {{0}};
+    /* Input that can never be processed (not ours, not text) gains nothing from a retry. */
     bool last = job->attempt >= w->cfg->job_max_attempts || err == ALM_ERR_INVALID ||
+                err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE ||
                 job->deliveries > w->cfg->job_max_attempts;
 
     atomic_fetch_add(&w->failed, 1);
@@ -232,7 +234,7 @@ static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
         if (got)
             alm_warn("job.reclaimed", "took over a job of a worker that went away",
                      "{s:s, s:s, s:I}", "job", job.id ? job.id : job.entry, "queue", job.queue,
-                     (json_int_t)job.deliveries);
+                     "deliveries", (json_int_t)job.deliveries);
         else
             *next_claim =
                 now + (w->cfg->job_claim_idle_ms < 10000 ? w->cfg->job_claim_idle_ms / 2 : 5000);

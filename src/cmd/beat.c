@@ -14,7 +14,8 @@ static const char usage[] =
     "Runs the periodic tasks: relay the outbox to the queue, queue stuck documents again,\n"
     "reconcile PostgreSQL with Qdrant, purge vectors of deleted documents, trim old dead\n"
     "letters. Any number may run: one holds the Redis lease and works, the others stand\n"
-    "by and take over within ALMANAC_BEAT_LEASE_MS. Serves /health, /ready and /metrics on\n"
+    "by and take over within about 4/3 of ALMANAC_BEAT_LEASE_MS. Serves /health, /ready and "
+    "/metrics on\n"
     "ALMANAC_PROBE_LISTEN and heartbeats into Redis. SIGTERM finishes the running task,\n"
     "releases the lease and exits 0.\n";
 
