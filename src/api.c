@@ -205,13 +205,17 @@ const char *alm_api_json_str(const json_t *obj, const char *key)
 
 json_t *alm_api_time(const char *ts)
 {
-    /* PostgreSQL's ISO style "2026-11-28 14:55:27.356+00" (UTC sessions) -> RFC 3339. */
+    /* PostgreSQL's ISO style in UTC sessions, "2026-11-28 14:55:27.356821+00", becomes
+     * RFC 3339 with milliseconds: "2026-11-28T14:55:27.356Z". */
+    char ms[4] = "000";
+    const char *frac = strlen(ts) > 19 && ts[19] == '.' ? ts + 20 : "";
     char out[40];
-    size_t n = strcspn(ts, ".+");
 
-    if (n < 19 || n > 19)
+    if (strlen(ts) < 19 || ts[10] != ' ')
         return json_string(ts);
-    snprintf(out, sizeof(out), "%.10sT%.8sZ", ts, ts + 11);
+    for (int i = 0; i < 3 && frac[i] >= '0' && frac[i] <= '9'; i++)
+        ms[i] = frac[i];
+    snprintf(out, sizeof(out), "%.10sT%.8s.%sZ", ts, ts + 11, ms);
     return json_string(out);
 }
 

@@ -400,8 +400,9 @@ static enum kind element_kind(const xmlNode *node)
 
     if (!name)
         return K_INLINE;
-    /* <head> holds metadata; of it only the title is document text */
-    if (in_head(node) && strcasecmp(name, "title") != 0)
+    /* <head> holds metadata, the title included: pages repeat it in their first heading,
+     * and outside any section it would only blur the first chunk. */
+    if (in_head(node))
         return K_SKIP;
     if (heading_level(name))
         return K_HEADING;

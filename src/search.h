@@ -1,6 +1,7 @@
 /* search.h: hybrid search: PostgreSQL full-text and Qdrant vectors, fused.
  *
- * The keyword path (websearch_to_tsquery, ts_rank) runs on the request's connection
+ * The keyword path (full-text search where any word of the query may match, ranked by
+ * ts_rank, so natural-language questions find passages) runs on the request's connection
  * while the vector path (embed the query, query Qdrant with a knowledge-base filter)
  * runs on its own thread; the answer waits for the vector path only until the search
  * deadline. The two rankings are fused with reciprocal rank fusion (k = 60). When the

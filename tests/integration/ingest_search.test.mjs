@@ -205,7 +205,6 @@ describe('ingestion and hybrid search with the Qdrant stand-in', () => {
 
   test(
     'GET /documents/{id}/content serves the extracted text that offsets refer to',
-    { todo: 'the api returns only the upload ("content"), not documents.text as "text"' },
     async () => {
       const r = await c.call('GET', `/api/v1/documents/${docs.html.id}/content`, { token: alice });
       assert.equal(r.status, 200, r.body);
@@ -223,13 +222,16 @@ describe('ingestion and hybrid search with the Qdrant stand-in', () => {
     assert.ok('knowledge_base_id' in indexes && 'document_id' in indexes, `payload indexes: ${JSON.stringify(indexes)}`);
 
     const before = assertPoints(s.qdrant, docs.md).map((p) => p.id);
-    const processedBefore = docs.md.processed_at;
+    // processed_at in the API has whole seconds: compare PostgreSQL's own value
+    const processedAt = () => sql(s.pg, `SELECT processed_at FROM documents WHERE id = ${docs.md.id}`);
+    const processedBefore = processedAt();
     const r = await c.call('POST', `/api/v1/documents/${docs.md.id}/reprocess`, { token: alice });
     assert.equal(r.status, 202, r.body);
+    assert.equal(r.json.status, 'pending');
     const again = await waitFor(
       async () => {
         const d = await c.document(alice, docs.md.id);
-        return d.status === 'ready' && d.processed_at !== processedBefore ? d : null;
+        return d.status === 'ready' && processedAt() !== processedBefore ? d : null;
       },
       { timeoutMs: READY_TIMEOUT_MS, what: 'reprocessed document ready' },
     );
