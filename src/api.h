@@ -70,3 +70,5 @@ void alm_api_health_queues(struct alm_req *req);
 void alm_api_admin_workers(struct alm_req *req);
 void alm_api_admin_queues(struct alm_req *req);
 void alm_api_admin_retry_dead(struct alm_req *req);
+/* Queue depth, pending, oldest pending age, delayed and dead per queue, for /metrics. */
+void alm_api_queue_metrics(void *app, struct alm_buf *out);

@@ -38,6 +38,18 @@ struct slot {
     struct alm_ingest_ctx ingest;
 };
 
+/* Job types with their own metrics; anything else counts as "other". */
+static const char *const job_types[] = {"ingest", "purge_vectors", "other"};
+#define NTYPES 3
+static const double duration_buckets[] = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
+#define NBUCKETS ALM_ARRAY_SIZE(duration_buckets)
+
+struct type_stats {
+    _Atomic long long processed, failed, retried, dead;
+    _Atomic long long le[NBUCKETS + 1]; /* per bucket, last is +Inf; cumulated on render */
+    _Atomic long long count, sum_us;
+};
+
 struct alm_worker {
     const struct alm_config *cfg;
     char consumer[128];
@@ -46,9 +58,30 @@ struct alm_worker {
     pthread_cond_t done; /* a thread finished */
     int running;
     _Atomic long long processed, failed, retried, dead;
+    struct type_stats by_type[NTYPES];
     struct slot *slots;
     int n;
 };
+
+static struct type_stats *stats_of(struct alm_worker *w, const struct alm_job *job)
+{
+    for (int i = 0; job->type && i < NTYPES - 1; i++) {
+        if (strcmp(job->type, job_types[i]) == 0)
+            return &w->by_type[i];
+    }
+    return &w->by_type[NTYPES - 1];
+}
+
+static void observe_duration(struct type_stats *t, double seconds)
+{
+    size_t b = 0;
+
+    while (b < NBUCKETS && seconds > duration_buckets[b])
+        b++;
+    atomic_fetch_add(&t->le[b], 1);
+    atomic_fetch_add(&t->count, 1);
+    atomic_fetch_add(&t->sum_us, (long long)(seconds * 1e6));
+}
 
 /* Connects what the thread lacks; false (after logging) when something is down. */
 static bool connect_all(struct slot *s)
@@ -160,10 +193,12 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
                 job->deliveries > w->cfg->job_max_attempts;
 
     atomic_fetch_add(&w->failed, 1);
+    atomic_fetch_add(&stats_of(w, job)->failed, 1);
     if (!last) {
         long delay = retry_delay(w->cfg, job->attempt);
         if (!alm_queue_retry(s->redis, job, delay, why, &eb)) {
             atomic_fetch_add(&w->retried, 1);
+            atomic_fetch_add(&stats_of(w, job)->retried, 1);
             alm_warn("job.retry", "job failed; retrying later", "{s:s, s:s, s:i, s:i, s:s}", "job",
                      job->id ? job->id : job->entry, "queue", job->queue, "attempt", job->attempt,
                      "delay_ms", (int)delay, "error", why);
@@ -172,6 +207,7 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
     }
     if (!alm_queue_bury(s->redis, job, why, &eb)) {
         atomic_fetch_add(&w->dead, 1);
+        atomic_fetch_add(&stats_of(w, job)->dead, 1);
         alm_error("job.dead", "job failed for good; moved to the dead letters",
                   "{s:s, s:s, s:i, s:s}", "job", job->id ? job->id : job->entry, "queue",
                   job->queue, "attempt", job->attempt, "error", why);
@@ -204,12 +240,14 @@ static void run_job(struct slot *s, struct alm_job *job)
             alm_warn("job.ack_failed", "job done but not acknowledged; it will run again",
                      "{s:s, s:s}", "job", job->id ? job->id : job->entry, "error", ack.msg);
         atomic_fetch_add(&s->w->processed, 1);
+        atomic_fetch_add(&stats_of(s->w, job)->processed, 1);
         alm_info("job.done", "job done", "{s:s, s:s, s:s, s:i, s:I}", "job",
                  job->id ? job->id : job->entry, "type", job->type ? job->type : "", "queue",
                  job->queue, "attempt", job->attempt, "dur_ms", (json_int_t)(alm_clock_ms() - t0));
     } else {
         settle_failure(s, job, err, eb.msg);
     }
+    observe_duration(stats_of(s->w, job), (double)(alm_clock_ms() - t0) / 1000.0);
     set_busy(s, NULL);
 }
 
@@ -380,6 +418,45 @@ void alm_worker_renew(void *arg, redisContext *c)
     free(entries);
 }
 
+static void render_types(struct alm_worker *w, struct alm_buf *out)
+{
+    static const char *const outcomes[] = {"processed", "failed", "retried", "dead"};
+    enum alm_err err = alm_buf_appendf(out, "# HELP almanac_jobs_total Jobs finished by this "
+                                            "worker, by type and outcome.\n"
+                                            "# TYPE almanac_jobs_total counter\n");
+
+    for (int t = 0; t < NTYPES && !err; t++) {
+        struct type_stats *st = &w->by_type[t];
+        long long v[4] = {atomic_load(&st->processed), atomic_load(&st->failed),
+                          atomic_load(&st->retried), atomic_load(&st->dead)};
+        for (int o = 0; o < 4 && !err; o++)
+            err = alm_buf_appendf(out, "almanac_jobs_total{type=\"%s\",outcome=\"%s\"} %lld\n",
+                                  job_types[t], outcomes[o], v[o]);
+    }
+    if (!err)
+        err = alm_buf_appendf(out, "# HELP almanac_job_duration_seconds Time a job ran.\n"
+                                   "# TYPE almanac_job_duration_seconds histogram\n");
+    for (int t = 0; t < NTYPES && !err; t++) {
+        struct type_stats *st = &w->by_type[t];
+        long long cum = 0;
+        for (size_t b = 0; b < NBUCKETS && !err; b++) {
+            cum += atomic_load(&st->le[b]);
+            err = alm_buf_appendf(out,
+                                  "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"%g\"} "
+                                  "%lld\n",
+                                  job_types[t], duration_buckets[b], cum);
+        }
+        if (!err)
+            err = alm_buf_appendf(
+                out,
+                "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %lld\n"
+                "almanac_job_duration_seconds_sum{type=\"%s\"} %.6f\n"
+                "almanac_job_duration_seconds_count{type=\"%s\"} %lld\n",
+                job_types[t], atomic_load(&st->count), job_types[t],
+                (double)atomic_load(&st->sum_us) / 1e6, job_types[t], atomic_load(&st->count));
+    }
+}
+
 void alm_worker_metrics(void *arg, struct alm_buf *out)
 {
     struct alm_worker *w = arg;
@@ -389,21 +466,15 @@ void alm_worker_metrics(void *arg, struct alm_buf *out)
     for (int i = 0; i < w->n; i++)
         busy += w->slots[i].busy;
     pthread_mutex_unlock(&w->mu);
+    render_types(w, out);
     if (alm_buf_appendf(out,
-                        "# HELP almanac_jobs_total Jobs finished by this worker, by outcome.\n"
-                        "# TYPE almanac_jobs_total counter\n"
-                        "almanac_jobs_total{outcome=\"processed\"} %lld\n"
-                        "almanac_jobs_total{outcome=\"failed\"} %lld\n"
-                        "almanac_jobs_total{outcome=\"retried\"} %lld\n"
-                        "almanac_jobs_total{outcome=\"dead\"} %lld\n"
                         "# HELP almanac_jobs_in_flight Jobs running now.\n"
                         "# TYPE almanac_jobs_in_flight gauge\n"
                         "almanac_jobs_in_flight %d\n"
                         "# HELP almanac_worker_threads Configured job threads.\n"
                         "# TYPE almanac_worker_threads gauge\n"
                         "almanac_worker_threads %d\n",
-                        atomic_load(&w->processed), atomic_load(&w->failed),
-                        atomic_load(&w->retried), atomic_load(&w->dead), busy, w->n)) {
+                        busy, w->n)) {
         /* the metrics buffer has no cap */
     }
 }

@@ -101,6 +101,8 @@ int alm_cmd_api(int argc, char **argv)
     app.redis = alm_pool_new(&alm_redis_pool_ops, &cfg, (unsigned)cfg.db_pool_size,
                              (int)cfg.ready_timeout_ms);
     app.relayer = alm_relayer_start(&cfg);
+    app.metrics = alm_api_queue_metrics;
+    app.metrics_arg = &app;
     if (cfg.qdrant_url) {
         app.embedders = alm_pool_new(&alm_search_embedder_pool_ops, &cfg,
                                      (unsigned)cfg.db_pool_size, (int)cfg.search_timeout_ms);

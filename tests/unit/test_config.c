@@ -320,6 +320,12 @@ static void required_dependencies(void **state)
     assert_false(alm_config_requires(&l.cfg, "qdrant"));
     assert_false(alm_config_requires(&l.cfg, "post"));
     unload(&l);
+    setenv("ALMANAC_READY_REQUIRED", "none", 1); /* readiness: up and not draining only */
+    load(&l);
+    assert_true(l.ok);
+    assert_false(alm_config_requires(&l.cfg, "postgres"));
+    assert_false(alm_config_requires(&l.cfg, "redis"));
+    unload(&l);
 }
 
 static void table_is_complete(void **state)
