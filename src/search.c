@@ -228,80 +228,88 @@ static char *kb_array(const int64_t *kbs, size_t n)
     return alm_buf_detach(&b, NULL);
 }
 
-/* Questions are written in natural language: any of their words may match, and ranking
- * rewards chunks that match more of them (plainto_tsquery's AND would demand all). */
+/* The two forms of a query: qa demands every word (plainto_tsquery), qo accepts any
+ * (natural-language questions hold words the answer lacks); ranking uses qo, which
+ * rewards chunks that match more words. */
 #define TSQUERY                                                                                    \
-    "(SELECT CASE WHEN numnode(p) = 0 THEN p ELSE replace(p::text, '&', '|')::tsquery END "        \
-    "AS q FROM plainto_tsquery('english', $1) p) q "
+    "(SELECT p AS qa, CASE WHEN numnode(p) = 0 THEN p ELSE replace(p::text, '&', '|')::tsquery "   \
+    "END AS q FROM plainto_tsquery('english', $1) p) q "
+/* Matches of each form considered for ranking. Ranking reads every candidate's
+ * tsvector, so a query of common words over a large knowledge base would rank a large
+ * share of it; the chunks holding all the words always compete, and at most this many
+ * of those holding some. */
+#define RANK_CAP "1000"
 
-/* Both row queries return: document_id, knowledge_base_id, chunk_index, title, section,
- * start_offset, end_offset, rank, headline. The knowledge-base filter is applied to the
- * vector hits again, so a stale payload in Qdrant can never widen what a user sees. */
-#define ROW_SELECT_VECTOR                                                                          \
+/* The rows of given chunks with their headline, in any order: document_id,
+ * knowledge_base_id, chunk_index, title, section, start_offset, end_offset, headline.
+ * The knowledge-base filter is applied again, so a stale payload in Qdrant can never
+ * widen what a user sees. */
+#define ROW_SELECT                                                                                 \
     "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, c.section, "               \
-    "c.start_offset, c.end_offset, 0, ts_headline('english', c.text, q.q, $3) "                    \
+    "c.start_offset, c.end_offset, ts_headline('english', c.text, q.q, $3) "                       \
     "FROM unnest($4::bigint[], $5::int[]) AS h(doc, idx) "                                         \
     "JOIN chunks c ON c.document_id = h.doc AND c.chunk_index = h.idx "                            \
     "JOIN documents d ON d.id = c.document_id, " TSQUERY                                           \
     "WHERE c.knowledge_base_id = ANY($2::bigint[])"
 
-static enum alm_err keyword_rows(const struct alm_search_env *env, const char *query,
+static int stmt_left(int64_t deadline)
+{
+    int64_t left = deadline - alm_clock_ms();
+    return left > 1 ? (int)left : 1;
+}
+
+/* The best keyword candidates: document_id, chunk_index, rank; best first. */
+static enum alm_err keyword_keys(const struct alm_search_env *env, const char *query,
                                  const char *kbs, int candidates, int64_t deadline, PGresult **res,
                                  struct alm_errbuf *eb)
 {
     char lim[16];
-    const char *params[4] = {query, kbs, HEADLINE_OPTS, lim};
-    int64_t left = deadline - alm_clock_ms();
+    const char *params[3] = {query, kbs, lim};
 
     snprintf(lim, sizeof(lim), "%d", candidates);
-    /* Rank in an inner query so ts_headline runs on the kept rows only. */
-    return alm_db_query(env->pg, left > 1 ? (int)left : 1,
-                        "WITH top AS (SELECT c.document_id, c.chunk_index, "
-                        "ts_rank(c.tsv, q.q) AS rank FROM chunks c, " TSQUERY
+    return alm_db_query(env->pg, stmt_left(deadline),
+                        "WITH m AS ((SELECT c.document_id, c.chunk_index FROM chunks c, " TSQUERY
+                        "WHERE c.knowledge_base_id = ANY($2::bigint[]) AND c.tsv @@ q.qa "
+                        "LIMIT " RANK_CAP ") UNION "
+                        "(SELECT c.document_id, c.chunk_index FROM chunks c, " TSQUERY
                         "WHERE c.knowledge_base_id = ANY($2::bigint[]) AND c.tsv @@ q.q "
-                        "ORDER BY rank DESC, c.document_id, c.chunk_index LIMIT $4) "
-                        "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, "
-                        "c.section, c.start_offset, c.end_offset, top.rank, "
-                        "ts_headline('english', c.text, q.q, $3) "
-                        "FROM top JOIN chunks c USING (document_id, chunk_index) "
-                        "JOIN documents d ON d.id = c.document_id, " TSQUERY
-                        "ORDER BY top.rank DESC, c.document_id, c.chunk_index",
-                        4, params, res, eb);
+                        "LIMIT " RANK_CAP ")) "
+                        "SELECT c.document_id, c.chunk_index, ts_rank(c.tsv, q.q) AS rank "
+                        "FROM m JOIN chunks c USING (document_id, chunk_index), " TSQUERY
+                        "ORDER BY rank DESC, c.document_id, c.chunk_index LIMIT $3",
+                        3, params, res, eb);
 }
 
-/* The rows of the vector hits, by (document, chunk) pairs, in any order. */
-static enum alm_err vector_rows(const struct alm_search_env *env, const char *query,
-                                const char *kbs, const struct alm_qdrant_hit *hits, size_t n,
-                                int64_t deadline, PGresult **res, struct alm_errbuf *eb)
+static enum alm_err fetch_rows(const struct alm_search_env *env, const char *query, const char *kbs,
+                               const struct alm_search_key *keys, size_t n, int64_t deadline,
+                               PGresult **res, struct alm_errbuf *eb)
 {
-    struct alm_buf docs = ALM_BUF_INIT(0), idx = ALM_BUF_INIT(0);
-    const char *params[5];
-    int64_t left = deadline - alm_clock_ms();
-    enum alm_err err = alm_buf_append(&docs, "{", 1) | alm_buf_append(&idx, "{", 1);
+    struct alm_buf docs = ALM_BUF_INIT(0), idx = ALM_BUF_INIT(0); /* uncapped */
+    enum alm_err err = ALM_OK;
 
-    for (size_t i = 0; i < n; i++) {
-        err |= alm_buf_appendf(&docs, "%s%lld", i ? "," : "", (long long)hits[i].document_id);
-        err |= alm_buf_appendf(&idx, "%s%d", i ? "," : "", hits[i].chunk_index);
+    for (size_t i = 0; i < n && !err; i++) {
+        err = alm_buf_appendf(&docs, "%s%lld", i ? "," : "{", (long long)keys[i].document_id);
+        if (!err)
+            err = alm_buf_appendf(&idx, "%s%lld", i ? "," : "{", (long long)keys[i].chunk_index);
     }
-    err |= alm_buf_append(&docs, "}", 1) | alm_buf_append(&idx, "}", 1);
-    params[0] = query;
-    params[1] = kbs;
-    params[2] = HEADLINE_OPTS;
-    params[3] = docs.data;
-    params[4] = idx.data;
     if (!err)
-        err =
-            alm_db_query(env->pg, left > 1 ? (int)left : 1, ROW_SELECT_VECTOR, 5, params, res, eb);
+        err = alm_buf_append(&docs, "}", 1);
+    if (!err)
+        err = alm_buf_append(&idx, "}", 1);
+    const char *params[5] = {query, kbs, HEADLINE_OPTS, docs.data, idx.data};
+    if (!err)
+        err = alm_db_query(env->pg, stmt_left(deadline), ROW_SELECT, 5, params, res, eb);
     alm_buf_release(&docs);
     alm_buf_release(&idx);
     return err;
 }
 
-/* The row of res holding (doc, chunk), or -1. */
-static int find_row(const PGresult *res, int64_t doc, int chunk)
+/* The row of res holding key, or -1. */
+static int find_row(const PGresult *res, const struct alm_search_key *key)
 {
     for (int i = 0; res && i < PQntuples(res); i++) {
-        if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == doc && atoi(PQgetvalue(res, i, 2)) == chunk)
+        if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == key->document_id &&
+            atoll(PQgetvalue(res, i, 2)) == key->chunk_index)
             return i;
     }
     return -1;
@@ -316,69 +324,90 @@ static void hit_from_row(struct alm_search_hit *h, const PGresult *res, int row)
     h->section = PQgetisnull(res, row, 4) ? NULL : alm_xstrdup(PQgetvalue(res, row, 4));
     h->start = strtoll(PQgetvalue(res, row, 5), NULL, 10);
     h->end = strtoll(PQgetvalue(res, row, 6), NULL, 10);
-    h->snippet = alm_search_snippet_html(PQgetvalue(res, row, 8));
+    h->snippet = alm_search_snippet_html(PQgetvalue(res, row, 7));
 }
 
-/* What the two paths found, ready for fusion. */
+/* What the two paths found, and the fusion of both. */
 struct lists {
-    PGresult *kw;  /* keyword rows, best first */
-    PGresult *vec; /* rows of the vector hits, any order */
+    PGresult *kw; /* keyword candidates, best first */
     struct alm_qdrant_hit *hits;
     size_t nhits;
+    struct alm_search_key *a, *b; /* their keys */
+    size_t na, nb;
+    size_t *order; /* fused: indices into a, then b */
+    double *score;
+    size_t n;
 };
 
-/* Fuses (or takes the single path) into res->hits, at most limit. */
-static void assemble(const struct lists *l, enum alm_search_mode mode, int limit,
-                     struct alm_search_result *res)
+static void fuse(struct lists *l)
 {
-    size_t na = l->kw ? (size_t)PQntuples(l->kw) : 0, nb = 0, n;
-    struct alm_search_key *a = alm_xcalloc(na + 1, sizeof(*a));
-    struct alm_search_key *b = alm_xcalloc(l->nhits + 1, sizeof(*b));
-    double *vscore = alm_xcalloc(l->nhits + 1, sizeof(double));
-    size_t *order = alm_xcalloc(na + l->nhits + 1, sizeof(size_t));
-    double *score = alm_xcalloc(na + l->nhits + 1, sizeof(double));
+    l->na = l->kw ? (size_t)PQntuples(l->kw) : 0;
+    l->nb = l->nhits;
+    l->a = alm_xcalloc(l->na + 1, sizeof(*l->a));
+    l->b = alm_xcalloc(l->nb + 1, sizeof(*l->b));
+    l->order = alm_xcalloc(l->na + l->nb + 1, sizeof(*l->order));
+    l->score = alm_xcalloc(l->na + l->nb + 1, sizeof(*l->score));
+    for (size_t i = 0; i < l->na; i++) {
+        l->a[i].document_id = strtoll(PQgetvalue(l->kw, (int)i, 0), NULL, 10);
+        l->a[i].chunk_index = atoll(PQgetvalue(l->kw, (int)i, 1));
+    }
+    for (size_t j = 0; j < l->nb; j++) {
+        l->b[j].document_id = l->hits[j].document_id;
+        l->b[j].chunk_index = l->hits[j].chunk_index;
+    }
+    l->n = alm_search_rrf(l->a, l->na, l->b, l->nb, l->order, l->score);
+}
 
-    for (size_t i = 0; i < na; i++) {
-        a[i].document_id = strtoll(PQgetvalue(l->kw, (int)i, 0), NULL, 10);
-        a[i].chunk_index = atoi(PQgetvalue(l->kw, (int)i, 2));
+static const struct alm_search_key *fused_key(const struct lists *l, size_t k)
+{
+    return l->order[k] < l->na ? &l->a[l->order[k]] : &l->b[l->order[k] - l->na];
+}
+
+/* 1-based rank of key in keys, 0 when absent. */
+static int rank_in(const struct alm_search_key *keys, size_t n, const struct alm_search_key *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].document_id == key->document_id && keys[i].chunk_index == key->chunk_index)
+            return (int)i + 1;
     }
-    for (size_t j = 0; j < l->nhits; j++) {
-        if (find_row(l->vec, l->hits[j].document_id, l->hits[j].chunk_index) < 0)
-            continue; /* deleted meanwhile, or outside the allowed knowledge bases */
-        b[nb].document_id = l->hits[j].document_id;
-        b[nb].chunk_index = l->hits[j].chunk_index;
-        vscore[nb++] = l->hits[j].score;
-    }
-    n = alm_search_rrf(a, na, b, nb, order, score);
-    if (n > (size_t)limit)
-        n = (size_t)limit;
-    res->hits = alm_xcalloc(n + 1, sizeof(*res->hits));
-    for (size_t k = 0; k < n; k++) {
-        struct alm_search_hit *h = &res->hits[res->n++];
-        size_t idx = order[k];
-        if (idx < na) {
-            hit_from_row(h, l->kw, (int)idx);
-            h->keyword_rank = (int)idx + 1;
-        } else {
-            hit_from_row(h, l->vec,
-                         find_row(l->vec, b[idx - na].document_id, (int)b[idx - na].chunk_index));
-            h->vector_rank = (int)(idx - na) + 1;
-        }
-        for (size_t j = 0; !h->vector_rank && j < nb; j++) {
-            if (b[j].document_id == h->document_id && b[j].chunk_index == h->chunk_index)
-                h->vector_rank = (int)j + 1;
-        }
-        h->score = score[k];
+    return 0;
+}
+
+/* The final hits in fused order, with rows (and snippets) fetched for these only. Keys
+ * without a row (deleted meanwhile, or outside the allowed knowledge bases) drop out, so
+ * a few more than limit are fetched. */
+static enum alm_err assemble(const struct alm_search_env *env, const char *query, const char *kbs,
+                             struct lists *l, enum alm_search_mode mode, int limit,
+                             int64_t deadline, struct alm_search_result *res, struct alm_errbuf *eb)
+{
+    size_t want = l->n < (size_t)limit * 2 ? l->n : (size_t)limit * 2;
+    struct alm_search_key *keys = alm_xcalloc(want + 1, sizeof(*keys));
+    PGresult *rows = NULL;
+    enum alm_err err = ALM_OK;
+
+    for (size_t k = 0; k < want; k++)
+        keys[k] = *fused_key(l, k);
+    if (want)
+        err = fetch_rows(env, query, kbs, keys, want, deadline, &rows, eb);
+    res->hits = alm_xcalloc((size_t)limit + 1, sizeof(*res->hits));
+    for (size_t k = 0; !err && k < want && res->n < (size_t)limit; k++) {
+        int row = find_row(rows, &keys[k]);
+        struct alm_search_hit *h;
+        if (row < 0)
+            continue;
+        h = &res->hits[res->n++];
+        hit_from_row(h, rows, row);
+        h->keyword_rank = rank_in(l->a, l->na, &keys[k]);
+        h->vector_rank = rank_in(l->b, l->nb, &keys[k]);
+        h->score = l->score[k];
         if (mode == ALM_SEARCH_KEYWORD)
-            h->score = strtod(PQgetvalue(l->kw, (int)idx, 7), NULL);
+            h->score = strtod(PQgetvalue(l->kw, h->keyword_rank - 1, 2), NULL);
         else if (mode == ALM_SEARCH_VECTOR)
-            h->score = vscore[idx - na];
+            h->score = l->hits[h->vector_rank - 1].score;
     }
-    free(a);
-    free(b);
-    free(vscore);
-    free(order);
-    free(score);
+    PQclear(rows);
+    free(keys);
+    return err;
 }
 
 /* Collects the vector path's outcome into l, or the reason it is missing. */
@@ -424,17 +453,22 @@ enum alm_err alm_search_run(const struct alm_search_env *env, const char *query,
                  "vector search is not configured (ALMANAC_QDRANT_URL unset): keyword results "
                  "only");
     }
+    /* Fusion needs more candidates than a single ranking does. */
     if (mode != ALM_SEARCH_VECTOR)
-        err = keyword_rows(env, query, kb, CANDIDATES(limit), deadline_ms, &l.kw, eb);
+        err = keyword_keys(env, query, kb, mode == ALM_SEARCH_KEYWORD ? limit : CANDIDATES(limit),
+                           deadline_ms, &l.kw, eb);
     if (j)
         collect_vector(j, deadline_ms, &l, res);
-    if (!err && l.nhits)
-        err = vector_rows(env, query, kb, l.hits, l.nhits, deadline_ms, &l.vec, eb);
-    if (!err)
-        assemble(&l, mode, limit, res);
+    if (!err) {
+        fuse(&l);
+        err = assemble(env, query, kb, &l, mode, limit, deadline_ms, res, eb);
+    }
     PQclear(l.kw);
-    PQclear(l.vec);
     free(l.hits);
+    free(l.a);
+    free(l.b);
+    free(l.order);
+    free(l.score);
     free(kb);
     return err;
 }
