@@ -23,7 +23,8 @@
 #
 # The Qdrant stand-in runs inside this script's node process (it validates every request
 # against the contract): on a small machine it competes with the worker for CPU, so the
-# figures are a lower bound. Target (performance issue): >= 5 MB/s per core.
+# end-to-end figures are a lower bound; the worker's own CPU time gives the throughput per
+# core of the ingestion code itself. Target (performance issue): >= 5 MB/s per core.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ALMANAC_BIN=${ALMANAC_BIN:-$root/build/almanac}
@@ -124,6 +125,11 @@ for (const conc of CONC) {
       await sleep(100);
     }
     const secs = Number(sql(s.pg, 'SELECT extract(epoch FROM max(processed_at) - min(created_at)) FROM documents'));
+    // The worker's own CPU time (user + system, in clock ticks of 1/100 s): MB per
+    // CPU-second is the throughput per core of our code, apart from what the database,
+    // the stand-in and the uploads cost on the same cores.
+    const stat = fs.readFileSync(`/proc/${s.worker.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const workerCpu = (Number(stat[11]) + Number(stat[12])) / 100;
     const chunks = Number(sql(s.pg, 'SELECT count(*) FROM chunks'));
     const points = s.qdrant.collections.count('almanac_chunks');
     if (points !== chunks) throw new Error(`Qdrant holds ${points} points for ${chunks} chunks`);
@@ -145,6 +151,8 @@ for (const conc of CONC) {
       chunks_per_s: chunks / secs,
       mb_per_s_per_thread: bytes / 1e6 / secs / conc,
       chunks_per_s_per_thread: chunks / secs / conc,
+      worker_cpu_seconds: workerCpu,
+      mb_per_worker_cpu_s: bytes / 1e6 / workerCpu,
       baseline_copy_seconds: copySecs,
       baseline_mb_per_s: bytes / 1e6 / copySecs,
     };
@@ -153,14 +161,19 @@ for (const conc of CONC) {
     console.log(
       `concurrency ${conc}: ${secs.toFixed(2)} s, ${r.mb_per_s.toFixed(2)} MB/s (${r.mb_per_s_per_thread.toFixed(2)} per thread), ` +
         `${r.chunks_per_s.toFixed(0)} chunks/s (${r.chunks_per_s_per_thread.toFixed(0)} per thread); ` +
+        `worker CPU ${workerCpu.toFixed(2)} s = ${r.mb_per_worker_cpu_s.toFixed(2)} MB per CPU-second; ` +
         `PostgreSQL COPY of the same ${chunks} rows: ${copySecs.toFixed(2)} s = ${r.baseline_mb_per_s.toFixed(2)} MB/s; ratio ${r.ratio_to_baseline.toFixed(2)}`,
     );
   } finally {
     await s.stop();
   }
 }
-const best = Math.max(...results.map((r) => r.mb_per_s_per_thread));
-console.log(`target >= 5 MB/s per core: best ${best.toFixed(2)} MB/s per worker thread -> ${best >= 5 ? 'met' : 'NOT met'}`);
+const best = Math.max(...results.map((r) => r.mb_per_worker_cpu_s));
+const wall = Math.max(...results.map((r) => r.mb_per_s_per_thread));
+console.log(
+  `target >= 5 MB/s per core: ${best.toFixed(2)} MB per worker CPU-second -> ${best >= 5 ? 'met' : 'NOT met'} ` +
+    `(end to end ${wall.toFixed(2)} MB/s per worker thread, with the database and the stand-in on the same cores)`,
+);
 const cmd = `ALMANAC_BIN=${process.env.ALMANAC_BIN} BENCH_MB=${MB} BENCH_DOC_KB=${DOC_KB} BENCH_CONCURRENCY="${CONC.join(' ')}" bench/ingest.sh`;
 console.log(`reproduce: ${cmd}`);
 const outDir = process.env.BENCH_OUT || '/tmp';

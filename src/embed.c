@@ -68,10 +68,14 @@ static const char *const stop_words[] = {
     "when",  "which", "who",   "will", "with", "would", "you", "your",
 };
 
+/* Called for every word of every chunk: cheap rejections first. */
 static bool is_stop_word(const unsigned char *w, size_t n)
 {
+    if (n == 0 || n > 5) /* the longest stop word has five letters */
+        return false;
     for (size_t i = 0; i < ALM_ARRAY_SIZE(stop_words); i++) {
-        if (strlen(stop_words[i]) == n && memcmp(stop_words[i], w, n) == 0)
+        const char *sw = stop_words[i];
+        if ((unsigned char)sw[0] == w[0] && strncmp(sw, (const char *)w, n) == 0 && sw[n] == '\0')
             return true;
     }
     return false;

@@ -177,14 +177,13 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* Sends method path (relative to the base URL, already escaped) with body (stolen; NULL for
- * none) and reads the reply through a capped buffer. ALM_OK means an HTTP answer arrived,
- * whatever its status: r->status says which. */
-static enum alm_err perform(struct alm_qdrant *q, const char *method, const char *path,
-                            json_t *body, int timeout_ms, struct reply *r, struct alm_errbuf *eb)
+/* Sends method path (relative to the base URL, already escaped) with the JSON text
+ * (taken; NULL for none) and reads the reply through a capped buffer. ALM_OK means an HTTP
+ * answer arrived, whatever its status: r->status says which. */
+static enum alm_err perform(struct alm_qdrant *q, const char *method, const char *path, char *text,
+                            int timeout_ms, struct reply *r, struct alm_errbuf *eb)
 {
     char *url = alm_xasprintf("%s%s", q->base, path);
-    char *text = NULL;
     struct sink sink = {ALM_BUF_INIT(QDRANT_MAX_REPLY), false};
     CURLcode rc;
     enum alm_err err = ALM_OK;
@@ -195,11 +194,7 @@ static enum alm_err perform(struct alm_qdrant *q, const char *method, const char
     curl_easy_setopt(q->curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(q->curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(q->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)QDRANT_MAX_REPLY);
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!text)
-            abort(); /* jansson fails only when out of memory */
+    if (text) {
         curl_easy_setopt(q->curl, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(q->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
@@ -290,12 +285,27 @@ static char *collection_path(struct alm_qdrant *q, const char *collection, const
 }
 
 /* One request about collection; *r holds the 2xx reply on ALM_OK (release it). */
-static enum alm_err call(struct alm_qdrant *q, const char *method, const char *collection,
-                         const char *suffix, json_t *body, int timeout_ms, struct reply *r,
-                         struct alm_errbuf *eb)
+/* The body as JSON text (a new string), the body itself stolen. */
+static char *body_text(json_t *body)
+{
+    char *text;
+
+    if (!body)
+        return NULL;
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        abort(); /* jansson fails only when out of memory */
+    return text;
+}
+
+/* As call(), with the body already as JSON text (taken). */
+static enum alm_err call_text(struct alm_qdrant *q, const char *method, const char *collection,
+                              const char *suffix, char *text, int timeout_ms, struct reply *r,
+                              struct alm_errbuf *eb)
 {
     char *path = collection_path(q, collection, suffix);
-    enum alm_err err = perform(q, method, path, body, timeout_ms, r, eb);
+    enum alm_err err = perform(q, method, path, text, timeout_ms, r, eb);
 
     free(path);
     if (err != ALM_OK)
@@ -305,6 +315,13 @@ static enum alm_err call(struct alm_qdrant *q, const char *method, const char *c
         reply_release(r);
     }
     return err;
+}
+
+static enum alm_err call(struct alm_qdrant *q, const char *method, const char *collection,
+                         const char *suffix, json_t *body, int timeout_ms, struct reply *r,
+                         struct alm_errbuf *eb)
+{
+    return call_text(q, method, collection, suffix, body_text(body), timeout_ms, r, eb);
 }
 
 /* A write's UpdateResult: "completed" (we always wait) or "acknowledged". */
@@ -434,7 +451,7 @@ enum alm_err alm_qdrant_ensure_collection(struct alm_qdrant *q, const char *coll
 
         json_t *body =
             must(json_pack("{s:{s:i, s:s}}", "vectors", "size", dim, "distance", "Cosine"));
-        err = perform(q, "PUT", path, body, timeout_ms, &r, eb);
+        err = perform(q, "PUT", path, body_text(body), timeout_ms, &r, eb);
         if (err != ALM_OK)
             break;
         if (!ok_status(r.status)) {
@@ -476,13 +493,89 @@ static enum alm_err vector_json(const float *v, int dim, json_t **out, struct al
     return ALM_OK;
 }
 
+/* Appends v as a JSON number. Vector components are printed with 8 decimals from an
+ * integer, not with printf's %g: formatting floats was most of an ingestion's CPU time,
+ * and 1e-8 is far below what moves a cosine score. Large values (not from our
+ * embedders) take the slow exact path. */
+static void put_component(struct alm_buf *b, float v)
+{
+    char tmp[40], *p = tmp + sizeof(tmp);
+    size_t n;
+
+    if (fabsf(v) < 1e6f) {
+        long long x = llround((double)v * 1e8);
+        unsigned long long ax = (unsigned long long)(x < 0 ? -x : x);
+        unsigned long long whole = ax / 100000000ULL, frac = ax % 100000000ULL;
+        int digits = 8;
+        while (digits > 1 && frac % 10 == 0) { /* "1.0", not "1": a float for every reader */
+            frac /= 10;
+            digits--;
+        }
+        for (int i = 0; i < digits; i++, frac /= 10) /* written backwards from the end */
+            *--p = (char)('0' + frac % 10);
+        *--p = '.';
+        do {
+            *--p = (char)('0' + whole % 10);
+            whole /= 10;
+        } while (whole);
+        if (x < 0)
+            *--p = '-';
+        n = (size_t)(tmp + sizeof(tmp) - p);
+    } else {
+        p = tmp;
+        n = (size_t)snprintf(tmp, sizeof(tmp), "%.9g", (double)v);
+    }
+    if (alm_buf_append(b, p, n)) {
+        /* an uncapped buffer only fails by aborting */
+    }
+}
+
+/* The upsert body as JSON text, vectors written directly (a new string). */
+static enum alm_err upsert_text(const struct alm_qdrant_point *points, size_t n, int dim,
+                                char **out, struct alm_errbuf *eb)
+{
+    struct alm_buf b = ALM_BUF_INIT(0);
+    enum alm_err err = alm_buf_append(&b, "{\"points\":[", 11);
+
+    for (size_t i = 0; i < n && !err; i++) {
+        char *payload;
+        if (!points[i].vector || (points[i].payload && !json_is_object(points[i].payload))) {
+            err =
+                alm_fail(eb, ALM_ERR_INVALID, "point %zu has no vector or a non-object payload", i);
+            break;
+        }
+        err = alm_buf_appendf(&b, "%s{\"id\":\"%s\",\"vector\":[", i ? "," : "", points[i].id);
+        for (int k = 0; k < dim && !err; k++) {
+            if (!isfinite(points[i].vector[k]))
+                err = alm_fail(eb, ALM_ERR_INVALID, "vector has a non-finite value");
+            else if (k && alm_buf_append(&b, ",", 1))
+                err = ALM_ERR_NOMEM;
+            if (!err)
+                put_component(&b, points[i].vector[k]);
+        }
+        payload = points[i].payload ? json_dumps(points[i].payload, JSON_COMPACT) : NULL;
+        if (!err)
+            err = alm_buf_appendf(&b, "]%s%s}", payload ? ",\"payload\":" : "",
+                                  payload ? payload : "");
+        free(payload);
+    }
+    if (!err)
+        err = alm_buf_append(&b, "]}", 2);
+    if (err) {
+        alm_buf_release(&b);
+        return err;
+    }
+    *out = alm_buf_detach(&b, NULL);
+    return ALM_OK;
+}
+
 enum alm_err alm_qdrant_upsert(struct alm_qdrant *q, const char *collection,
                                const struct alm_qdrant_point *points, size_t n, int dim,
                                int timeout_ms, struct alm_errbuf *eb)
 {
     enum alm_err err = check_collection(collection, eb);
-    json_t *list;
     struct reply r;
+    char *text = NULL;
 
     if (err != ALM_OK)
         return err;
@@ -490,27 +583,10 @@ enum alm_err alm_qdrant_upsert(struct alm_qdrant *q, const char *collection,
         return ALM_OK;
     if (dim <= 0)
         return alm_fail(eb, ALM_ERR_INVALID, "vector dimension must be positive");
-    list = must(json_array());
-    for (size_t i = 0; i < n; i++) {
-        json_t *vector = NULL, *point;
-
-        if (!points[i].vector || (points[i].payload && !json_is_object(points[i].payload))) {
-            json_decref(list);
-            return alm_fail(eb, ALM_ERR_INVALID, "point %zu has no vector or a non-object payload",
-                            i);
-        }
-        err = vector_json(points[i].vector, dim, &vector, eb);
-        if (err != ALM_OK) {
-            json_decref(list);
-            return err;
-        }
-        point = must(json_pack("{s:s, s:o}", "id", points[i].id, "vector", vector));
-        if (points[i].payload)
-            json_object_set(point, "payload", points[i].payload);
-        json_array_append_new(list, point);
-    }
-    err = call(q, "PUT", collection, "/points?wait=true", must(json_pack("{s:o}", "points", list)),
-               timeout_ms, &r, eb);
+    err = upsert_text(points, n, dim, &text, eb);
+    if (err != ALM_OK)
+        return err;
+    err = call_text(q, "PUT", collection, "/points?wait=true", text, timeout_ms, &r, eb);
     if (err != ALM_OK)
         return err;
     err = check_update(&r, timeout_ms, eb);
