@@ -281,8 +281,8 @@ static enum alm_err keyword_keys(const struct alm_search_env *env, const char *q
 }
 
 static enum alm_err fetch_rows(const struct alm_search_env *env, const char *query, const char *kbs,
-                               const struct alm_search_key *keys, size_t n, int64_t deadline,
-                               PGresult **res, struct alm_errbuf *eb)
+                               const struct alm_search_key *keys, size_t n, PGresult **res,
+                               struct alm_errbuf *eb)
 {
     struct alm_buf docs = ALM_BUF_INIT(0), idx = ALM_BUF_INIT(0); /* uncapped */
     enum alm_err err = ALM_OK;
@@ -297,8 +297,8 @@ static enum alm_err fetch_rows(const struct alm_search_env *env, const char *que
     if (!err)
         err = alm_buf_append(&idx, "}", 1);
     const char *params[5] = {query, kbs, HEADLINE_OPTS, docs.data, idx.data};
-    if (!err)
-        err = alm_db_query(env->pg, stmt_left(deadline), ROW_SELECT, 5, params, res, eb);
+    if (!err) /* its own budget: the vector path may have used the search deadline up */
+        err = alm_db_query(env->pg, (int)env->cfg->db_timeout_ms, ROW_SELECT, 5, params, res, eb);
     alm_buf_release(&docs);
     alm_buf_release(&idx);
     return err;
@@ -378,7 +378,7 @@ static int rank_in(const struct alm_search_key *keys, size_t n, const struct alm
  * a few more than limit are fetched. */
 static enum alm_err assemble(const struct alm_search_env *env, const char *query, const char *kbs,
                              struct lists *l, enum alm_search_mode mode, int limit,
-                             int64_t deadline, struct alm_search_result *res, struct alm_errbuf *eb)
+                             struct alm_search_result *res, struct alm_errbuf *eb)
 {
     size_t want = l->n < (size_t)limit * 2 ? l->n : (size_t)limit * 2;
     struct alm_search_key *keys = alm_xcalloc(want + 1, sizeof(*keys));
@@ -388,7 +388,7 @@ static enum alm_err assemble(const struct alm_search_env *env, const char *query
     for (size_t k = 0; k < want; k++)
         keys[k] = *fused_key(l, k);
     if (want)
-        err = fetch_rows(env, query, kbs, keys, want, deadline, &rows, eb);
+        err = fetch_rows(env, query, kbs, keys, want, &rows, eb);
     res->hits = alm_xcalloc((size_t)limit + 1, sizeof(*res->hits));
     for (size_t k = 0; !err && k < want && res->n < (size_t)limit; k++) {
         int row = find_row(rows, &keys[k]);
@@ -461,7 +461,7 @@ enum alm_err alm_search_run(const struct alm_search_env *env, const char *query,
         collect_vector(j, deadline_ms, &l, res);
     if (!err) {
         fuse(&l);
-        err = assemble(env, query, kb, &l, mode, limit, deadline_ms, res, eb);
+        err = assemble(env, query, kb, &l, mode, limit, res, eb);
     }
     PQclear(l.kw);
     free(l.hits);
