@@ -44,12 +44,12 @@ const struct alm_route *alm_api_routes(size_t *n)
     return routes;
 }
 
-void alm_api_reply_page(struct alm_req *req, const PGresult *res, int limit, const char *key,
-                        json_t *(*row_json)(const PGresult *res, int row))
+void alm_api_reply_page(struct alm_req *req, const PGresult *res, const struct alm_page *page,
+                        const char *key, json_t *(*row_json)(const PGresult *res, int row))
 {
     json_t *items = json_array();
-    bool more = PQntuples(res) > limit;
-    int n = more ? limit : PQntuples(res);
+    bool more = PQntuples(res) > page->limit;
+    int n = more ? page->limit : PQntuples(res);
 
     for (int i = 0; i < n; i++)
         json_array_append_new(items, row_json(res, i));
@@ -176,25 +176,26 @@ bool alm_api_id_or_reply(struct alm_req *req, size_t i, int64_t *id)
     return false;
 }
 
-bool alm_api_page_or_reply(struct alm_req *req, int *limit, int64_t *cursor)
+bool alm_api_page_or_reply(struct alm_req *req, struct alm_page *page)
 {
     const char *l = alm_req_query(req, "limit");
     const char *c = alm_req_query(req, "cursor");
-    int64_t v;
+    int64_t v, cursor = 0;
 
-    *limit = 20;
-    *cursor = 0;
+    page->limit = 20;
     if (l) {
         if (!parse_id(l, &v) || v > 100) {
             alm_reply_error(req, ALM_ERR_INVALID, "limit must be 1..100");
             return false;
         }
-        *limit = (int)v;
+        page->limit = (int)v;
     }
-    if (c && *c && !parse_id(c, cursor)) {
+    if (c && *c && !parse_id(c, &cursor)) {
         alm_reply_error(req, ALM_ERR_INVALID, "cursor is not one this server gave");
         return false;
     }
+    snprintf(page->cursor, sizeof(page->cursor), "%lld", (long long)cursor);
+    snprintf(page->fetch, sizeof(page->fetch), "%d", page->limit + 1);
     return true;
 }
 

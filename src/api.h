@@ -25,13 +25,19 @@ void alm_api_db_put(struct alm_req *req, PGconn *conn);
 json_t *alm_api_json_or_reply(struct alm_req *req);
 /* Path placeholder i as a positive id; an invalid one reads as not found. */
 bool alm_api_id_or_reply(struct alm_req *req, size_t i, int64_t *id);
-/* ?limit= (1..100, default 20) and ?cursor= (an id from next_cursor; 0 when absent). */
-bool alm_api_page_or_reply(struct alm_req *req, int *limit, int64_t *cursor);
+/* A page request: ?limit= (1..100, default 20) and ?cursor= (an id from next_cursor),
+ * with the text forms a query takes: cursor ("0" when absent) and fetch (limit + 1, so
+ * that the extra row tells whether another page follows). */
+struct alm_page {
+    int limit;
+    char cursor[24];
+    char fetch[16];
+};
+bool alm_api_page_or_reply(struct alm_req *req, struct alm_page *page);
 /* Replies 200 with {key: [row_json(res, i), ...], "next_cursor"} for a page that was
- * queried with LIMIT limit + 1 and the id as first column: the extra row only says that
- * another page follows. */
-void alm_api_reply_page(struct alm_req *req, const PGresult *res, int limit, const char *key,
-                        json_t *(*row_json)(const PGresult *res, int row));
+ * queried with LIMIT page->fetch and the id as first column. */
+void alm_api_reply_page(struct alm_req *req, const PGresult *res, const struct alm_page *page,
+                        const char *key, json_t *(*row_json)(const PGresult *res, int row));
 /* Replies with a database-layer error: its status and message. */
 void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb);
 /* A string member of a JSON object, or NULL when absent or not a string. */

@@ -227,16 +227,12 @@ void alm_api_users_list(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    int limit;
-    int64_t cursor;
-    char cur[24], lim[16];
-    const char *params[2] = {cur, lim};
+    struct alm_page page;
+    const char *params[2] = {page.cursor, page.fetch};
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
-        !alm_api_page_or_reply(req, &limit, &cursor))
+        !alm_api_page_or_reply(req, &page))
         goto out;
-    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
     enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                                     "SELECT id, email, role, disabled FROM users "
                                     "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
@@ -245,7 +241,7 @@ void alm_api_users_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    alm_api_reply_page(req, res, limit, "users", user_row_json);
+    alm_api_reply_page(req, res, &page, "users", user_row_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

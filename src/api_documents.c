@@ -285,13 +285,12 @@ void alm_api_docs_list(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    int limit;
-    int64_t kbid, cursor;
-    char kb[24], cur[24], lim[16];
+    struct alm_page page;
+    int64_t kbid;
+    char kb[24];
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &kbid) ||
-        !alm_api_page_or_reply(req, &limit, &cursor) ||
-        !alm_api_kb_visible_or_reply(req, conn, &me, kbid))
+        !alm_api_page_or_reply(req, &page) || !alm_api_kb_visible_or_reply(req, conn, &me, kbid))
         goto out;
     if (status && strcmp(status, "pending") != 0 && strcmp(status, "processing") != 0 &&
         strcmp(status, "ready") != 0 && strcmp(status, "failed") != 0) {
@@ -300,9 +299,7 @@ void alm_api_docs_list(struct alm_req *req)
         goto out;
     }
     snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
-    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[4] = {kb, cur, lim, status};
+    const char *params[4] = {kb, page.cursor, page.fetch, status};
     enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                                     "SELECT " DOC_COLUMNS " FROM documents d "
                                     "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
@@ -313,7 +310,7 @@ void alm_api_docs_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    alm_api_reply_page(req, res, limit, "documents", doc_json);
+    alm_api_reply_page(req, res, &page, "documents", doc_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

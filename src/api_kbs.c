@@ -120,17 +120,13 @@ void alm_api_kbs_list(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    int limit;
-    int64_t cursor;
-    char uid[24], cur[24], lim[16];
+    struct alm_page page;
+    char uid[24];
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) ||
-        !alm_api_page_or_reply(req, &limit, &cursor))
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_page_or_reply(req, &page))
         goto out;
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[4] = {uid, alm_api_is_admin(&me), cur, lim};
+    const char *params[4] = {uid, alm_api_is_admin(&me), page.cursor, page.fetch};
     enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                                     "SELECT " KB_COLUMNS " FROM knowledge_bases k "
                                     "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
@@ -140,7 +136,7 @@ void alm_api_kbs_list(struct alm_req *req)
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    alm_api_reply_page(req, res, limit, "knowledge_bases", kb_json);
+    alm_api_reply_page(req, res, &page, "knowledge_bases", kb_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

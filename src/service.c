@@ -2,11 +2,14 @@
 #include "service.h"
 #include "api_health.h"
 #include "checks.h"
+#include "cmd/cmd.h"
+#include "heartbeat.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "version.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct alm_route probe_routes[] = {ALM_HEALTH_ROUTES};
@@ -50,4 +53,25 @@ void alm_service_release(struct alm_service *s)
 {
     alm_http_stop(s->http);
     alm_health_free(s->app.health);
+}
+
+int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                      char **argv, struct alm_config *cfg, char *id, size_t idlen)
+{
+    int rc;
+
+    if (alm_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return ALM_EXIT_OK;
+    }
+    if (argc > 1)
+        return alm_cmd_usage_error(svc, "unexpected argument '%s'", argv[1]);
+    alm_log_init(svc, ALM_LOG_INFO);
+    rc = alm_config_load_or_report(cfg, true);
+    if (rc)
+        return rc;
+    alm_config_log(cfg);
+    alm_heartbeat_make_id(svc, id, idlen);
+    alm_service_init(s, svc, cfg);
+    return -1;
 }

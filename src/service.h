@@ -10,6 +10,11 @@ struct alm_service {
     struct alm_http *http; /* NULL when the probe address could not be used */
 };
 
+/* What worker and beat commands do first: answer --help with usage, refuse arguments,
+ * start logging as svc, load and log the configuration, make an instance id (into id,
+ * idlen bytes) and alm_service_init(). Returns -1 to go on, else the exit code. */
+int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                      char **argv, struct alm_config *cfg, char *id, size_t idlen);
 /* Prepares s->app for service svc: dependency and schema checks, started. The caller
  * then sets app.alive and app.metrics and calls alm_service_listen(). */
 void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg);

@@ -28,19 +28,9 @@ int alm_cmd_beat(int argc, char **argv)
     char id[128];
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc > 1)
-        return alm_cmd_usage_error("beat", "unexpected argument '%s'", argv[1]);
-    alm_log_init("beat", ALM_LOG_INFO);
-    rc = alm_config_load_or_report(&cfg, true);
-    if (rc)
+    rc = alm_service_begin(&svc, "beat", usage, argc, argv, &cfg, id, sizeof(id));
+    if (rc >= 0)
         return rc;
-    alm_config_log(&cfg);
-    alm_heartbeat_make_id("beat", id, sizeof(id));
-    alm_service_init(&svc, "beat", &cfg);
     s = alm_scheduler_start(&cfg, id);
     svc.app.alive = alm_scheduler_alive;
     svc.app.alive_arg = s;

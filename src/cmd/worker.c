@@ -28,19 +28,9 @@ int alm_cmd_worker(int argc, char **argv)
     char id[128];
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc > 1)
-        return alm_cmd_usage_error("worker", "unexpected argument '%s'", argv[1]);
-    alm_log_init("worker", ALM_LOG_INFO);
-    rc = alm_config_load_or_report(&cfg, true);
-    if (rc)
+    rc = alm_service_begin(&svc, "worker", usage, argc, argv, &cfg, id, sizeof(id));
+    if (rc >= 0)
         return rc;
-    alm_config_log(&cfg);
-    alm_heartbeat_make_id("worker", id, sizeof(id));
-    alm_service_init(&svc, "worker", &cfg);
     w = alm_worker_start(&cfg, id);
     svc.app.alive = alm_worker_alive;
     svc.app.alive_arg = w;
