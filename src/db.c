@@ -85,6 +85,23 @@ fail:
     return NULL;
 }
 
+PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
+                                 int64_t wait_ms, struct alm_errbuf *eb)
+{
+    int64_t deadline = alm_clock_ms() + wait_ms;
+    int backoff = 250;
+
+    for (;;) {
+        PGconn *conn = alm_db_connect(cfg, app_name, 5000, eb);
+        if (conn || alm_clock_ms() + backoff > deadline)
+            return conn;
+        alm_warn("db.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
+                 eb->msg, "retry_ms", backoff);
+        alm_clock_sleep_ms(backoff);
+        backoff = backoff < 4000 ? backoff * 2 : 4000;
+    }
+}
+
 enum alm_err alm_db_ping(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
 {
     int64_t deadline = alm_clock_ms() + timeout_ms;

@@ -14,6 +14,11 @@
  * app_name shows in pg_stat_activity. */
 PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int timeout_ms,
                        struct alm_errbuf *eb);
+/* For one-shot commands: retries alm_db_connect (5 s an attempt, backoff up to 4 s, each
+ * failure logged) until it succeeds or wait_ms passed, since PostgreSQL may still be
+ * starting (Compose, a fresh pod) or a first attempt may hang on a stale address. */
+PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
+                                 int64_t wait_ms, struct alm_errbuf *eb);
 /* Runs SELECT 1 within timeout_ms. On any error the connection is unusable: finish it. */
 enum alm_err alm_db_ping(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* A short, secret-free description of the connection's last error. */

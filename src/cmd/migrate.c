@@ -20,23 +20,6 @@ static const char usage[] =
     "prints the applied and the needed version and applies nothing; --target stops at\n"
     "VERSION. Exits 0 on success and 1 on any error.\n";
 
-/* PostgreSQL may still be starting (Compose, a fresh pod): retry for a while. */
-static PGconn *connect_patiently(const struct alm_config *cfg, struct alm_errbuf *eb)
-{
-    int64_t deadline = alm_clock_ms() + 60000;
-    int backoff = 250;
-
-    for (;;) {
-        PGconn *conn = alm_db_connect(cfg, "almanac-migrate", 5000, eb);
-        if (conn || alm_clock_ms() + backoff > deadline)
-            return conn;
-        alm_warn("migrate.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
-                 eb->msg, "retry_ms", backoff);
-        alm_clock_sleep_ms(backoff);
-        backoff = backoff < 4000 ? backoff * 2 : 4000;
-    }
-}
-
 static int parse_args(int argc, char **argv, bool *status, int *target)
 {
     for (int i = 1; i < argc; i++) {
@@ -78,7 +61,7 @@ int alm_cmd_migrate(int argc, char **argv)
     rc = alm_config_load_or_report(&cfg, false);
     if (rc)
         return rc;
-    conn = connect_patiently(&cfg, &eb);
+    conn = alm_db_connect_patiently(&cfg, "almanac-migrate", 60000, &eb);
     if (!conn) {
         fprintf(stderr, "almanac: migrate: cannot connect to the database: %s\n", eb.msg);
         rc = ALM_EXIT_FAILURE;

@@ -75,7 +75,7 @@ static int create(const char *email, bool admin, const char *file)
     rc = alm_config_load_or_report(&cfg, false);
     if (rc)
         goto out_pw;
-    conn = alm_db_connect(&cfg, "almanac-user", 10000, &eb);
+    conn = alm_db_connect_patiently(&cfg, "almanac-user", 30000, &eb);
     if (!conn || alm_schema_version(conn, 10000, &version, &eb) ||
         (version < alm_schema_expected() &&
          alm_fail(&eb, ALM_ERR_UNAVAILABLE, "schema at version %d, needs %d: run 'almanac migrate'",
