@@ -28,25 +28,43 @@ static struct dep *dep_new(const struct alm_config *cfg)
     return d;
 }
 
-/* True when a reconnect may be tried now; else the last error is reported again. */
-static bool may_connect(struct dep *d, char *why, size_t n)
+typedef void *(*connect_fn)(const struct alm_config *cfg, int timeout_ms, struct alm_errbuf *eb);
+
+/* Connects d when it has no connection, unless the backoff after the last failure still
+ * runs (the last error is reported again then). True when d->conn is usable. */
+static bool ensure_connected(struct dep *d, connect_fn connect, int timeout_ms, char *why, size_t n)
 {
+    struct alm_errbuf eb = {{0}};
     int64_t wait = d->next_connect_ms - alm_clock_ms();
 
-    if (wait <= 0)
+    if (d->conn)
         return true;
-    snprintf(why, n, "%s (next attempt in %lld ms)", d->last_error, (long long)wait);
-    return false;
-}
-
-static void connect_failed(struct dep *d, const struct alm_errbuf *eb, char *why, size_t n)
-{
+    if (wait > 0) {
+        snprintf(why, n, "%s (next attempt in %lld ms)", d->last_error, (long long)wait);
+        return false;
+    }
+    d->conn = connect(d->cfg, timeout_ms, &eb);
+    if (d->conn) {
+        d->backoff_ms = 0;
+        return true;
+    }
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (d->backoff_ms > BACKOFF_MAX_MS)
         d->backoff_ms = BACKOFF_MAX_MS;
     d->next_connect_ms = alm_clock_ms() + d->backoff_ms;
-    snprintf(d->last_error, sizeof(d->last_error), "%.120s", eb->msg);
-    snprintf(why, n, "%s", eb->msg);
+    snprintf(d->last_error, sizeof(d->last_error), "%.120s", eb.msg);
+    snprintf(why, n, "%s", eb.msg);
+    return false;
+}
+
+static void *pg_connect(const struct alm_config *cfg, int timeout_ms, struct alm_errbuf *eb)
+{
+    return alm_db_connect(cfg, "almanac-ready", timeout_ms, eb);
+}
+
+static void *redis_connect(const struct alm_config *cfg, int timeout_ms, struct alm_errbuf *eb)
+{
+    return alm_redis_connect(cfg, timeout_ms, eb);
 }
 
 static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
@@ -55,16 +73,8 @@ static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
     struct alm_errbuf eb = {{0}};
     int64_t t0 = alm_clock_ms();
 
-    if (!d->conn) {
-        if (!may_connect(d, why, n))
-            return false;
-        d->conn = alm_db_connect(d->cfg, "almanac-ready", timeout_ms, &eb);
-        if (!d->conn) {
-            connect_failed(d, &eb, why, n);
-            return false;
-        }
-        d->backoff_ms = 0;
-    }
+    if (!ensure_connected(d, pg_connect, timeout_ms, why, n))
+        return false;
     /* The query gets what is left of the deadline after a reconnect. */
     int left = timeout_ms - (int)(alm_clock_ms() - t0);
     if (left < 1 || alm_db_ping(d->conn, left, &eb)) {
@@ -90,16 +100,8 @@ static bool run_schema(void *state, int timeout_ms, char *why, size_t n)
     struct alm_errbuf eb = {{0}};
     int version = 0;
 
-    if (!s->dep.conn) {
-        if (!may_connect(&s->dep, why, n))
-            return false;
-        s->dep.conn = alm_db_connect(s->dep.cfg, "almanac-ready", timeout_ms, &eb);
-        if (!s->dep.conn) {
-            connect_failed(&s->dep, &eb, why, n);
-            return false;
-        }
-        s->dep.backoff_ms = 0;
-    }
+    if (!ensure_connected(&s->dep, pg_connect, timeout_ms, why, n))
+        return false;
     if (alm_schema_version(s->dep.conn, timeout_ms, &version, &eb)) {
         PQfinish(s->dep.conn);
         s->dep.conn = NULL;
@@ -119,16 +121,8 @@ static bool run_redis(void *state, int timeout_ms, char *why, size_t n)
     struct dep *d = state;
     struct alm_errbuf eb = {{0}};
 
-    if (!d->conn) {
-        if (!may_connect(d, why, n))
-            return false;
-        d->conn = alm_redis_connect(d->cfg, timeout_ms, &eb);
-        if (!d->conn) {
-            connect_failed(d, &eb, why, n);
-            return false;
-        }
-        d->backoff_ms = 0;
-    }
+    if (!ensure_connected(d, redis_connect, timeout_ms, why, n))
+        return false;
     if (alm_redis_ping(d->conn, timeout_ms, &eb)) {
         redisFree(d->conn);
         d->conn = NULL;

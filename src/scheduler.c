@@ -145,7 +145,6 @@ static void lead(struct alm_scheduler *s)
 static bool connected(struct alm_scheduler *s)
 {
     struct alm_errbuf eb = {{0}};
-    int version = 0;
 
     if (s->redis && s->redis->err) {
         redisFree(s->redis);
@@ -160,8 +159,7 @@ static bool connected(struct alm_scheduler *s)
     }
     if (!s->pg) {
         s->pg = alm_db_connect(s->cfg, "almanac-beat", (int)s->cfg->db_timeout_ms, &eb);
-        if (s->pg && (alm_schema_version(s->pg, (int)s->cfg->db_timeout_ms, &version, &eb) ||
-                      version < alm_schema_expected())) {
+        if (s->pg && alm_schema_require_current(s->pg, (int)s->cfg->db_timeout_ms, &eb)) {
             PQfinish(s->pg);
             s->pg = NULL;
         }

@@ -41,6 +41,20 @@ enum alm_err alm_schema_version(PGconn *conn, int timeout_ms, int *version, stru
     return ALM_OK;
 }
 
+enum alm_err alm_schema_require_current(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
+{
+    int version = 0;
+    enum alm_err err = alm_schema_version(conn, timeout_ms, &version, eb);
+
+    if (err)
+        return err;
+    if (version < alm_schema_expected())
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE,
+                        "schema at version %d, this binary needs %d: run 'almanac migrate'",
+                        version, alm_schema_expected());
+    return ALM_OK;
+}
+
 static enum alm_err apply(PGconn *conn, const struct alm_migration *m, struct alm_errbuf *eb)
 {
     char version[16];

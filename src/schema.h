@@ -25,6 +25,12 @@ int alm_schema_expected(void);
 /* Reads the applied version (0 for an empty database). */
 enum alm_err alm_schema_version(PGconn *conn, int timeout_ms, int *version,
                                 struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* ALM_OK when the applied schema is at least the version this binary needs; else
+ * ALM_ERR_UNAVAILABLE with "schema at version X, this binary needs Y: run 'almanac
+ * migrate'" (or why the version could not be read) in eb. Processes that write never
+ * work on an older schema. */
+enum alm_err alm_schema_require_current(PGconn *conn, int timeout_ms,
+                                        struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Applies migrations up to target (0: all). *from and *to get the versions before and
  * after. Stops at the first failing migration, which is rolled back. */
 enum alm_err alm_schema_migrate(PGconn *conn, int target, int *from, int *to,

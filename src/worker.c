@@ -109,19 +109,15 @@ static bool connect_all(struct slot *s)
         s->ingest.pg = NULL;
     }
     if (!s->ingest.pg) {
-        int version = 0;
         s->ingest.pg = alm_db_connect(w->cfg, "almanac-worker", (int)w->cfg->db_timeout_ms, &eb);
         if (!s->ingest.pg) {
             alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}",
                      "detail", eb.msg, "thread", s->index);
             return false;
         }
-        /* Never work on a schema older than this binary's: wait for the migration. */
-        if (alm_schema_version(s->ingest.pg, (int)w->cfg->db_timeout_ms, &version, &eb) ||
-            version < alm_schema_expected()) {
-            alm_warn("worker.schema_old",
-                     "database schema not ready; waiting for 'almanac migrate'", "{s:i, s:i}",
-                     "version", version, "needs", alm_schema_expected());
+        if (alm_schema_require_current(s->ingest.pg, (int)w->cfg->db_timeout_ms, &eb)) {
+            alm_warn("worker.schema_old", "database schema not ready; waiting", "{s:s}", "detail",
+                     eb.msg);
             PQfinish(s->ingest.pg);
             s->ingest.pg = NULL;
             return false;

@@ -59,7 +59,7 @@ static int create(const char *email, bool admin, const char *file)
     struct alm_user user;
     PGconn *conn = NULL;
     char *pw;
-    int rc, version = 0;
+    int rc;
 
     pw = password_from(file);
     if (!pw) {
@@ -76,10 +76,7 @@ static int create(const char *email, bool admin, const char *file)
     if (rc)
         goto out_pw;
     conn = alm_db_connect_patiently(&cfg, "almanac-user", 30000, &eb);
-    if (!conn || alm_schema_version(conn, 10000, &version, &eb) ||
-        (version < alm_schema_expected() &&
-         alm_fail(&eb, ALM_ERR_UNAVAILABLE, "schema at version %d, needs %d: run 'almanac migrate'",
-                  version, alm_schema_expected())) ||
+    if (!conn || alm_schema_require_current(conn, 10000, &eb) ||
         alm_users_create(conn, 10000, email, pw, admin ? "admin" : "user", &user, &eb)) {
         fprintf(stderr, "almanac: user: %s\n", eb.msg);
         rc = ALM_EXIT_FAILURE;
