@@ -3,7 +3,7 @@
  * Each line has fixed keys first (ts, level, svc, event, msg), then the fields given in
  * jansson's json_pack() format. msg is a constant sentence; variable data goes in
  * fields. A line is built in memory and written with one write(2), so threads never
- * interleave. Never pass a secret as a field: use alm_redact_url() for URLs. */
+ * interleave. Never pass a secret as a field: use alm_url_redact() for URLs. */
 #pragma once
 #include "compat.h"
 
