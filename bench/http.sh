@@ -4,7 +4,8 @@
 # Starts throw-away PostgreSQL and Redis (so /ready answers 200 from its cache), the api and
 # an nginx on free loopback ports, then runs wrk against each target after a warm-up run.
 # Prints requests/s, p99 latency and the ratio to nginx, plus the api's resident memory idle
-# after start and at its peak after the load; the same figures go to
+# after start and at its peak after the load, next to a baseline program that loads the same
+# shared libraries (bench/rss_floor.c); the same figures go to
 # ${BENCH_OUT:-/tmp}/http-latest.json. Everything started here is stopped on exit.
 #
 # Environment:
@@ -152,6 +153,32 @@ idle_rss_kb=$(rss_kb VmRSS)
 idle_rollup=$(grep -E '^(Rss|Pss_Anon|Pss_File|Anonymous):' "/proc/$api_pid/smaps_rollup" |
     awk '{ printf "%s %s kB; ", $1, $2 }')
 
+# ---------------------------------------------------------------- memory baseline
+
+# Most of a process's resident memory here is pages of the shared libraries it maps.
+# bench/rss_floor.c, linked against exactly the libraries the binary lists, measures what
+# those cost by themselves: once only loaded, once initialised as the api uses them.
+floor_bin="$tmp/rss_floor"
+mapfile -t needed < <(readelf -d "$bin" | awk '/\(NEEDED\)/ { gsub(/[][]/, "", $NF); print "-l:" $NF }')
+# shellcheck disable=SC2046 # pkg-config prints several flags
+cc -O2 $(pkg-config --cflags libpq hiredis libcurl) "$root/bench/rss_floor.c" -o "$floor_bin" \
+    -Wl,--no-as-needed "${needed[@]}"
+floor_rss_kb() {
+    local pid
+    rm -f "$tmp/floor.in" "$tmp/floor.out"
+    mkfifo "$tmp/floor.in"
+    "$floor_bin" "$@" <"$tmp/floor.in" >"$tmp/floor.out" &
+    pid=$!
+    exec 4>"$tmp/floor.in" # it waits for end of input: keep the fifo open while measuring
+    wait_for "rss_floor $1" grep -q ready "$tmp/floor.out"
+    sleep 1
+    awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"
+    exec 4>&-
+    wait "$pid"
+}
+floor_load_kb=$(floor_rss_kb load)
+floor_init_kb=$(floor_rss_kb init "$ALMANAC_DATABASE_URL" 127.0.0.1 "$redis_port")
+
 # ---------------------------------------------------------------- nginx baseline
 
 # The same body bytes as our /health (its size is what matters), and the same extra
@@ -253,6 +280,10 @@ done
 echo
 echo "api RSS idle after start: $(mb "$idle_rss_kb") MB (target < 8 MB)"
 echo "  smaps_rollup: $idle_rollup"
+echo "  baseline, the same shared libraries in a program doing nothing else (bench/rss_floor.c):"
+echo "    only loaded: $(mb "$floor_load_kb") MB; initialised like the api (libcurl with its TLS"
+echo "    library, one PostgreSQL and one Redis connection): $(mb "$floor_init_kb") MB"
+echo "  api beyond that baseline: $(mb $((idle_rss_kb - floor_init_kb))) MB"
 echo "api RSS after load: $(mb "$after_rss_kb") MB, peak (VmHWM): $(mb "$peak_rss_kb") MB; $threads threads"
 
 health_ratio=$(ratio "${rps[health]}")
@@ -273,6 +304,8 @@ mkdir -p "$out_dir"
     printf '\n  ],\n'
     printf '  "rss_kb": {"idle": %s, "after_load": %s, "peak": %s},\n' "$idle_rss_kb" \
         "$after_rss_kb" "$peak_rss_kb"
+    printf '  "rss_floor_kb": {"libraries_loaded": %s, "libraries_initialised": %s},\n' \
+        "$floor_load_kb" "$floor_init_kb"
     printf '  "api_threads": %s,\n' "$threads"
     printf '  "goals": {"health_ratio_min": 0.8, "health_ratio_met": %s, ' \
         "$(verdict "$health_ratio" 0.8)"
