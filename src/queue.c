@@ -349,6 +349,31 @@ enum alm_err alm_queue_trim_dead(redisContext *c, long long max_age_ms, long *tr
     return ALM_OK;
 }
 
+/* KEYS: stream (twice); ARGV: group, idle ms. Forgets the consumers that hold no job and
+ * have been silent for longer than the idle time: workers that exited. In one script, so
+ * that no consumer can take a job between the check and the delete (deleting a consumer
+ * drops its pending entries). A live consumer that is forgotten anyway is created again by
+ * its next read. */
+static const char prune_script[] =
+    "local ok, cs = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[2], ARGV[1]) "
+    "if not ok then return 0 end "
+    "local n = 0 "
+    "for _, c in ipairs(cs) do local f = {} "
+    "  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end "
+    "  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then "
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[2], ARGV[1], f['name']) n = n + 1 end end "
+    "return n";
+
+enum alm_err alm_queue_prune_consumers(redisContext *c, long long idle_ms, long *pruned,
+                                       struct alm_errbuf *eb)
+{
+    char idle[24];
+    const char *args[2] = {ALM_QUEUE_GROUP, idle};
+
+    snprintf(idle, sizeof(idle), "%lld", idle_ms);
+    return each_queue(c, prune_script, ALM_STREAM_PREFIX, 2, args, pruned, eb);
+}
+
 /* A field of an XINFO GROUPS entry (a flat [name, value, ...] array). */
 static long long info_field(const redisReply *g, const char *name)
 {

@@ -63,6 +63,11 @@ enum alm_err alm_queue_replay_dead(redisContext *c, long *replayed,
 enum alm_err alm_queue_trim_dead(redisContext *c, long long max_age_ms, long *trimmed,
                                  struct alm_errbuf *eb) ALM_MUSTCHECK;
 
+/* Deletes, from every queue's group, the consumers that hold no job and were last heard
+ * from more than idle_ms ago; *pruned is how many. */
+enum alm_err alm_queue_prune_consumers(redisContext *c, long long idle_ms, long *pruned,
+                                       struct alm_errbuf *eb) ALM_MUSTCHECK;
+
 struct alm_queue_stats {
     long long length;  /* jobs in the stream: waiting or being worked on */
     long long pending; /* delivered, not acknowledged */

@@ -52,6 +52,13 @@ static enum alm_err task_requeue_stuck(struct alm_scheduler *s, struct alm_errbu
 static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_purge_deleted(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *eb);
+static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_errbuf *eb);
+
+/* A consumer of the job queues that holds nothing and has been silent for this many
+ * ALMANAC_JOB_CLAIM_IDLE_MS (the time after which its jobs would be taken from it) is a
+ * worker that exited; prune_consumers runs as often as that. Live workers read every second. */
+#define PRUNE_AFTER_CLAIM_IDLES  10
+#define PRUNE_PERIOD_FROM_CONFIG 0
 
 /* The schedule: task, period, jitter. */
 static const struct task schedule[] = {
@@ -60,6 +67,7 @@ static const struct task schedule[] = {
     {"reconcile_vectors", 300000, 30000, task_reconcile, 0, 0, 0},
     {"purge_deleted", 60000, 5000, task_purge_deleted, 0, 0, 0},
     {"trim_dead_letters", 3600000, 60000, task_trim_dead, 0, 0, 0},
+    {"prune_consumers", PRUNE_PERIOD_FROM_CONFIG, 5000, task_prune_consumers, 0, 0, 0},
 };
 
 /* KEYS: leader, fence; ARGV: id, lease ms. Returns the new term or nil. */
@@ -220,6 +228,10 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
     s->ntasks = ALM_ARRAY_SIZE(schedule);
     s->tasks = alm_xcalloc(s->ntasks, sizeof(*s->tasks));
     memcpy(s->tasks, schedule, sizeof(schedule));
+    for (size_t i = 0; i < s->ntasks; i++) {
+        if (s->tasks[i].period_ms == PRUNE_PERIOD_FROM_CONFIG)
+            s->tasks[i].period_ms = cfg->job_claim_idle_ms * PRUNE_AFTER_CLAIM_IDLES;
+    }
     s->qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
     atomic_store(&s->progress_ms, alm_clock_ms());
     pthread_create(&s->thread, NULL, tick_thread, s);
@@ -399,6 +411,18 @@ static enum alm_err task_purge_deleted(struct alm_scheduler *s, struct alm_errbu
         "INSERT INTO outbox (queue, job_type, payload) SELECT 'maintenance', 'purge_vectors', "
         "jsonb_build_object('document_id', document_id) FROM gone RETURNING 1",
         NULL, eb);
+}
+
+static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_errbuf *eb)
+{
+    long pruned = 0;
+    enum alm_err err = alm_queue_prune_consumers(
+        s->redis, (long long)s->cfg->job_claim_idle_ms * PRUNE_AFTER_CLAIM_IDLES, &pruned, eb);
+
+    if (!err && pruned)
+        alm_info("beat.consumers_pruned", "consumers of exited workers forgotten", "{s:i}", "count",
+                 (int)pruned);
+    return err;
 }
 
 static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *eb)

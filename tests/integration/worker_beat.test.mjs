@@ -704,6 +704,53 @@ describe('beats', () => {
   });
 });
 
+/** Consumer names of the group `workers` on one queue's stream. */
+function consumersOf(redis, queue) {
+  const lines = redisRaw(redis, 'XINFO', 'CONSUMERS', `almanac:queue:${queue}`, 'workers').split('\n');
+  return lines.flatMap((l, i) => (l === 'name' ? [lines[i + 1]] : []));
+}
+
+describe('consumers of workers that exited', () => {
+  let sys;
+  before(async () => {
+    sys = await startSystem({ qdrant: false });
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  test('the beat forgets the ones holding nothing; one holding a job stays, live workers go on', async () => {
+    // An exited worker that holds a job: its entry must not be lost with it.
+    redisRaw(sys.redis, 'XGROUP', 'CREATE', 'almanac:queue:maintenance', 'workers', '$', 'MKSTREAM');
+    redisRaw(sys.redis, 'XADD', 'almanac:queue:maintenance', '*', 'job', '{"type":"purge_vectors","document_id":1}');
+    redisRaw(sys.redis, 'XREADGROUP', 'GROUP', 'workers', 'gone-holding', 'COUNT', '1', 'STREAMS', 'almanac:queue:maintenance', '>');
+    // The live worker never takes jobs from others here, so the held one stays where it is.
+    // Redis creates a reader's consumer when it first serves it: give the worker a job.
+    await sys.worker({ ALMANAC_JOB_CLAIM_IDLE_MS: '600000' });
+    await sys.waitReady([await sys.upload('consumer-1', 2)]);
+    const live = consumersOf(sys.redis, 'ingest');
+    assert.equal(live.length, 1, 'the worker is a consumer of the ingest queue');
+    redisRaw(sys.redis, 'XGROUP', 'CREATECONSUMER', 'almanac:queue:ingest', 'workers', 'gone-idle');
+    assert.deepEqual(consumersOf(sys.redis, 'ingest').sort(), ['gone-idle', live[0]].sort());
+
+    // Claim idle 1 s: the beat forgets consumers silent for 10 s, checking every 10 s.
+    const beat = await sys.beat({ ALMANAC_JOB_CLAIM_IDLE_MS: '1000' });
+    await waitFor(() => !consumersOf(sys.redis, 'ingest').includes('gone-idle'), {
+      timeoutMs: 40000,
+      intervalMs: 500,
+      what: 'the silent consumer forgotten',
+    });
+    assert.ok(consumersOf(sys.redis, 'maintenance').includes('gone-holding'), 'a consumer holding a job stays');
+    assert.equal(redisRaw(sys.redis, 'XPENDING', 'almanac:queue:maintenance', 'workers').split('\n')[0], '1', 'the held job is still pending');
+    assert.ok(beat.events('beat.consumers_pruned').length >= 1, beat.output());
+    assert.ok((await sys.queues()).maintenance.consumers >= 1);
+    // A live worker whose consumer was forgotten while it waited gets it back with its next job.
+    await sys.waitReady([await sys.upload('consumer-2', 2)]);
+    assert.ok(consumersOf(sys.redis, 'ingest').length >= 1);
+    sys.assertNoCrash();
+  });
+});
+
 // ---------------------------------------------------------------- 5. SIGTERM
 
 describe('a worker stopped with SIGTERM during a long job', () => {
