@@ -63,6 +63,42 @@ void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_e
     alm_reply_error(req, err, "%s", eb->msg[0] ? eb->msg : alm_err_name(err));
 }
 
+bool alm_api_query_or_reply(struct alm_req *req, PGconn *conn, const char *sql, int nparams,
+                            const char *const *params, PGresult **res)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_errbuf eb = {{0}};
+    enum alm_err err =
+        alm_db_query(conn, (int)app->cfg->db_timeout_ms, sql, nparams, params, res, &eb);
+
+    if (err)
+        alm_api_reply_err(req, err, &eb);
+    return !err;
+}
+
+enum alm_err alm_api_change_with_job(struct alm_req *req, PGconn *conn, const char *sql, int64_t id,
+                                     const char *queue, const char *type, json_t *job,
+                                     PGresult **res, struct alm_errbuf *eb)
+{
+    struct alm_app *app = alm_req_app(req);
+    int t = (int)app->cfg->db_timeout_ms;
+    char ids[24];
+    const char *params[1] = {ids};
+    enum alm_err err = alm_db_begin(conn, t, eb);
+
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    if (!err)
+        err = alm_db_query(conn, t, sql, 1, params, res, eb);
+    if (!err)
+        err = alm_outbox_add(conn, t, queue, type, job, eb);
+    if (!err)
+        err = alm_db_commit(conn, t, eb);
+    json_decref(job);
+    if (!err)
+        alm_relayer_kick(app->relayer);
+    return err;
+}
+
 PGconn *alm_api_db_or_reply(struct alm_req *req)
 {
     struct alm_app *app = alm_req_app(req);

@@ -40,6 +40,17 @@ void alm_api_reply_page(struct alm_req *req, const PGresult *res, const struct a
                         const char *key, json_t *(*row_json)(const PGresult *res, int row));
 /* Replies with a database-layer error: its status and message. */
 void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb);
+/* Runs one statement (alm_db_query) within the configured database timeout; on failure
+ * replies with its error and returns false. *res (NULL when not wanted) is the caller's
+ * to PQclear either way. */
+bool alm_api_query_or_reply(struct alm_req *req, PGconn *conn, const char *sql, int nparams,
+                            const char *const *params, PGresult **res);
+/* Runs sql ($1 = id) and queues job (taken) through the outbox in one transaction, then
+ * kicks the relay. *res (NULL when not wanted) is sql's result, the caller's to PQclear;
+ * the caller replies. */
+enum alm_err alm_api_change_with_job(struct alm_req *req, PGconn *conn, const char *sql, int64_t id,
+                                     const char *queue, const char *type, json_t *job,
+                                     PGresult **res, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* A string member of a JSON object, or NULL when absent or not a string. */
 const char *alm_api_json_str(const json_t *obj, const char *key);
 /* Microseconds-free ISO 8601 of a timestamptz text value, as JSON. */

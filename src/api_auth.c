@@ -222,10 +222,8 @@ void alm_api_me(struct alm_req *req)
 
 void alm_api_users_list(struct alm_req *req)
 {
-    const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     struct alm_page page;
     const char *params[2] = {page.cursor, page.fetch};
@@ -233,15 +231,11 @@ void alm_api_users_list(struct alm_req *req)
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
         !alm_api_page_or_reply(req, &page))
         goto out;
-    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                                    "SELECT id, email, role, disabled FROM users "
-                                    "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
-                                    2, params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
-        goto out;
-    }
-    alm_api_reply_page(req, res, &page, "users", user_row_json);
+    if (alm_api_query_or_reply(req, conn,
+                               "SELECT id, email, role, disabled FROM users "
+                               "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
+                               2, params, &res))
+        alm_api_reply_page(req, res, &page, "users", user_row_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);
@@ -274,11 +268,9 @@ out:
 
 void alm_api_users_update(struct alm_req *req)
 {
-    const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     json_t *body = NULL, *disabled;
     struct alm_user me, u;
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     int64_t id;
     char ids[24];
@@ -300,13 +292,12 @@ void alm_api_users_update(struct alm_req *req)
     }
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *params[2] = {ids, json_is_true(disabled) ? "true" : "false"};
-    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                                    "UPDATE users SET disabled = $2, updated_at = now() "
-                                    "WHERE id = $1 RETURNING id, email, role, disabled",
-                                    2, params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
-    } else if (PQntuples(res) == 0) {
+    if (!alm_api_query_or_reply(req, conn,
+                                "UPDATE users SET disabled = $2, updated_at = now() "
+                                "WHERE id = $1 RETURNING id, email, role, disabled",
+                                2, params, &res))
+        goto out;
+    if (PQntuples(res) == 0) {
         alm_reply_error(req, ALM_ERR_NOT_FOUND, "user %lld not found", (long long)id);
     } else {
         alm_users_from_row(res, 0, &u);

@@ -279,11 +279,9 @@ out:
 
 void alm_api_docs_list(struct alm_req *req)
 {
-    const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     const char *status = alm_req_query(req, "status");
     struct alm_user me;
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     struct alm_page page;
     int64_t kbid;
@@ -300,44 +298,39 @@ void alm_api_docs_list(struct alm_req *req)
     }
     snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
     const char *params[4] = {kb, page.cursor, page.fetch, status};
-    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                                    "SELECT " DOC_COLUMNS " FROM documents d "
-                                    "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
-                                    "AND ($4::text IS NULL OR d.status = $4) "
-                                    "ORDER BY d.id DESC LIMIT $3",
-                                    4, params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
-        goto out;
-    }
-    alm_api_reply_page(req, res, &page, "documents", doc_json);
+    if (alm_api_query_or_reply(req, conn,
+                               "SELECT " DOC_COLUMNS " FROM documents d "
+                               "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
+                               "AND ($4::text IS NULL OR d.status = $4) "
+                               "ORDER BY d.id DESC LIMIT $3",
+                               4, params, &res))
+        alm_api_reply_page(req, res, &page, "documents", doc_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);
 }
 
-/* Runs sql on one visible document ($1 id, $2 user, $3 admin); replies 404 when it
- * returns no row, else returns the result (caller clears) through *out. */
-static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *me,
-                                 int64_t id, const char *sql, PGresult **out)
+/* For the handlers of /documents/{id}: given a connection (NULL: already answered), the
+ * signed-in user and the path's id, runs sql on that document if visible to the user ($1
+ * id, $2 user, $3 admin). Replies itself (404 when sql returns no row) and returns false
+ * on any failure; else *id is the id and *out the result (caller clears). */
+static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, int64_t *id, const char *sql,
+                                 PGresult **out)
 {
-    const struct alm_app *app = alm_req_app(req);
-    struct alm_errbuf eb = {{0}};
+    struct alm_user me;
     char ids[24], uid[24];
-    const char *params[3] = {ids, uid, alm_api_is_admin(me)};
-    enum alm_err err;
 
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
-    err = alm_db_query(conn, (int)app->cfg->db_timeout_ms, sql, 3, params, out, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
+    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, id))
         return false;
-    }
+    snprintf(ids, sizeof(ids), "%lld", (long long)*id);
+    snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
+    const char *params[3] = {ids, uid, alm_api_is_admin(&me)};
+    if (!alm_api_query_or_reply(req, conn, sql, 3, params, out))
+        return false;
     if (PQntuples(*out) == 0) {
         PQclear(*out);
         *out = NULL;
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "document %lld not found", (long long)id);
+        alm_reply_error(req, ALM_ERR_NOT_FOUND, "document %lld not found", (long long)*id);
         return false;
     }
     return true;
@@ -346,12 +339,10 @@ static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, const struct
 void alm_api_docs_get(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
     PGresult *res = NULL;
     int64_t id;
 
-    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &id) &&
-        visible_doc_or_reply(req, conn, &me, id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
+    if (visible_doc_or_reply(req, conn, &id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
         alm_reply_json(req, 200, doc_json(res, 0));
     PQclear(res);
     alm_api_db_put(req, conn);
@@ -360,13 +351,11 @@ void alm_api_docs_get(struct alm_req *req)
 void alm_api_docs_content(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
     PGresult *res = NULL;
     int64_t id;
 
-    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &id) &&
-        visible_doc_or_reply(
-            req, conn, &me, id,
+    if (visible_doc_or_reply(
+            req, conn, &id,
             "SELECT d.id, d.title, d.media_type, d.content, d.text, d.status" DOC_VISIBLE, &res))
         alm_reply_json(req, 200,
                        json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)id, "title",
@@ -377,48 +366,22 @@ void alm_api_docs_content(struct alm_req *req)
     alm_api_db_put(req, conn);
 }
 
-/* Runs a change and its job in one transaction, then kicks the relay. */
-static enum alm_err change_with_job(struct alm_req *req, PGconn *conn, const char *sql,
-                                    const char *id, const char *queue, const char *type,
-                                    json_t *job, PGresult **res, struct alm_errbuf *eb)
-{
-    struct alm_app *app = alm_req_app(req);
-    int t = (int)app->cfg->db_timeout_ms;
-    const char *params[1] = {id};
-    enum alm_err err = alm_db_begin(conn, t, eb);
-
-    if (!err)
-        err = alm_db_query(conn, t, sql, 1, params, res, eb);
-    if (!err)
-        err = alm_outbox_add(conn, t, queue, type, job, eb);
-    if (!err)
-        err = alm_db_commit(conn, t, eb);
-    json_decref(job);
-    if (!err)
-        alm_relayer_kick(app->relayer);
-    return err;
-}
-
 void alm_api_docs_delete(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     int64_t id;
-    char ids[24];
     enum alm_err err;
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id) ||
-        !visible_doc_or_reply(req, conn, &me, id, "SELECT d.knowledge_base_id" DOC_VISIBLE, &res))
+    if (!visible_doc_or_reply(req, conn, &id, "SELECT d.knowledge_base_id" DOC_VISIBLE, &res))
         goto out;
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
     json_t *job = json_pack("{s:I, s:I}", "document_id", (json_int_t)id, "knowledge_base_id",
                             (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10));
     PQclear(res);
     res = NULL;
-    err = change_with_job(req, conn, "DELETE FROM documents WHERE id = $1", ids,
-                          ALM_QUEUE_MAINTENANCE, "purge_vectors", job, NULL, &eb);
+    err = alm_api_change_with_job(req, conn, "DELETE FROM documents WHERE id = $1", id,
+                                  ALM_QUEUE_MAINTENANCE, "purge_vectors", job, NULL, &eb);
     if (err) {
         alm_api_reply_err(req, err, &eb);
         goto out;
@@ -433,25 +396,22 @@ out:
 void alm_api_docs_reprocess(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     int64_t id;
-    char ids[24];
     enum alm_err err;
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id) ||
-        !visible_doc_or_reply(req, conn, &me, id, "SELECT d.id" DOC_VISIBLE, &res))
+    if (!visible_doc_or_reply(req, conn, &id, "SELECT d.id" DOC_VISIBLE, &res))
         goto out;
     PQclear(res);
     res = NULL;
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    err = change_with_job(req, conn,
-                          "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, "
-                          "attempts = 0, updated_at = now() WHERE id = $1 RETURNING *) "
-                          "SELECT " DOC_COLUMNS " FROM d",
-                          ids, ALM_QUEUE_INGEST, "ingest",
-                          json_pack("{s:I}", "document_id", (json_int_t)id), &res, &eb);
+    err =
+        alm_api_change_with_job(req, conn,
+                                "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, "
+                                "attempts = 0, updated_at = now() WHERE id = $1 RETURNING *) "
+                                "SELECT " DOC_COLUMNS " FROM d",
+                                id, ALM_QUEUE_INGEST, "ingest",
+                                json_pack("{s:I}", "document_id", (json_int_t)id), &res, &eb);
     if (err) {
         alm_api_reply_err(req, err, &eb);
         goto out;

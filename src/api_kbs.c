@@ -55,23 +55,17 @@ static bool name_or_reply(struct alm_req *req, const json_t *body, char *out, si
 bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
                                  int64_t kb)
 {
-    const struct alm_app *app = alm_req_app(req);
     char kbs[24], uid[24];
     const char *params[3] = {kbs, uid, alm_api_is_admin(user)};
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    enum alm_err err;
     bool found;
 
     snprintf(kbs, sizeof(kbs), "%lld", (long long)kb);
     snprintf(uid, sizeof(uid), "%lld", (long long)user->id);
-    err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                       "SELECT 1 FROM knowledge_bases WHERE id = $1 AND (owner_id = $2 OR $3)", 3,
-                       params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
+    if (!alm_api_query_or_reply(
+            req, conn, "SELECT 1 FROM knowledge_bases WHERE id = $1 AND (owner_id = $2 OR $3)", 3,
+            params, &res))
         return false;
-    }
     found = PQntuples(res) > 0;
     PQclear(res);
     if (!found)
@@ -81,11 +75,9 @@ bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct
 
 void alm_api_kbs_create(struct alm_req *req)
 {
-    const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     json_t *body = NULL;
     struct alm_user me;
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     char name[256], uid[24];
 
@@ -96,14 +88,11 @@ void alm_api_kbs_create(struct alm_req *req)
         goto out;
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
     const char *params[2] = {name, uid};
-    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                                    "WITH k AS (INSERT INTO knowledge_bases (name, owner_id) "
-                                    "VALUES ($1, $2) RETURNING *) SELECT " KB_COLUMNS " FROM k",
-                                    2, params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
+    if (!alm_api_query_or_reply(req, conn,
+                                "WITH k AS (INSERT INTO knowledge_bases (name, owner_id) "
+                                "VALUES ($1, $2) RETURNING *) SELECT " KB_COLUMNS " FROM k",
+                                2, params, &res))
         goto out;
-    }
     alm_info("kb.created", "knowledge base created", "{s:s, s:I}", "kb_id", PQgetvalue(res, 0, 0),
              "user_id", (json_int_t)me.id);
     alm_reply_json(req, 201, kb_json(res, 0));
@@ -115,10 +104,8 @@ out:
 
 void alm_api_kbs_list(struct alm_req *req)
 {
-    const struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     struct alm_page page;
     char uid[24];
@@ -127,16 +114,12 @@ void alm_api_kbs_list(struct alm_req *req)
         goto out;
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
     const char *params[4] = {uid, alm_api_is_admin(&me), page.cursor, page.fetch};
-    enum alm_err err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
-                                    "SELECT " KB_COLUMNS " FROM knowledge_bases k "
-                                    "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
-                                    "ORDER BY k.id DESC LIMIT $4",
-                                    4, params, &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
-        goto out;
-    }
-    alm_api_reply_page(req, res, &page, "knowledge_bases", kb_json);
+    if (alm_api_query_or_reply(req, conn,
+                               "SELECT " KB_COLUMNS " FROM knowledge_bases k "
+                               "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
+                               "ORDER BY k.id DESC LIMIT $4",
+                               4, params, &res))
+        alm_api_reply_page(req, res, &page, "knowledge_bases", kb_json);
 out:
     PQclear(res);
     alm_api_db_put(req, conn);
@@ -146,22 +129,18 @@ out:
 static void one_kb(struct alm_req *req, PGconn *conn, const struct alm_user *me, int64_t id,
                    const char *sql, const char *extra, int status)
 {
-    const struct alm_app *app = alm_req_app(req);
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
     char ids[24], uid[24];
     const char *params[4] = {ids, uid, alm_api_is_admin(me), extra};
-    enum alm_err err;
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
-    err = alm_db_query(conn, (int)app->cfg->db_timeout_ms, sql, extra ? 4 : 3, params, &res, &eb);
-    if (err)
-        alm_api_reply_err(req, err, &eb);
-    else if (PQntuples(res) == 0)
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "knowledge base %lld not found", (long long)id);
-    else
-        alm_reply_json(req, status, kb_json(res, 0));
+    if (alm_api_query_or_reply(req, conn, sql, extra ? 4 : 3, params, &res)) {
+        if (PQntuples(res) == 0)
+            alm_reply_error(req, ALM_ERR_NOT_FOUND, "knowledge base %lld not found", (long long)id);
+        else
+            alm_reply_json(req, status, kb_json(res, 0));
+    }
     PQclear(res);
 }
 
@@ -202,41 +181,27 @@ out:
 
 void alm_api_kbs_delete(struct alm_req *req)
 {
-    struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     int64_t id;
-    int t = (int)app->cfg->db_timeout_ms;
-    char ids[24];
-    const char *params[1] = {ids};
-    json_t *job = NULL;
     enum alm_err err;
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
         goto out;
     if (!alm_api_kb_visible_or_reply(req, conn, &me, id))
         goto out;
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
     /* The rows go now; their vectors go through a job, in the same transaction. */
-    job = json_pack("{s:I}", "knowledge_base_id", (json_int_t)id);
-    err = alm_db_begin(conn, t, &eb);
-    if (!err)
-        err = alm_db_query(conn, t, "DELETE FROM knowledge_bases WHERE id = $1", 1, params, NULL,
-                           &eb);
-    if (!err)
-        err = alm_outbox_add(conn, t, ALM_QUEUE_MAINTENANCE, "purge_vectors", job, &eb);
-    if (!err)
-        err = alm_db_commit(conn, t, &eb);
+    err = alm_api_change_with_job(
+        req, conn, "DELETE FROM knowledge_bases WHERE id = $1", id, ALM_QUEUE_MAINTENANCE,
+        "purge_vectors", json_pack("{s:I}", "knowledge_base_id", (json_int_t)id), NULL, &eb);
     if (err) {
         alm_api_reply_err(req, err, &eb);
         goto out;
     }
-    alm_relayer_kick(app->relayer);
     alm_info("kb.deleted", "knowledge base deleted", "{s:I, s:I}", "kb_id", (json_int_t)id,
              "user_id", (json_int_t)me.id);
     alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
 out:
-    json_decref(job);
     alm_api_db_put(req, conn);
 }

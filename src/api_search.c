@@ -87,7 +87,7 @@ static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_use
         alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "at most %d knowledge bases at once", MAX_KBS);
         return false;
     }
-    enum alm_err err = alm_buf_append(&arr, "{", 1);
+    enum alm_err err = ALM_OK;
     json_array_foreach(ids, i, v)
     {
         if (!json_is_integer(v) || json_integer_value(v) < 1) {
@@ -95,9 +95,9 @@ static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_use
                             "\"knowledge_base_ids\" must hold positive integers");
             goto out;
         }
-        err |= alm_buf_appendf(&arr, "%s%lld", i ? "," : "", (long long)json_integer_value(v));
+        err |= alm_db_array_add(&arr, json_integer_value(v));
     }
-    err |= alm_buf_append(&arr, "}", 1);
+    err |= alm_db_array_close(&arr);
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
     const char *params[4] = {uid, alm_api_is_admin(me), arr.data, asked ? "t" : "f"};
     err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,

@@ -253,6 +253,17 @@ void alm_db_rollback(PGconn *conn, int timeout_ms)
     }
 }
 
+/* The opening brace goes with the first element, so the buffer alone says where it is. */
+enum alm_err alm_db_array_add(struct alm_buf *b, int64_t v)
+{
+    return alm_buf_appendf(b, "%s%lld", b->len ? "," : "{", (long long)v);
+}
+
+enum alm_err alm_db_array_close(struct alm_buf *b)
+{
+    return b->len ? alm_buf_append(b, "}", 1) : alm_buf_append(b, "{}", 2);
+}
+
 static void *pool_connect(void *ctx, struct alm_errbuf *eb)
 {
     const struct alm_config *cfg = ctx;

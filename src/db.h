@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "config.h"
 #include "err.h"
+#include "mem.h"
 #include "pool.h"
 
 #include <libpq-fe.h>
@@ -38,6 +39,12 @@ enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int npa
 enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 void alm_db_rollback(PGconn *conn, int timeout_ms);
+
+/* A PostgreSQL array literal ("{1,2,3}") for a $n::bigint[] parameter, built in a buffer
+ * the caller owns and releases: add each element to an empty buffer, then close it. */
+enum alm_err alm_db_array_add(struct alm_buf *b, int64_t v) ALM_MUSTCHECK;
+/* Closes the literal; one without elements is "{}". */
+enum alm_err alm_db_array_close(struct alm_buf *b) ALM_MUSTCHECK;
 
 /* Pool operations for struct alm_pool (pool.h): ctx is the struct alm_config. */
 extern const struct alm_pool_ops alm_db_pool_ops;

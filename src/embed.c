@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "embed.h"
 #include "clock.h"
+#include "http_client.h"
 #include "log.h"
 #include "mem.h"
 #include "version.h"
@@ -269,16 +270,10 @@ static void client_init(struct alm_embedder *e, const struct alm_config *cfg)
     e->reply_cap = e->batch * (size_t)e->dim * REPLY_BYTES_PER_X;
     if (e->reply_cap < REPLY_MIN_CAP)
         e->reply_cap = REPLY_MIN_CAP;
-    e->curl = curl_easy_init();
-    if (!e->curl)
-        abort(); /* only fails when out of memory */
-    curl_easy_setopt(e->curl, CURLOPT_URL, e->endpoint);
-    curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);
-    curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    e->curl = alm_http_client_new();
+    alm_http_client_target(e->curl, e->endpoint, e->headers);
     curl_easy_setopt(e->curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
     curl_easy_setopt(e->curl, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)e->reply_cap);
 }
 
 /* cfg's values are trusted: alm_config_load() bounded them. */
@@ -333,22 +328,6 @@ struct attempt {
     int64_t retry_after_ms; /* the server's Retry-After; -1 when it named none */
 };
 
-struct sink {
-    struct alm_buf buf;
-    bool too_large;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct sink *s = arg;
-
-    if (alm_buf_append(&s->buf, p, size * n) != ALM_OK) {
-        s->too_large = true;
-        return 0; /* aborts the transfer */
-    }
-    return size * n;
-}
-
 /* Retry-After in delay-seconds, or -1 (absent, or an HTTP date: our backoff applies). */
 static int64_t retry_after_ms(CURL *curl)
 {
@@ -372,7 +351,7 @@ static int64_t retry_after_ms(CURL *curl)
 
 /* The error of a finished transfer, never quoting the URL or the answer's text (which
  * may echo the key). 429, 5xx, timeouts and broken connections may pass on retrying. */
-static enum alm_err outcome(CURLcode rc, long status, int timeout_ms, const struct sink *s,
+static enum alm_err outcome(CURLcode rc, long status, int timeout_ms, const struct alm_http_sink *s,
                             struct attempt *a, struct alm_errbuf *eb)
 {
     a->retry = true;
@@ -412,15 +391,13 @@ static enum alm_err outcome(CURLcode rc, long status, int timeout_ms, const stru
 static enum alm_err post(struct alm_embedder *e, const char *body, int timeout_ms,
                          struct alm_buf *reply, struct attempt *a, struct alm_errbuf *eb)
 {
-    struct sink s = {ALM_BUF_INIT(e->reply_cap), false};
+    struct alm_http_sink s = {ALM_BUF_INIT(e->reply_cap), false};
     long status = 0;
 
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &s);
+    alm_http_client_timeout(e->curl, timeout_ms);
+    alm_http_client_sink(e->curl, &s);
     CURLcode rc = curl_easy_perform(e->curl);
     curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
     a->retry_after_ms = rc == CURLE_OK ? retry_after_ms(e->curl) : -1;

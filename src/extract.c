@@ -250,6 +250,53 @@ static enum alm_err sink_finish(struct sink *s, struct alm_extracted *out, struc
     return ALM_OK;
 }
 
+/* What a piece of structure is to the layout, whichever markup it comes from. */
+enum kind {
+    K_INLINE,  /* text flows through */
+    K_SKIP,    /* dropped with everything inside */
+    K_BLOCK,   /* a paragraph of its own */
+    K_LINE,    /* a line of its own */
+    K_CELL,    /* a table cell: a space apart */
+    K_LIST,    /* a block whose paragraphs are lines */
+    K_PRE,     /* a block with spaces and line breaks kept */
+    K_HEADING, /* a block and a section */
+    K_HEAD,    /* only its title counts */
+};
+
+/* The separator a kind puts on either side of itself. */
+static const enum brk kind_break[] = {
+    [K_INLINE] = BRK_NONE, [K_SKIP] = BRK_NONE,    [K_BLOCK] = BRK_PARA,
+    [K_LINE] = BRK_LINE,   [K_CELL] = BRK_SPACE,   [K_LIST] = BRK_PARA,
+    [K_PRE] = BRK_PARA,    [K_HEADING] = BRK_PARA, [K_HEAD] = BRK_NONE,
+};
+
+/* Entering a piece of structure of kind k; level and node matter to headings only. */
+static void sink_enter(struct sink *s, enum kind k, int level, const void *node)
+{
+    sink_break(s, kind_break[k]);
+    if (k == K_LIST)
+        s->lists++;
+    else if (k == K_PRE)
+        s->pre++;
+    else if (k == K_HEADING)
+        heading_begin(s, level, node);
+}
+
+/* Leaving what sink_enter() entered; only a heading's end can fail. */
+static enum alm_err sink_leave(struct sink *s, enum kind k, const void *node, struct alm_errbuf *eb)
+{
+    enum alm_err err = ALM_OK;
+
+    if (k == K_LIST)
+        s->lists--;
+    else if (k == K_PRE)
+        s->pre--;
+    else if (k == K_HEADING)
+        err = heading_end(s, node, eb);
+    sink_break(s, kind_break[k]);
+    return err;
+}
+
 /* ---- Markdown ---------------------------------------------------------------------- */
 
 static enum alm_err md_literal(struct sink *s, cmark_node *node)
@@ -264,22 +311,18 @@ static enum alm_err md_enter(struct sink *s, cmark_node *node)
 
     switch (cmark_node_get_type(node)) {
     case CMARK_NODE_LIST:
-        sink_break(s, BRK_PARA);
-        s->lists++;
+        sink_enter(s, K_LIST, 0, node);
         break;
     case CMARK_NODE_ITEM:
-        sink_break(s, BRK_LINE);
+        sink_enter(s, K_LINE, 0, node);
         break;
     case CMARK_NODE_HEADING:
-        sink_break(s, BRK_PARA);
-        heading_begin(s, cmark_node_get_heading_level(node), node);
+        sink_enter(s, K_HEADING, cmark_node_get_heading_level(node), node);
         break;
-    case CMARK_NODE_CODE_BLOCK:
-        sink_break(s, BRK_PARA);
-        s->pre++;
+    case CMARK_NODE_CODE_BLOCK: /* a leaf: no exit event follows */
+        sink_enter(s, K_PRE, 0, node);
         err = md_literal(s, node);
-        s->pre--;
-        sink_break(s, BRK_PARA);
+        (void)sink_leave(s, K_PRE, node, NULL);
         break;
     case CMARK_NODE_TEXT:
     case CMARK_NODE_CODE:
@@ -297,7 +340,7 @@ static enum alm_err md_enter(struct sink *s, cmark_node *node)
         /* paragraphs, quotes, rules, raw HTML blocks: at least a paragraph apart;
          * emphasis, links and images: only their text counts */
         if (cmark_node_get_type(node) <= CMARK_NODE_LAST_BLOCK)
-            sink_break(s, BRK_PARA);
+            sink_enter(s, K_BLOCK, 0, node);
         break;
     }
     return err;
@@ -307,21 +350,14 @@ static enum alm_err md_exit(struct sink *s, cmark_node *node, struct alm_errbuf 
 {
     switch (cmark_node_get_type(node)) {
     case CMARK_NODE_LIST:
-        s->lists--;
-        sink_break(s, BRK_PARA);
-        return ALM_OK;
+        return sink_leave(s, K_LIST, node, eb);
     case CMARK_NODE_ITEM:
-        sink_break(s, BRK_LINE);
-        return ALM_OK;
-    case CMARK_NODE_HEADING: {
-        enum alm_err err = heading_end(s, node, eb);
-        sink_break(s, BRK_PARA);
-        return err;
-    }
+        return sink_leave(s, K_LINE, node, eb);
+    case CMARK_NODE_HEADING:
+        return sink_leave(s, K_HEADING, node, eb);
     case CMARK_NODE_BLOCK_QUOTE:
     case CMARK_NODE_PARAGRAPH:
-        sink_break(s, BRK_PARA);
-        return ALM_OK;
+        return sink_leave(s, K_BLOCK, node, eb);
     default:
         return ALM_OK;
     }
@@ -349,18 +385,6 @@ static enum alm_err extract_markdown(struct sink *s, const char *src, size_t len
 }
 
 /* ---- HTML -------------------------------------------------------------------------- */
-
-enum kind {
-    K_INLINE,  /* text flows through */
-    K_SKIP,    /* dropped with everything inside */
-    K_BLOCK,   /* a paragraph of its own */
-    K_LINE,    /* a line of its own */
-    K_CELL,    /* a table cell: a space apart */
-    K_LIST,    /* a block whose paragraphs are lines */
-    K_PRE,     /* a block with spaces and line breaks kept */
-    K_HEADING, /* a block and a section */
-    K_HEAD,    /* only its title counts */
-};
 
 static const struct {
     const char *name;
@@ -416,6 +440,8 @@ static enum kind element_kind(const xmlNode *node)
 /* Sets *descend when node is an element to walk into (and to leave afterwards). */
 static enum alm_err html_enter(struct sink *s, const xmlNode *node, bool *descend)
 {
+    enum kind k;
+
     *descend = false;
     if (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) {
         const char *t = (const char *)node->content;
@@ -423,34 +449,10 @@ static enum alm_err html_enter(struct sink *s, const xmlNode *node, bool *descen
     }
     if (node->type != XML_ELEMENT_NODE)
         return ALM_OK; /* comments, processing instructions, the doctype */
-    switch (element_kind(node)) {
-    case K_SKIP:
+    k = element_kind(node);
+    if (k == K_SKIP)
         return ALM_OK;
-    case K_LINE:
-        sink_break(s, BRK_LINE);
-        break;
-    case K_CELL:
-        sink_break(s, BRK_SPACE);
-        break;
-    case K_LIST:
-        sink_break(s, BRK_PARA);
-        s->lists++;
-        break;
-    case K_PRE:
-        sink_break(s, BRK_PARA);
-        s->pre++;
-        break;
-    case K_HEADING:
-        sink_break(s, BRK_PARA);
-        heading_begin(s, heading_level((const char *)node->name), node);
-        break;
-    case K_BLOCK:
-        sink_break(s, BRK_PARA);
-        break;
-    case K_INLINE:
-    case K_HEAD:
-        break;
-    }
+    sink_enter(s, k, k == K_HEADING ? heading_level((const char *)node->name) : 0, node);
     *descend = true;
     return ALM_OK;
 }
@@ -458,36 +460,7 @@ static enum alm_err html_enter(struct sink *s, const xmlNode *node, bool *descen
 /* Leaves an element that html_enter() walked into. */
 static enum alm_err html_leave(struct sink *s, const xmlNode *node, struct alm_errbuf *eb)
 {
-    enum alm_err err = ALM_OK;
-
-    switch (element_kind(node)) {
-    case K_LINE:
-        sink_break(s, BRK_LINE);
-        break;
-    case K_CELL:
-        sink_break(s, BRK_SPACE);
-        break;
-    case K_LIST:
-        s->lists--;
-        sink_break(s, BRK_PARA);
-        break;
-    case K_PRE:
-        s->pre--;
-        sink_break(s, BRK_PARA);
-        break;
-    case K_HEADING:
-        err = heading_end(s, node, eb);
-        sink_break(s, BRK_PARA);
-        break;
-    case K_BLOCK:
-        sink_break(s, BRK_PARA);
-        break;
-    case K_SKIP:
-    case K_INLINE:
-    case K_HEAD:
-        break;
-    }
-    return err;
+    return sink_leave(s, element_kind(node), node, eb);
 }
 
 /* Depth-first without recursion: libxml2 builds trees as deep as the input nests. */

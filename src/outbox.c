@@ -119,10 +119,10 @@ enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, i
     struct alm_buf ids = ALM_BUF_INIT(0); /* no cap: appends cannot fail */
     for (int i = 0; i < n && !send_err; i++) {
         send_err = send_row(redis, res, i, fence_key, fence_value, eb);
-        if (!send_err && !alm_buf_appendf(&ids, "%s%s", sent ? "," : "{", PQgetvalue(res, i, 0)))
+        if (!send_err && !alm_db_array_add(&ids, strtoll(PQgetvalue(res, i, 0), NULL, 10)))
             sent++;
     }
-    if (sent > 0 && !alm_buf_append(&ids, "}", 1)) {
+    if (sent > 0 && !alm_db_array_close(&ids)) {
         const char *del[1] = {ids.data};
         err = alm_db_query(pg, timeout_ms, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
                            del, NULL, eb);

@@ -1,5 +1,6 @@
 #include "compat.h"
 #include "qdrant.h"
+#include "http_client.h"
 #include "mem.h"
 
 #include <curl/curl.h>
@@ -36,9 +37,7 @@ struct alm_qdrant *alm_qdrant_new(const struct alm_config *cfg)
     while (n > 0 && cfg->qdrant_url[n - 1] == '/')
         n--;
     q->base = alm_xstrndup(cfg->qdrant_url, n);
-    q->curl = curl_easy_init();
-    if (!q->curl)
-        abort(); /* only fails when out of memory */
+    q->curl = alm_http_client_new();
     q->headers = curl_slist_append(NULL, "Content-Type: application/json");
     /* No "Expect: 100-continue" round trip before larger bodies. */
     q->headers = curl_slist_append(q->headers, "Expect:");
@@ -97,12 +96,8 @@ static enum alm_err curl_outcome(CURLcode rc, long status, int timeout_ms, struc
 static void setup(struct alm_qdrant *q, const char *url, int timeout_ms)
 {
     curl_easy_reset(q->curl);
-    curl_easy_setopt(q->curl, CURLOPT_URL, url);
-    curl_easy_setopt(q->curl, CURLOPT_HTTPHEADER, q->headers);
-    curl_easy_setopt(q->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(q->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    alm_http_client_target(q->curl, url, q->headers);
+    alm_http_client_timeout(q->curl, timeout_ms);
 }
 
 enum alm_err alm_qdrant_readyz(struct alm_qdrant *q, int timeout_ms, struct alm_errbuf *eb)
@@ -161,22 +156,6 @@ static void reply_release(struct reply *r)
     r->json = NULL;
 }
 
-struct sink {
-    struct alm_buf buf;
-    bool too_large;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct sink *s = arg;
-
-    if (alm_buf_append(&s->buf, p, size * n) != ALM_OK) {
-        s->too_large = true;
-        return 0; /* aborts the transfer */
-    }
-    return size * n;
-}
-
 /* Sends method path (relative to the base URL, already escaped) with the JSON text
  * (taken; NULL for none) and reads the reply through a capped buffer. ALM_OK means an HTTP
  * answer arrived, whatever its status: r->status says which. */
@@ -184,16 +163,14 @@ static enum alm_err perform(struct alm_qdrant *q, const char *method, const char
                             int timeout_ms, struct reply *r, struct alm_errbuf *eb)
 {
     char *url = alm_xasprintf("%s%s", q->base, path);
-    struct sink sink = {ALM_BUF_INIT(QDRANT_MAX_REPLY), false};
+    struct alm_http_sink sink = {ALM_BUF_INIT(QDRANT_MAX_REPLY), false};
     CURLcode rc;
     enum alm_err err = ALM_OK;
 
     r->status = 0;
     r->json = NULL;
     setup(q, url, timeout_ms);
-    curl_easy_setopt(q->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(q->curl, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(q->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)QDRANT_MAX_REPLY);
+    alm_http_client_sink(q->curl, &sink);
     if (text) {
         curl_easy_setopt(q->curl, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, text);

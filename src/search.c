@@ -219,12 +219,12 @@ static bool vec_wait(struct vec_job *j, int64_t deadline)
 static char *kb_array(const int64_t *kbs, size_t n)
 {
     struct alm_buf b = ALM_BUF_INIT(0);
-    enum alm_err err = alm_buf_append(&b, "{", 1);
+    enum alm_err err = ALM_OK;
 
     for (size_t i = 0; i < n && !err; i++)
-        err = alm_buf_appendf(&b, "%s%lld", i ? "," : "", (long long)kbs[i]);
+        err = alm_db_array_add(&b, kbs[i]);
     if (!err)
-        err = alm_buf_append(&b, "}", 1);
+        err = alm_db_array_close(&b);
     return alm_buf_detach(&b, NULL);
 }
 
@@ -288,14 +288,14 @@ static enum alm_err fetch_rows(const struct alm_search_env *env, const char *que
     enum alm_err err = ALM_OK;
 
     for (size_t i = 0; i < n && !err; i++) {
-        err = alm_buf_appendf(&docs, "%s%lld", i ? "," : "{", (long long)keys[i].document_id);
+        err = alm_db_array_add(&docs, keys[i].document_id);
         if (!err)
-            err = alm_buf_appendf(&idx, "%s%lld", i ? "," : "{", (long long)keys[i].chunk_index);
+            err = alm_db_array_add(&idx, keys[i].chunk_index);
     }
     if (!err)
-        err = alm_buf_append(&docs, "}", 1);
+        err = alm_db_array_close(&docs);
     if (!err)
-        err = alm_buf_append(&idx, "}", 1);
+        err = alm_db_array_close(&idx);
     const char *params[5] = {query, kbs, HEADLINE_OPTS, docs.data, idx.data};
     if (!err) /* its own budget: the vector path may have used the search deadline up */
         err = alm_db_query(env->pg, (int)env->cfg->db_timeout_ms, ROW_SELECT, 5, params, res, eb);

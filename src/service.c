@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "signals.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -30,7 +31,7 @@ void alm_service_init(struct alm_service *s, const char *svc, const struct alm_c
     alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
 }
 
-void alm_service_listen(struct alm_service *s)
+static void listen_probes(struct alm_service *s)
 {
     struct alm_errbuf eb = {{0}};
     struct alm_http_opts opts = {.listen = s->app.cfg->probe_listen,
@@ -47,6 +48,23 @@ void alm_service_listen(struct alm_service *s)
     if (!s->http)
         alm_warn("probe.failed", "no probe listener; running without one", "{s:s}", "detail",
                  eb.msg);
+}
+
+void alm_service_run(struct alm_service *s, bool (*alive)(void *arg, char *why, size_t n),
+                     void (*metrics)(void *arg, struct alm_buf *out), void *arg)
+{
+    s->app.alive = alive;
+    s->app.alive_arg = arg;
+    s->app.metrics = metrics;
+    s->app.metrics_arg = arg;
+    listen_probes(s);
+    alm_signals_start();
+}
+
+void alm_service_wait(struct alm_service *s)
+{
+    alm_signals_wait(-1);
+    alm_health_set_draining(s->app.health);
 }
 
 void alm_service_release(struct alm_service *s)

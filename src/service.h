@@ -16,9 +16,15 @@ struct alm_service {
 int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
                       char **argv, struct alm_config *cfg, char *id, size_t idlen);
 /* Prepares s->app for service svc: dependency and schema checks, started. The caller
- * then sets app.alive and app.metrics and calls alm_service_listen(). */
+ * then starts its work and calls alm_service_run(). */
 void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg);
-/* Starts the probe listener; a failure is logged and the service runs without it. */
-void alm_service_listen(struct alm_service *s);
+/* Hands the work's alive and metrics hooks (both called with arg; see struct alm_app) to
+ * the probes, starts the probe listener (a failure is logged and the service runs
+ * without it), then the signal handling. */
+void alm_service_run(struct alm_service *s, bool (*alive)(void *arg, char *why, size_t n),
+                     void (*metrics)(void *arg, struct alm_buf *out), void *arg);
+/* Blocks until told to stop (SIGTERM, SIGINT), then has /ready fail while the caller
+ * stops its work. */
+void alm_service_wait(struct alm_service *s);
 /* Stops the listener and the checks. */
 void alm_service_release(struct alm_service *s);

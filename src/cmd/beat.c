@@ -4,7 +4,6 @@
 #include "log.h"
 #include "scheduler.h"
 #include "service.h"
-#include "signals.h"
 
 #include <stdio.h>
 
@@ -32,17 +31,11 @@ int alm_cmd_beat(int argc, char **argv)
     if (rc >= 0)
         return rc;
     s = alm_scheduler_start(&cfg, id);
-    svc.app.alive = alm_scheduler_alive;
-    svc.app.alive_arg = s;
-    svc.app.metrics = alm_scheduler_metrics;
-    svc.app.metrics_arg = s;
     hb = alm_heartbeat_start(
         &cfg, id, &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL, s});
-    alm_service_listen(&svc);
-    alm_signals_start();
+    alm_service_run(&svc, alm_scheduler_alive, alm_scheduler_metrics, s);
     alm_info("beat.started", "beat running", "{s:s}", "id", id);
-    alm_signals_wait(-1);
-    alm_health_set_draining(svc.app.health);
+    alm_service_wait(&svc);
     alm_heartbeat_stop(hb); /* before the scheduler it reads goes */
     alm_scheduler_stop(s);
     alm_service_release(&svc);

@@ -3,7 +3,6 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "service.h"
-#include "signals.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -32,20 +31,14 @@ int alm_cmd_worker(int argc, char **argv)
     if (rc >= 0)
         return rc;
     w = alm_worker_start(&cfg, id);
-    svc.app.alive = alm_worker_alive;
-    svc.app.alive_arg = w;
-    svc.app.metrics = alm_worker_metrics;
-    svc.app.metrics_arg = w;
     hb =
         alm_heartbeat_start(&cfg, id,
                             &(struct alm_heartbeat_role){"worker", (int)cfg.worker_concurrency,
                                                          alm_worker_snapshot, alm_worker_renew, w});
-    alm_service_listen(&svc);
-    alm_signals_start();
+    alm_service_run(&svc, alm_worker_alive, alm_worker_metrics, w);
     alm_info("worker.started", "worker running", "{s:s, s:i}", "id", id, "threads",
              (int)cfg.worker_concurrency);
-    alm_signals_wait(-1);
-    alm_health_set_draining(svc.app.health);
+    alm_service_wait(&svc);
     if (!alm_worker_stop(w, cfg.shutdown_timeout_ms)) {
         /* Their jobs stay pending; another worker reclaims them after the idle time. */
         alm_warn("shutdown.timeout", "jobs still running at the deadline are left for others",
