@@ -47,27 +47,26 @@ function docText(tag, paragraphs = 8) {
   return out.join('\n');
 }
 
-/** Prometheus text: the value of the first sample whose name and labels match. */
-function metric(text, name, labels = {}) {
+/** Prometheus text: the values of the samples whose name and labels match, in order. */
+function* samples(text, name, labels) {
   for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] || '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) yield Number(m[3]);
   }
+}
+
+/** Prometheus text: the value of the first sample whose name and labels match. */
+function metric(text, name, labels = {}) {
+  for (const v of samples(text, name, labels)) return v;
   return undefined;
 }
 
 /** Sum of every sample of name whose labels match. */
 function metricSum(text, name, labels = {}) {
   let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] || '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-  }
+  for (const v of samples(text, name, labels)) sum += v;
   return sum;
 }
 
