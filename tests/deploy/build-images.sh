@@ -38,7 +38,7 @@ build "localhost/almanac-test/nginx:$tag" "$timg/nginx"
 [ -d "$repo/tests/node_modules/ajv" ] || npm --prefix "$repo/tests" ci --no-audit --no-fund --loglevel=error
 mkdir -p "$tmp/qdrant/tests/lib" "$tmp/qdrant/tests/deploy"
 cp "$timg/qdrant-standin/Dockerfile" "$tmp/qdrant/"
-cp "$repo/tests/lib/qdrant-standin.mjs" "$repo/tests/lib/services.mjs" "$tmp/qdrant/tests/lib/"
+cp "$repo/tests/lib/qdrant-standin.mjs" "$repo/tests/lib/httpstub.mjs" "$repo/tests/lib/services.mjs" "$tmp/qdrant/tests/lib/"
 cp "$repo/tests/deploy/qdrant-standin-server.mjs" "$tmp/qdrant/tests/deploy/"
 cp -a "$repo/tests/node_modules" "$tmp/qdrant/tests/node_modules"
 cp "$shared/contracts/qdrant-openapi-v1.19.json" "$tmp/qdrant/"

@@ -2,11 +2,12 @@
 // PostgreSQL, Redis, the Qdrant stand-in (optional), `almanac api` and `almanac worker`,
 // plus a small API client (sign-in, knowledge bases, uploads, search) and psql access.
 
+import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 
-import { startPostgres, startRedis, freePort } from '../lib/services.mjs';
-import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import { startPostgres, startRedis } from '../lib/services.mjs';
+import { startAlmanac, startProbed, migrate, createUser, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
 
 export const JWT_SECRET = 'search-tests-jwt-secret-0123456789abcdef';
@@ -51,7 +52,7 @@ export function client(api) {
     return httpRequest(`${api.url}${p}`, { method, headers: h, body: payload, timeoutMs });
   };
   const must = (r, status, what) => {
-    if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${r.body}`);
+    assert.equal(r.status, status, `${what}: HTTP ${r.status} ${r.body}`);
     return r.json;
   };
   return {
@@ -105,15 +106,11 @@ export function client(api) {
 }
 
 /**
- * Starts PostgreSQL and Redis, migrates, creates users; then the api and the worker.
- * Options: qdrant (true: a fresh stand-in; an object: that stand-in; false: none),
- * env (extra settings for both), workerEnv, apiEnv, users (emails; the first is admin-less).
+ * The settings of every almanac process of a stack: its PostgreSQL, Redis and Qdrant
+ * (q, or none), a short readiness cache and retry base, no shutdown delay; then extra.
  */
-export async function startStack({ qdrant = true, env = {}, apiEnv = {}, workerEnv = {}, users = ['alice@example.org'], worker = true } = {}) {
-  const pg = await startPostgres();
-  const redis = await startRedis();
-  const q = qdrant === true ? await startQdrantStandin() : qdrant || null;
-  const common = {
+export function stackEnv(pg, redis, q, extra = {}) {
+  return {
     ALMANAC_DATABASE_URL: pg.url,
     ALMANAC_REDIS_URL: redis.url,
     ALMANAC_JWT_SECRET: JWT_SECRET,
@@ -123,30 +120,26 @@ export async function startStack({ qdrant = true, env = {}, apiEnv = {}, workerE
     ALMANAC_JOB_RETRY_BASE_MS: '200',
     ALMANAC_LOG_LEVEL: 'info',
     ...(q ? { ALMANAC_QDRANT_URL: q.url } : {}),
-    ...env,
+    ...extra,
   };
-  let r = await runAlmanac(['migrate'], { env: common });
-  if (r.code !== 0) throw new Error(`migrate: ${r.stderr}${r.stdout}`);
-  for (const email of users) {
-    r = await runAlmanac(['user', 'create', '--email', email], { env: common, input: `${PASSWORD}\n` });
-    if (r.code !== 0) throw new Error(`user create: ${r.stderr}`);
-  }
+}
+
+/**
+ * Starts PostgreSQL and Redis, migrates, creates users; then the api and the worker.
+ * Options: qdrant (true: a fresh stand-in; an object: that stand-in; false: none),
+ * env (extra settings for both), workerEnv, apiEnv, users (emails; the first is admin-less).
+ */
+export async function startStack({ qdrant = true, env = {}, apiEnv = {}, workerEnv = {}, users = ['alice@example.org'], worker = true } = {}) {
+  const pg = await startPostgres();
+  const redis = await startRedis();
+  const q = qdrant === true ? await startQdrantStandin() : qdrant || null;
+  const common = stackEnv(pg, redis, q, env);
+  await migrate(common);
+  for (const email of users) await createUser(common, email, PASSWORD);
   const api = await startAlmanac(['api'], { env: { ...common, ...apiEnv } });
   const stack = { pg, redis, qdrant: q, env: common, api, worker: null, c: client(api) };
   stack.startWorker = async (extra = {}) => {
-    const probe = await freePort();
-    const w = await startAlmanac(['worker'], {
-      env: { ...common, ...workerEnv, ...extra, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
-      waitHealth: false,
-    });
-    w.probeUrl = `http://127.0.0.1:${probe}`;
-    await waitFor(
-      async () => {
-        if (w.exited) throw new Error(`worker exited:\n${w.output()}`);
-        return (await httpRequest(`${w.probeUrl}/health`, { timeoutMs: 1000 })).status === 200;
-      },
-      { timeoutMs: 30000, what: 'worker /health' },
-    );
+    const w = await startProbed('worker', { ...common, ...workerEnv, ...extra }, { healthRequestMs: 1000 });
     stack.worker = w;
     return w;
   };

@@ -9,16 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { startPostgres, startRedis, sleep } from '../lib/services.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startAlmanac, runAlmanac, httpRequest, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
+import { startAlmanac, runAlmanac, migrate, createUser, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
+import { client, multipart, sql, PASSWORD } from '../eval/stack.mjs';
 
 const JWT_SECRET = 'kb-tests-jwt-secret-0123456789abcdef-xyz';
 // The schema version this binary needs: one migration file per version.
 const MIGRATIONS = fs.readdirSync(path.join(REPO_ROOT, 'db', 'migrations')).filter((f) => /^\d{4}_.*\.sql$/.test(f)).length;
-const PASSWORD = 'correct-horse-battery';
-
-function sql(pg, query) {
-  return execFileSync('psql', [pg.url, '-XAtqc', query], { encoding: 'utf8' }).trim();
-}
 
 function b64url(buf) {
   return Buffer.from(buf).toString('base64url');
@@ -42,64 +38,6 @@ function baseEnv(pg, redis, extra = {}) {
     ALMANAC_SHUTDOWN_DELAY_MS: '0',
     ...extra,
   };
-}
-
-async function migrate(env, args = []) {
-  const r = await runAlmanac(['migrate', ...args], { env });
-  assert.equal(r.code, 0, `migrate ${args.join(' ')}: ${r.stderr}${r.stdout}`);
-  return r;
-}
-
-async function createUser(env, email, { admin = false } = {}) {
-  const args = ['user', 'create', '--email', email];
-  if (admin) args.push('--admin');
-  const r = await runAlmanac(args, { env, input: `${PASSWORD}\n` });
-  assert.equal(r.code, 0, `user create: ${r.stderr}`);
-}
-
-function client(api) {
-  const call = (method, path, { token, json, body, headers = {} } = {}) => {
-    const h = { ...headers };
-    if (token) h.Authorization = `Bearer ${token}`;
-    let payload = body;
-    if (json !== undefined) {
-      payload = JSON.stringify(json);
-      h['Content-Type'] = 'application/json';
-    }
-    if (payload !== undefined) h['Content-Length'] = Buffer.byteLength(payload);
-    return httpRequest(`${api.url}${path}`, { method, headers: h, body: payload });
-  };
-  const login = async (email, password = PASSWORD) => {
-    const r = await call('POST', '/api/v1/auth/login', { json: { email, password } });
-    assert.equal(r.status, 200, r.body);
-    return r.json.access_token;
-  };
-  return { call, login };
-}
-
-function multipart(fields) {
-  const boundary = `----almanac${crypto.randomBytes(8).toString('hex')}`;
-  const parts = [];
-  for (const f of fields) {
-    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${f.name}"`;
-    if (f.filename) head += `; filename="${f.filename}"`;
-    head += '\r\n';
-    if (f.type) head += `Content-Type: ${f.type}\r\n`;
-    parts.push(Buffer.from(`${head}\r\n`), Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data), Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-function upload(c, token, kb, filename, data, { type = 'text/plain', title } = {}) {
-  const fields = [{ name: 'file', filename, type, data }];
-  if (title) fields.push({ name: 'title', data: title });
-  const mp = multipart(fields);
-  return c.call('POST', `/api/v1/knowledge-bases/${kb}/documents`, {
-    token,
-    body: mp.body,
-    headers: { 'Content-Type': mp.contentType },
-  });
 }
 
 function assertError(r, status, code) {
@@ -188,7 +126,7 @@ describe('migrations', () => {
     assert.match(r.json.error.message, /almanac migrate/);
     await migrate(env);
     await waitFor(async () => (await c.call('GET', '/ready')).status === 200, { what: '/ready 200 after migrate' });
-    await createUser(env, 'late@example.org');
+    await createUser(env, 'late@example.org', PASSWORD);
     await c.login('late@example.org');
     await api.stop();
     await pg.stop();
@@ -205,9 +143,9 @@ describe('knowledge bases and documents', () => {
     redis = await startRedis({ aof: true });
     env = baseEnv(pg, redis, { ALMANAC_MAX_UPLOAD_BYTES: '4096', ALMANAC_LOGIN_MAX_ATTEMPTS: '5' });
     await migrate(env);
-    await createUser(env, 'admin@example.org', { admin: true });
-    await createUser(env, 'alice@example.org');
-    await createUser(env, 'bob@example.org');
+    await createUser(env, 'admin@example.org', PASSWORD, { admin: true });
+    await createUser(env, 'alice@example.org', PASSWORD);
+    await createUser(env, 'bob@example.org', PASSWORD);
     api = await startAlmanac(['api'], { env });
     c = client(api);
     admin = await c.login('admin@example.org');
@@ -266,7 +204,7 @@ describe('knowledge bases and documents', () => {
     assertError(await c.call('POST', '/api/v1/auth/login', { json: { email: 'bob@example.org', password: 'wrong-password' } }), 401, 'unauthorized');
     assertError(await c.call('POST', '/api/v1/auth/login', { json: { email: 'nobody@example.org', password: PASSWORD } }), 401, 'unauthorized');
     assertError(await c.call('POST', '/api/v1/auth/login', { json: { email: 'bob@example.org' } }), 422, 'unprocessable');
-    await createUser(env, 'carol@example.org');
+    await createUser(env, 'carol@example.org', PASSWORD);
     const carol = await c.login('carol@example.org');
     const carolId = Number(sql(pg, "SELECT id FROM users WHERE email = 'carol@example.org'"));
     assertError(await c.call('PATCH', `/api/v1/admin/users/${carolId}`, { token: alice, json: { disabled: true } }), 403, 'forbidden');
@@ -278,7 +216,7 @@ describe('knowledge bases and documents', () => {
   });
 
   test('failed sign-ins are rate limited per account with 429 and Retry-After', async () => {
-    await createUser(env, 'dave@example.org');
+    await createUser(env, 'dave@example.org', PASSWORD);
     for (let i = 0; i < 5; i++) {
       assertError(await c.call('POST', '/api/v1/auth/login', { json: { email: 'dave@example.org', password: `wrong-${i}-xx` } }), 401, 'unauthorized');
     }
@@ -347,7 +285,7 @@ describe('knowledge bases and documents', () => {
 
   test('documents: upload, status, duplicates, content and every refusal', async () => {
     const kb = (await c.call('POST', '/api/v1/knowledge-bases', { token: alice, json: { name: 'Docs' } })).json.id;
-    let r = await upload(c, alice, kb, 'guide.md', '# Guide\n\nHello there.\n', { type: 'text/markdown' });
+    let r = await c.upload(alice, kb, 'guide.md', '# Guide\n\nHello there.\n', { type: 'text/markdown' });
     assert.equal(r.status, 202, r.body);
     assert.equal(r.json.status, 'pending');
     assert.equal(r.json.title, 'guide');
@@ -358,7 +296,7 @@ describe('knowledge bases and documents', () => {
     assert.equal(r.json.chunk_count, 0);
     assert.equal(r.json.error, null);
     // the same content again: 409 naming the first
-    r = await upload(c, alice, kb, 'copy.md', '# Guide\n\nHello there.\n', { type: 'text/markdown' });
+    r = await c.upload(alice, kb, 'copy.md', '# Guide\n\nHello there.\n', { type: 'text/markdown' });
     assertError(r, 409, 'conflict');
     assert.equal(r.json.error.document_id, doc);
     // raw body with ?filename=, latin-1 declared and converted
@@ -371,18 +309,18 @@ describe('knowledge bases and documents', () => {
     r = await c.call('GET', `/api/v1/documents/${r.json.id}/content`, { token: alice });
     assert.equal(r.json.content, 'café\n');
     // type from the extension when the client says octet-stream; title field wins
-    r = await upload(c, alice, kb, 'page.html', '<p>hi</p>', { type: 'application/octet-stream', title: 'My page' });
+    r = await c.upload(alice, kb, 'page.html', '<p>hi</p>', { type: 'application/octet-stream', title: 'My page' });
     assert.equal(r.status, 202, r.body);
     assert.equal(r.json.media_type, 'text/html');
     assert.equal(r.json.title, 'My page');
     // refusals
-    r = await upload(c, alice, kb, 'paper.pdf', '%PDF-1.4', { type: 'application/pdf' });
+    r = await c.upload(alice, kb, 'paper.pdf', '%PDF-1.4', { type: 'application/pdf' });
     assertError(r, 415, 'unsupported_media_type');
     assert.match(r.json.error.message, /text\/plain, text\/markdown, text\/html/);
-    assertError(await upload(c, alice, kb, 'big.txt', 'a'.repeat(5000)), 413, 'payload_too_large');
-    assertError(await upload(c, alice, kb, 'bad.txt', Buffer.from([0x61, 0xc3, 0x28, 0x62])), 422, 'unprocessable');
-    assertError(await upload(c, alice, kb, 'empty.txt', ''), 422, 'unprocessable');
-    assertError(await upload(c, alice, kb, 'x.txt', 'abc', { type: 'text/plain; charset=klingon' }), 415, 'unsupported_media_type');
+    assertError(await c.upload(alice, kb, 'big.txt', 'a'.repeat(5000)), 413, 'payload_too_large');
+    assertError(await c.upload(alice, kb, 'bad.txt', Buffer.from([0x61, 0xc3, 0x28, 0x62])), 422, 'unprocessable');
+    assertError(await c.upload(alice, kb, 'empty.txt', ''), 422, 'unprocessable');
+    assertError(await c.upload(alice, kb, 'x.txt', 'abc', { type: 'text/plain; charset=klingon' }), 415, 'unsupported_media_type');
     const noFile = multipart([{ name: 'other', data: 'x' }]);
     assertError(await c.call('POST', `/api/v1/knowledge-bases/${kb}/documents`, { token: alice, body: noFile.body, headers: { 'Content-Type': noFile.contentType } }), 422, 'unprocessable');
     assertError(await c.call('POST', `/api/v1/knowledge-bases/${kb}/documents`, { token: alice, body: 'junk', headers: { 'Content-Type': 'multipart/form-data; boundary=zzz' } }), 400, 'invalid_request');
@@ -399,7 +337,7 @@ describe('knowledge bases and documents', () => {
     // other users: 404 everywhere; the admin: allowed
     assertError(await c.call('GET', `/api/v1/documents/${doc}`, { token: bob }), 404, 'not_found');
     assertError(await c.call('GET', `/api/v1/documents/${doc}/content`, { token: bob }), 404, 'not_found');
-    assertError(await upload(c, bob, kb, 'intrude.txt', 'nope'), 404, 'not_found');
+    assertError(await c.upload(bob, kb, 'intrude.txt', 'nope'), 404, 'not_found');
     assertError(await c.call('DELETE', `/api/v1/documents/${doc}`, { token: bob }), 404, 'not_found');
     assertError(await c.call('POST', `/api/v1/documents/${doc}/reprocess`, { token: bob }), 404, 'not_found');
     assert.equal((await c.call('GET', `/api/v1/documents/${doc}`, { token: admin })).status, 200);
@@ -407,7 +345,7 @@ describe('knowledge bases and documents', () => {
 
   test('jobs: upload, reprocess and delete write their jobs; the relay moves each exactly once', async () => {
     const kb = (await c.call('POST', '/api/v1/knowledge-bases', { token: alice, json: { name: 'Jobs' } })).json.id;
-    const doc = (await upload(c, alice, kb, 'a.txt', 'job test one')).json.id;
+    const doc = (await c.upload(alice, kb, 'a.txt', 'job test one')).json.id;
     const jobsFor = (stream, id) => {
       const out = execFileSync('redis-cli', ['-p', String(redis.port), '--raw', 'XRANGE', `almanac:queue:${stream}`, '-', '+'], { encoding: 'utf8' });
       return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((j) => j.payload.document_id === id);
@@ -433,7 +371,7 @@ describe('knowledge bases and documents', () => {
   test('an upload with Redis down succeeds and is relayed exactly once when Redis returns', async () => {
     const kb = (await c.call('POST', '/api/v1/knowledge-bases', { token: alice, json: { name: 'Outage' } })).json.id;
     await redis.stop();
-    const r = await upload(c, alice, kb, 'outage.txt', 'written while redis was down');
+    const r = await c.upload(alice, kb, 'outage.txt', 'written while redis was down');
     assert.equal(r.status, 202, r.body);
     const doc = r.json.id;
     assert.equal(sql(pg, `SELECT count(*) FROM outbox WHERE payload->>'document_id' = '${doc}'`), '1');
@@ -451,7 +389,7 @@ describe('knowledge bases and documents', () => {
 
   test('deleting a knowledge base removes its documents and queues the vector purge', async () => {
     const kb = (await c.call('POST', '/api/v1/knowledge-bases', { token: alice, json: { name: 'Doomed' } })).json.id;
-    const doc = (await upload(c, alice, kb, 'd.txt', 'doomed content')).json.id;
+    const doc = (await c.upload(alice, kb, 'd.txt', 'doomed content')).json.id;
     const r = await c.call('DELETE', `/api/v1/knowledge-bases/${kb}`, { token: alice });
     assert.equal(r.status, 200, r.body);
     assert.equal(r.json.deleted, true);

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 
-import { startPostgres, startRedis, freePort, sleep } from '../lib/services.mjs';
-import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import { startPostgres, startRedis, sleep } from '../lib/services.mjs';
+import { startAlmanac, startProbed, runAlmanac, migrate as runMigrate, createUser, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
-import { client, sql, sqlRows, JWT_SECRET, PASSWORD } from '../eval/stack.mjs';
+import { client, sql, sqlRows, stackEnv, PASSWORD } from '../eval/stack.mjs';
 
 const COLLECTION = 'almanac_chunks';
 const HEARTBEAT_MS = 500;
@@ -47,27 +47,26 @@ function docText(tag, paragraphs = 8) {
   return out.join('\n');
 }
 
-/** Prometheus text: the value of the first sample whose name and labels match. */
-function metric(text, name, labels = {}) {
+/** Prometheus text: the values of the samples whose name and labels match, in order. */
+function* samples(text, name, labels) {
   for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] || '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) yield Number(m[3]);
   }
+}
+
+/** Prometheus text: the value of the first sample whose name and labels match. */
+function metric(text, name, labels = {}) {
+  for (const v of samples(text, name, labels)) return v;
   return undefined;
 }
 
 /** Sum of every sample of name whose labels match. */
 function metricSum(text, name, labels = {}) {
   let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] || '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-  }
+  for (const v of samples(text, name, labels)) sum += v;
   return sum;
 }
 
@@ -114,29 +113,6 @@ function assertQueuesShape(body) {
   }
 }
 
-/** One running almanac command with a probe listener (worker or beat). */
-async function startProbed(role, env, { waitHealthy = true } = {}) {
-  const probe = await freePort();
-  const inst = await startAlmanac([role], {
-    env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
-    waitHealth: false,
-  });
-  inst.probeUrl = `http://127.0.0.1:${probe}`;
-  inst.probe = (p) => httpRequest(`${inst.probeUrl}${p}`, { timeoutMs: 5000 });
-  inst.metrics = async () => (await inst.probe('/metrics')).body;
-  inst.events = (name) => inst.logLines().filter((l) => l.event === name);
-  if (waitHealthy) {
-    await waitFor(
-      async () => {
-        if (inst.exited) throw new Error(`${role} exited:\n${inst.output()}`);
-        return (await inst.probe('/health')).status === 200;
-      },
-      { timeoutMs: 30000, what: `${role} /health` },
-    );
-  }
-  return inst;
-}
-
 /**
  * PostgreSQL, Redis, the Qdrant stand-in, migrations, an admin and a user, the api, a
  * knowledge base. Workers and beats are started by the tests.
@@ -145,21 +121,13 @@ async function startSystem({ aof = false, qdrant = true, migrate = true, env = {
   const pg = await startPostgres();
   const redis = await startRedis({ aof });
   const q = qdrant ? await startQdrantStandin() : null;
-  const common = {
-    ALMANAC_DATABASE_URL: pg.url,
-    ALMANAC_REDIS_URL: redis.url,
-    ALMANAC_JWT_SECRET: JWT_SECRET,
-    ALMANAC_READY_REQUIRED: q ? 'postgres,redis,qdrant' : 'postgres,redis',
-    ALMANAC_READY_CACHE_MS: '200',
-    ALMANAC_SHUTDOWN_DELAY_MS: '0',
-    ALMANAC_LOG_LEVEL: 'info',
+  const common = stackEnv(pg, redis, q, {
     ALMANAC_HEARTBEAT_MS: String(HEARTBEAT_MS),
     ALMANAC_JOB_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS),
     ALMANAC_BEAT_LEASE_MS: String(LEASE_MS),
     ALMANAC_JOB_RETRY_BASE_MS: String(RETRY_BASE_MS),
-    ...(q ? { ALMANAC_QDRANT_URL: q.url } : {}),
     ...env,
-  };
+  });
   const sys = { pg, redis, qdrant: q, env: common, procs: [] };
   /** Throws when a started process died by itself (a crash, not a kill of the test's). */
   sys.assertNoCrash = () => {
@@ -188,15 +156,9 @@ async function startSystem({ aof = false, qdrant = true, migrate = true, env = {
     return b;
   };
   if (!migrate) return sys;
-  const r = await runAlmanac(['migrate'], { env: common });
-  assert.equal(r.code, 0, `migrate: ${r.stderr}${r.stdout}`);
-  for (const [email, admin] of [['admin@example.org', true], ['alice@example.org', false]]) {
-    const u = await runAlmanac(['user', 'create', '--email', email, ...(admin ? ['--admin'] : [])], {
-      env: common,
-      input: `${PASSWORD}\n`,
-    });
-    assert.equal(u.code, 0, `user create: ${u.stderr}`);
-  }
+  await runMigrate(common);
+  await createUser(common, 'admin@example.org', PASSWORD, { admin: true });
+  await createUser(common, 'alice@example.org', PASSWORD);
   if (!api) return sys;
   sys.api = await startAlmanac(['api'], { env: common });
   sys.procs.push(sys.api);
@@ -828,8 +790,7 @@ describe('a worker started before the migration', () => {
 
   test('waits, leaving documents pending, until almanac migrate runs', async () => {
     const env = sys.env;
-    let r = await runAlmanac(['migrate', '--target', '3'], { env });
-    assert.equal(r.code, 0, r.stderr);
+    await runMigrate(env, ['--target', '3']);
     const w = await sys.worker();
     sys.api = await startAlmanac(['api'], { env });
     sys.procs.push(sys.api);
@@ -863,8 +824,7 @@ describe('a worker started before the migration', () => {
     const rec = (await httpRequest(`${sys.api.url}/health/workers`)).json.workers.find((x) => x.pid === w.pid);
     assert.ok(rec && !rec.stale && rec.jobs.length === 0, JSON.stringify(rec));
 
-    r = await runAlmanac(['migrate'], { env });
-    assert.equal(r.code, 0, r.stderr);
+    await runMigrate(env);
     await waitFor(() => sql(sys.pg, `SELECT status FROM documents WHERE id = ${id}`) === 'ready', {
       timeoutMs: 30000,
       intervalMs: 200,

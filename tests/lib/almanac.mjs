@@ -1,11 +1,13 @@
-// Run the `almanac` binary from tests: long-running services (startAlmanac) and
-// one-shot commands (runAlmanac), plus small HTTP and timing helpers.
+// Run the `almanac` binary from tests: long-running services (startAlmanac, and
+// startProbed for a worker or a beat), one-shot commands (runAlmanac, migrate and
+// createUser), plus small HTTP and timing helpers.
 //
 // The binary is $ALMANAC_BIN, or build/almanac under the repository root. Children
 // get a clean environment: PATH, the sanitizer option variables when set, and
 // whatever the test passes. Every started process is killed when the test process
 // exits.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -282,6 +284,34 @@ function launch(args, env, port) {
   return inst;
 }
 
+/**
+ * Start `almanac worker` or `almanac beat` (role) with its probe listener on a free port;
+ * the instance gets probeUrl, probe(path), metrics() and events(name). With waitHealthy
+ * (default), resolves once the probe's /health answers 200 (30 s max, each request
+ * healthRequestMs at most); throws at once when the process exits meanwhile.
+ */
+export async function startProbed(role, env = {}, { waitHealthy = true, healthRequestMs = 5000 } = {}) {
+  const probe = await freePort();
+  const inst = await startAlmanac([role], {
+    env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
+    waitHealth: false,
+  });
+  inst.probeUrl = `http://127.0.0.1:${probe}`;
+  inst.probe = (p) => httpRequest(`${inst.probeUrl}${p}`, { timeoutMs: 5000 });
+  inst.metrics = async () => (await inst.probe('/metrics')).body;
+  inst.events = (name) => inst.logLines().filter((l) => l.event === name);
+  if (waitHealthy) {
+    await waitFor(
+      async () => {
+        if (inst.exited) throw new Error(`${role} exited:\n${inst.output()}`);
+        return (await httpRequest(`${inst.probeUrl}/health`, { timeoutMs: healthRequestMs })).status === 200;
+      },
+      { timeoutMs: 30000, what: `${role} /health` },
+    );
+  }
+  return inst;
+}
+
 /** Run a one-shot almanac command: {code, signal, stdout, stderr}. */
 export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000 } = {}) {
   registerCleanup();
@@ -316,4 +346,19 @@ export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000 } = {
     });
     if (input !== undefined) proc.stdin.end(input);
   });
+}
+
+/** `almanac migrate [args]`: asserts that it exits 0; resolves to its result. */
+export async function migrate(env, args = []) {
+  const r = await runAlmanac(['migrate', ...args], { env });
+  assert.equal(r.code, 0, `migrate ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r;
+}
+
+/** `almanac user create --email email [--admin]`, the password on stdin: asserts that it exits 0. */
+export async function createUser(env, email, password, { admin = false } = {}) {
+  const args = ['user', 'create', '--email', email];
+  if (admin) args.push('--admin');
+  const r = await runAlmanac(args, { env, input: `${password}\n` });
+  assert.equal(r.code, 0, `user create: ${r.stderr}`);
 }

@@ -23,7 +23,7 @@
 // Any other method or path -> 404 JSON.
 
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { stubServer } from './httpstub.mjs';
 
 const MODES = new Set(['ok', 'ratelimit', 'error', 'slow', 'hang', 'baddim', 'garbage']);
 const MAX_BODY = 64 * 1024 * 1024;
@@ -75,7 +75,6 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
   let count = 0;
   let lastAuthorization;
   const requests = []; // every counted request: {path, authorization, model, inputs}
-  const sockets = new Set();
   const timers = new Set();
 
   // The mode for the request arriving now; counts down a limited fault.
@@ -106,7 +105,7 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
     }
   };
 
-  const server = http.createServer((req, res) => {
+  const { listen, unlisten, dropConnections } = stubServer((req, res) => {
     const chunks = [];
     let size = 0;
     req.on('data', (c) => {
@@ -154,25 +153,7 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
       answer(res, current, body.model, input);
     });
   });
-  // Never let Node's own timeouts answer or close a hanging request.
-  server.requestTimeout = 0;
-  server.headersTimeout = 0;
-  server.keepAliveTimeout = 60000;
-  server.timeout = 0;
-  server.unref(); // never keep a test process alive
-  server.on('connection', (s) => {
-    s.unref();
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  const boundPort = await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve(server.address().port);
-    });
-  });
+  const boundPort = await listen(port);
 
   return {
     /** Base URL as ALMANAC_EMBEDDINGS_URL takes it: http://127.0.0.1:PORT/v1 */
@@ -204,7 +185,7 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
         // Drop pending requests, so that clients see an error rather than a late answer.
         for (const t of timers) clearTimeout(t);
         timers.clear();
-        for (const s of sockets) s.destroy();
+        dropConnections();
       }
       mode = m;
       left = k;
@@ -213,10 +194,7 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
     async close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await unlisten();
     },
   };
 }

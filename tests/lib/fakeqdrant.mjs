@@ -12,8 +12,7 @@
 //               to any other mode listens again on the same port
 // Any path other than /readyz -> 404 JSON.
 
-import http from 'node:http';
-import { freePort } from './services.mjs';
+import { stubServer } from './httpstub.mjs';
 
 const MODES = new Set(['ready', 'notready', 'hang', 'refuse']);
 
@@ -21,10 +20,9 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
   if (!MODES.has(mode)) throw new Error(`unknown mode ${mode}`);
   let current = mode;
   let count = 0;
-  const sockets = new Set();
   const requests = []; // {method, url, headers}
 
-  const server = http.createServer((req, res) => {
+  const { server, listen, listenStable, unlisten, dropConnections } = stubServer((req, res) => {
     requests.push({ method: req.method, url: req.url, headers: { ...req.headers } });
     const pathOnly = req.url.split('?')[0];
     // Read the whole request first in every mode.
@@ -57,46 +55,9 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
       }
     });
   });
-  // Never let Node's own timeouts answer or close a hanging request.
-  server.requestTimeout = 0;
-  server.headersTimeout = 0;
-  server.keepAliveTimeout = 60000;
-  server.timeout = 0;
-  server.unref(); // never keep a test process alive
-  server.on('connection', (s) => {
-    s.unref();
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  const listen = (p) =>
-    new Promise((resolve, reject) => {
-      const onErr = (e) => reject(e);
-      server.once('error', onErr);
-      server.listen(p, '127.0.0.1', () => {
-        server.off('error', onErr);
-        resolve(server.address().port);
-      });
-    });
-
-  const unlisten = () =>
-    new Promise((resolve) => {
-      if (!server.listening) return resolve();
-      server.close(() => resolve());
-      // Kept-alive and hanging connections would otherwise keep being served.
-      for (const s of sockets) s.destroy();
-    });
 
   // A port outside the ephemeral range (see freePort), so it stays ours while refusing.
-  let boundPort = port;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      boundPort = await listen(port || (await freePort()));
-      break;
-    } catch (e) {
-      if (port || e.code !== 'EADDRINUSE' || attempt >= 4) throw e;
-    }
-  }
+  const boundPort = await listenStable(port);
   if (current === 'refuse') await unlisten();
 
   return {
@@ -125,7 +86,7 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
         if (prev === 'hang') {
           // Pending hung requests stay pending; drop them so clients see an error
           // instead of a late answer from the new mode.
-          for (const s of sockets) s.destroy();
+          dropConnections();
         }
         if (!server.listening) await listen(boundPort);
       }

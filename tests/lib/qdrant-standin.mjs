@@ -36,12 +36,11 @@
 // <repo>/../shared/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
 
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { freePort } from './services.mjs';
+import { stubServer } from './httpstub.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const QDRANT_CONTRACT = process.env.ALMANAC_QDRANT_CONTRACT
@@ -350,7 +349,6 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
   let invalidReplies = 0;
   const invalid = []; // {method, path, problems}
   const requests = []; // {method, path, url, status}
-  const sockets = new Set();
   const store = new Map(); // name -> {dim, distance, points: Map(id -> point), indexes: Map, opId}
 
   const send = (res, entry, status, obj) => {
@@ -552,7 +550,7 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     return send(res, entry, 200, reply);
   }
 
-  const server = http.createServer((req, res) => {
+  const { server, listen, listenStable, unlisten, dropConnections } = stubServer((req, res) => {
     const t0 = performance.now();
     const entry = { method: req.method, path: req.url.split('?')[0], url: req.url, status: null };
     requests.push(entry);
@@ -576,42 +574,8 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
       else go();
     });
   });
-  server.requestTimeout = 0;
-  server.headersTimeout = 0;
-  server.keepAliveTimeout = 60000;
-  server.timeout = 0;
-  server.unref();
-  server.on('connection', (s) => {
-    s.unref();
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
 
-  const listen = (p) =>
-    new Promise((resolve, reject) => {
-      const onErr = (e) => reject(e);
-      server.once('error', onErr);
-      server.listen(p, '127.0.0.1', () => {
-        server.off('error', onErr);
-        resolve(server.address().port);
-      });
-    });
-  const unlisten = () =>
-    new Promise((resolve) => {
-      if (!server.listening) return resolve();
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    });
-
-  let boundPort = port;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      boundPort = await listen(port || (await freePort()));
-      break;
-    } catch (e) {
-      if (port || e.code !== 'EADDRINUSE' || attempt >= 4) throw e;
-    }
-  }
+  const boundPort = await listenStable(port);
   if (current === 'down') await unlisten();
 
   const col = (name) => store.get(name);
@@ -671,7 +635,7 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
         await unlisten();
         return;
       }
-      if (prev === 'hang') for (const s of sockets) s.destroy();
+      if (prev === 'hang') dropConnections();
       if (!server.listening) await listen(boundPort);
     },
     async close() {

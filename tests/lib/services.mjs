@@ -256,6 +256,101 @@ function exited(child) {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
+/**
+ * Spawns a service as its own process group leader, stdout and stderr appended to
+ * logFile, tracked for the cleanup at exit (and never keeping the test process alive).
+ */
+function spawnService(file, args, opts, logFile) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(file, args, { ...opts, stdio: ['ignore', fd, fd], detached: true });
+  fs.closeSync(fd);
+  child.unref(); // never keep the test process alive; cleanup kills it on exit
+  const rec = { pid: child.pid };
+  live.add(rec);
+  child.once('exit', () => live.delete(rec));
+  return child;
+}
+
+/**
+ * Runs launch(port) on a free port; when the service could not bind it (the port was
+ * grabbed between freePort() and bind), on another one. Resolves to the port.
+ */
+async function launchOnFreePort(launch) {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      await launch(port);
+      return port;
+    } catch (e) {
+      if (!e.bindFailure || attempt >= 4) throw e;
+    }
+  }
+}
+
+/**
+ * Stops a service: SIGCONT (it may be frozen), then sig; SIGKILL to the whole group
+ * when it has not exited after graceMs. False when it was not running.
+ */
+async function stopService(c, sig, graceMs) {
+  if (!c || exited(c)) return false;
+  signalGroup(c.pid, 'SIGCONT');
+  process.kill(c.pid, sig);
+  if (!(await waitChildExit(c, graceMs))) {
+    signalGroup(c.pid, 'SIGKILL');
+    await waitChildExit(c, 5000);
+  }
+  return true;
+}
+
+/** SIGKILL a service and its group; resolves to the pids of its children then. */
+async function killService(c) {
+  if (!c || exited(c)) return [];
+  signalGroup(c.pid, 'SIGCONT');
+  const kids = signalGroup(c.pid, 'SIGKILL');
+  await waitChildExit(c, 5000);
+  return kids;
+}
+
+/**
+ * The handle of a started service (inst: {port, pid, child}; launch(port) starts it):
+ * the controls PostgreSQL and Redis share, plus url, stop() and kill9() of its own.
+ */
+function serviceHandle(inst, { dir, logFile, launch, url, stop, kill9 }) {
+  return {
+    get port() {
+      return inst.port;
+    },
+    get url() {
+      return url();
+    },
+    dir,
+    get pid() {
+      return inst.pid;
+    },
+    stop,
+    kill9,
+    /** SIGSTOP the service and its children: connections hang, nothing is refused. */
+    freeze() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGSTOP');
+    },
+    thaw() {
+      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGCONT');
+    },
+    /** Start again (after stop()/kill9()) on the same port and data dir. */
+    async start() {
+      if (inst.child && !exited(inst.child)) return;
+      await launch(inst.port);
+    },
+    get running() {
+      return !!inst.child && !exited(inst.child);
+    },
+    /** Everything the service wrote to stdout and stderr so far. */
+    logText() {
+      return safeRead(logFile);
+    },
+  };
+}
+
 // ---------------------------------------------------------------- postgres
 
 let template = null;
@@ -328,8 +423,7 @@ export async function startPostgres() {
   const inst = { port: 0, url: '', dir, pid: 0, child: null, logFile };
 
   async function launch(port) {
-    const fd = fs.openSync(logFile, 'a');
-    const child = spawn(
+    const child = spawnService(
       path.join(PG_BIN, 'postgres'),
       [
         '-D', data,
@@ -345,84 +439,33 @@ export async function startPostgres() {
         '-c', 'max_connections=100',
         '-c', 'log_line_prefix=%m [%p] ',
       ],
-      pgSpawnOpts({ stdio: ['ignore', fd, fd], detached: true }),
+      pgSpawnOpts(),
+      logFile,
     );
-    fs.closeSync(fd);
-    child.unref(); // never keep the test process alive; cleanup kills it on exit
-    const rec = { pid: child.pid };
-    live.add(rec);
-    child.once('exit', () => live.delete(rec));
     inst.child = child;
     inst.pid = child.pid;
     await waitPgReady(port, child, logFile);
   }
 
-  // The port may be grabbed between freePort() and bind: retry with a new one.
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    try {
-      await launch(port);
-      inst.port = port;
-      break;
-    } catch (e) {
-      if (!e.bindFailure || attempt >= 4) throw e;
-      // Drop the lock file left from the failed start and try another port.
-    }
-  }
+  inst.port = await launchOnFreePort(launch);
   inst.url = `postgresql://almanac@127.0.0.1:${inst.port}/almanac`;
 
-  return {
-    get port() {
-      return inst.port;
-    },
-    get url() {
-      return inst.url;
-    },
+  return serviceHandle(inst, {
     dir,
-    get pid() {
-      return inst.pid;
-    },
-    /** Fast shutdown (SIGINT); waits for the postmaster to exit. */
+    logFile,
+    launch,
+    url: () => inst.url,
+    /** Fast shutdown (SIGINT); waits for the postmaster and its group to exit. */
     async stop() {
       const c = inst.child;
-      if (!c || exited(c)) return;
-      signalGroup(c.pid, 'SIGCONT');
-      process.kill(c.pid, 'SIGINT');
-      if (!(await waitChildExit(c, 15000))) {
-        signalGroup(c.pid, 'SIGKILL');
-        await waitChildExit(c, 5000);
-      }
-      await waitGroupGone(c.pid);
+      if (await stopService(c, 'SIGINT', 15000)) await waitGroupGone(c.pid);
     },
     /** SIGKILL the postmaster and all its backends. */
     async kill9() {
-      const c = inst.child;
-      if (!c || exited(c)) return;
-      signalGroup(c.pid, 'SIGCONT');
-      const kids = signalGroup(c.pid, 'SIGKILL');
-      await waitChildExit(c, 5000);
+      const kids = await killService(inst.child);
       await waitPidsGone(kids); // a surviving backend would block the next start
     },
-    /** SIGSTOP the postmaster and its backends: connections hang, nothing is refused. */
-    freeze() {
-      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGSTOP');
-    },
-    thaw() {
-      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGCONT');
-    },
-    /** Start again (after stop()/kill9()) on the same port and data dir. */
-    async start() {
-      if (inst.child && !exited(inst.child)) return;
-      await launch(inst.port);
-    },
-    get running() {
-      return !!inst.child && !exited(inst.child);
-    },
-    /** Everything PostgreSQL wrote to stderr so far (statement log included). */
-    logText() {
-      return safeRead(logFile);
-    },
-  };
+  });
 }
 
 async function waitGroupGone(pgid, timeoutMs = 5000) {
@@ -477,7 +520,6 @@ export async function startRedis({ aof = false } = {}) {
   const inst = { port: 0, child: null, pid: 0 };
 
   async function launch(port) {
-    const fd = fs.openSync(logFile, 'a');
     const args = [
       '--bind', '127.0.0.1',
       '--port', String(port),
@@ -488,16 +530,7 @@ export async function startRedis({ aof = false } = {}) {
       '--logfile', '',
       '--protected-mode', 'yes',
     ];
-    const child = spawn('redis-server', args, {
-      stdio: ['ignore', fd, fd],
-      detached: true,
-      env: { PATH: process.env.PATH || '/usr/bin:/bin' },
-    });
-    fs.closeSync(fd);
-    child.unref(); // never keep the test process alive; cleanup kills it on exit
-    const rec = { pid: child.pid };
-    live.add(rec);
-    child.once('exit', () => live.delete(rec));
+    const child = spawnService('redis-server', args, { env: { PATH: process.env.PATH || '/usr/bin:/bin' } }, logFile);
     inst.child = child;
     inst.pid = child.pid;
     const deadline = Date.now() + 15000;
@@ -514,62 +547,20 @@ export async function startRedis({ aof = false } = {}) {
     }
   }
 
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    try {
-      await launch(port);
-      inst.port = port;
-      break;
-    } catch (e) {
-      if (!e.bindFailure || attempt >= 4) throw e;
-    }
-  }
+  inst.port = await launchOnFreePort(launch);
 
-  return {
-    get port() {
-      return inst.port;
-    },
-    get url() {
-      return `redis://127.0.0.1:${inst.port}/0`;
-    },
+  return serviceHandle(inst, {
     dir,
-    get pid() {
-      return inst.pid;
-    },
+    logFile,
+    launch,
+    url: () => `redis://127.0.0.1:${inst.port}/0`,
     async stop() {
-      const c = inst.child;
-      if (!c || exited(c)) return;
-      signalGroup(c.pid, 'SIGCONT');
-      process.kill(c.pid, 'SIGTERM');
-      if (!(await waitChildExit(c, 10000))) {
-        signalGroup(c.pid, 'SIGKILL');
-        await waitChildExit(c, 5000);
-      }
+      await stopService(inst.child, 'SIGTERM', 10000);
     },
     async kill9() {
-      const c = inst.child;
-      if (!c || exited(c)) return;
-      signalGroup(c.pid, 'SIGCONT');
-      signalGroup(c.pid, 'SIGKILL');
-      await waitChildExit(c, 5000);
+      await killService(inst.child);
     },
-    freeze() {
-      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGSTOP');
-    },
-    thaw() {
-      if (inst.child && !exited(inst.child)) signalGroup(inst.child.pid, 'SIGCONT');
-    },
-    async start() {
-      if (inst.child && !exited(inst.child)) return;
-      await launch(inst.port);
-    },
-    get running() {
-      return !!inst.child && !exited(inst.child);
-    },
-    logText() {
-      return safeRead(logFile);
-    },
-  };
+  });
 }
 
 /** Calls per command from `INFO commandstats`, e.g. {ping: 12, info: 3}. */

@@ -1,0 +1,66 @@
+// HTTP server plumbing of the test stand-ins (fakeqdrant.mjs, fakeembeddings.mjs,
+// qdrant-standin.mjs), FOR TESTS ONLY.
+//
+// The server listens on 127.0.0.1 only; Node's own timeouts never answer or close a
+// hanging request; neither the server nor its connections keep a test process alive;
+// and the open connections are tracked, so that hanging and kept-alive requests can be
+// dropped when a stand-in stops listening or switches out of a hanging mode.
+
+import http from 'node:http';
+import { freePort } from './services.mjs';
+
+export function stubServer(handler) {
+  const server = http.createServer(handler);
+  server.requestTimeout = 0;
+  server.headersTimeout = 0;
+  server.keepAliveTimeout = 60000;
+  server.timeout = 0;
+  server.unref();
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    s.unref();
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  /** Destroys every open connection (answered or not). */
+  const dropConnections = () => {
+    for (const s of sockets) s.destroy();
+  };
+
+  /** Listens on port (0: one the kernel picks); resolves to the bound port. */
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      const onErr = (e) => reject(e);
+      server.once('error', onErr);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', onErr);
+        resolve(server.address().port);
+      });
+    });
+
+  /**
+   * Listens on port, or when port is 0 on a port outside the ephemeral range (see
+   * freePort), so that it stays ours while the stand-in refuses connections.
+   */
+  const listenStable = async (port) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await listen(port || (await freePort()));
+      } catch (e) {
+        if (port || e.code !== 'EADDRINUSE' || attempt >= 4) throw e;
+      }
+    }
+  };
+
+  /** Stops listening and drops every connection; resolves once the server is closed. */
+  const unlisten = () =>
+    new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      // Kept-alive and hanging connections would otherwise keep being served.
+      dropConnections();
+    });
+
+  return { server, listen, listenStable, unlisten, dropConnections };
+}
