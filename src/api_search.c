@@ -98,6 +98,10 @@ static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_use
         err |= alm_db_array_add(&arr, json_integer_value(v));
     }
     err |= alm_db_array_close(&arr);
+    if (err) {
+        alm_reply_error(req, err, "cannot build the knowledge base list");
+        goto out;
+    }
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
     const char *params[4] = {uid, alm_api_is_admin(me), arr.data, asked ? "t" : "f"};
     err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
