@@ -6,7 +6,6 @@
 # seconds. Prints the image names it built as NAME=IMAGE lines on fd 3 when open.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-shared=${ALMANAC_SHARED_DIR:-$repo/../shared}
 timg=$repo/infrastructure/docker/test-images
 tag=${DEPLOY_TAG:-deploy-test}
 
@@ -36,12 +35,12 @@ build "localhost/almanac-test/nginx:$tag" "$timg/nginx"
 
 # The Qdrant stand-in: tests/lib, the test packages it imports, and the contract.
 [ -d "$repo/tests/node_modules/ajv" ] || npm --prefix "$repo/tests" ci --no-audit --no-fund --loglevel=error
-mkdir -p "$tmp/qdrant/tests/lib" "$tmp/qdrant/tests/deploy"
+mkdir -p "$tmp/qdrant/tests/lib" "$tmp/qdrant/tests/deploy" "$tmp/qdrant/tests/contracts"
 cp "$timg/qdrant-standin/Dockerfile" "$tmp/qdrant/"
 cp "$repo/tests/lib/qdrant-standin.mjs" "$repo/tests/lib/httpstub.mjs" "$repo/tests/lib/services.mjs" "$tmp/qdrant/tests/lib/"
 cp "$repo/tests/deploy/qdrant-standin-server.mjs" "$tmp/qdrant/tests/deploy/"
 cp -a "$repo/tests/node_modules" "$tmp/qdrant/tests/node_modules"
-cp "$shared/contracts/qdrant-openapi-v1.19.json" "$tmp/qdrant/"
+cp "$repo/tests/contracts/qdrant-openapi-v1.19.json" "$tmp/qdrant/tests/contracts/"
 # Same mtimes every run, so that podman's layer cache hits.
 find "$tmp/qdrant" -exec touch -h -d @0 {} +
 build "localhost/almanac-test/qdrant-standin:$tag" "$tmp/qdrant"

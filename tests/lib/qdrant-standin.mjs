@@ -1,7 +1,7 @@
 // Qdrant stand-in, FOR TESTS ONLY: not Qdrant, and never to be used as a vector store.
 //
 // An in-memory HTTP server that implements the subset of Qdrant's REST contract that
-// Almanac uses (shared/contracts/qdrant-openapi-v1.19.json), with exact brute-force
+// Almanac uses (tests/contracts/qdrant-openapi-v1.19.json), with exact brute-force
 // scoring, so integration tests can run without a Qdrant binary:
 //
 //   GET  /readyz                                    "all shards are ready"
@@ -32,8 +32,7 @@
 // same port); 'hang' (requests are read but never answered); 'error' (500 on every
 // request); 'slow' ({ms}: every answer is delayed).
 //
-// The contract lives beside the repository (CI copies shared/ next to the clone):
-// <repo>/../shared/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
+// The contract: tests/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,7 +44,7 @@ import { stubServer } from './httpstub.mjs';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const QDRANT_CONTRACT = process.env.ALMANAC_QDRANT_CONTRACT
   ? path.resolve(process.env.ALMANAC_QDRANT_CONTRACT)
-  : path.resolve(REPO_ROOT, '..', 'shared', 'contracts', 'qdrant-openapi-v1.19.json');
+  : path.join(REPO_ROOT, 'tests', 'contracts', 'qdrant-openapi-v1.19.json');
 
 const MODES = new Set(['ok', 'down', 'hang', 'error', 'slow']);
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startPostgres, startRedis, freePort, sleep } from '../../../tests/lib/services.mjs';
-import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../../../tests/lib/almanac.mjs';
+import { startAlmanac, startProbed, migrate, createUser, httpRequest, waitFor } from '../../../tests/lib/almanac.mjs';
 import { startQdrantStandin } from '../../../tests/lib/qdrant-standin.mjs';
 
 export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -132,30 +132,17 @@ export async function startStack({ maxUploadBytes = 4096 } = {}) {
     ALMANAC_TRUST_PROXY: 'true',
     ALMANAC_LOG_LEVEL: 'warn',
   };
-  let r = await runAlmanac(['migrate'], { env });
-  if (r.code !== 0) throw new Error(`migrate: ${r.stderr}${r.stdout}`);
+  await migrate(env);
   for (const [email, admin] of [
     ['admin@example.org', true],
     ['alice@example.org', false],
     ['locked@example.org', false],
   ]) {
-    r = await runAlmanac(['user', 'create', '--email', email, ...(admin ? ['--admin'] : [])], { env, input: `${PASSWORD}\n` });
-    if (r.code !== 0) throw new Error(`user create ${email}: ${r.stderr}`);
+    await createUser(env, email, PASSWORD, { admin });
   }
   const api = await startAlmanac(['api'], { env });
   const procs = [];
-  for (const role of ['worker', 'beat']) {
-    const probe = await freePort();
-    const p = await startAlmanac([role], { env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` }, waitHealth: false });
-    await waitFor(
-      async () => {
-        if (p.exited) throw new Error(`${role} exited:\n${p.output()}`);
-        return (await httpRequest(`http://127.0.0.1:${probe}/health`, { timeoutMs: 1000 }).catch(() => ({}))).status === 200;
-      },
-      { timeoutMs: 30000, what: `${role} /health` },
-    );
-    procs.push(p);
-  }
+  for (const role of ['worker', 'beat']) procs.push(await startProbed(role, env, { healthRequestMs: 1000 }));
   buildFrontend();
   const nginx = await startNginx({ apiUpstream: `127.0.0.1:${api.port}`, maxUploadBytes });
   return {
