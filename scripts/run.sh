@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state=${ALMANAC_STATE_DIR:-$root/.state}
+unset ALMANAC_STATE_DIR # this script's, not a service setting (they warn about unknown ones)
 
 scripts/deps.sh
 ALM_TESTS=0 scripts/build.sh
