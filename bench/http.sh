@@ -29,12 +29,9 @@ out_dir=${BENCH_OUT:-/tmp}
 pg_bin=${ALMANAC_PG_BIN:-/usr/lib/postgresql/15/bin}
 ncpu=$(nproc)
 
-for tool in wrk nginx redis-server curl ss; do
-    command -v "$tool" >/dev/null || {
-        echo "bench: '$tool' not found (scripts/deps.sh all installs it)" >&2
-        exit 1
-    }
-done
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_require_tools wrk nginx redis-server curl ss readelf cc pkg-config
 [ -x "$pg_bin/postgres" ] || {
     echo "bench: no PostgreSQL binaries in $pg_bin (set ALMANAC_PG_BIN)" >&2
     exit 1

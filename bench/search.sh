@@ -17,17 +17,10 @@
 # BENCH_OUT. Target (performance issue): keyword search p99 <= 50 ms.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export ALMANAC_BIN=${ALMANAC_BIN:-$root/build/almanac}
-[ -x "$ALMANAC_BIN" ] || {
-    echo "bench: $ALMANAC_BIN missing; build with: cmake -S . -B build && cmake --build build -j2" >&2
-    exit 1
-}
-for tool in node psql redis-server; do
-    command -v "$tool" >/dev/null || {
-        echo "bench: '$tool' not found" >&2
-        exit 1
-    }
-done
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_require_binary "$root"
+bench_require_tools node psql redis-server
 export BENCH_ROOT=$root
 exec node --input-type=module - <<'EOF'
 import fs from 'node:fs';
