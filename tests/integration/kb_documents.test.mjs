@@ -4,9 +4,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 
-import { startPostgres, startRedis, sleep } from '../lib/services.mjs';
+import { startPostgres, startRedis, redisCli, sleep } from '../lib/services.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startAlmanac, runAlmanac, migrate, createUser, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
@@ -347,7 +346,7 @@ describe('knowledge bases and documents', () => {
     const kb = (await c.call('POST', '/api/v1/knowledge-bases', { token: alice, json: { name: 'Jobs' } })).json.id;
     const doc = (await c.upload(alice, kb, 'a.txt', 'job test one')).json.id;
     const jobsFor = (stream, id) => {
-      const out = execFileSync('redis-cli', ['-p', String(redis.port), '--raw', 'XRANGE', `almanac:queue:${stream}`, '-', '+'], { encoding: 'utf8' });
+      const out = redisCli(redis.port, 'XRANGE', `almanac:queue:${stream}`, '-', '+');
       return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((j) => j.payload.document_id === id);
     };
     await waitFor(() => jobsFor('ingest', doc).length === 1, { what: 'ingest job relayed' });
@@ -378,7 +377,7 @@ describe('knowledge bases and documents', () => {
     await sleep(500);
     await redis.start();
     const count = () => {
-      const out = execFileSync('redis-cli', ['-p', String(redis.port), '--raw', 'XRANGE', 'almanac:queue:ingest', '-', '+'], { encoding: 'utf8' });
+      const out = redisCli(redis.port, 'XRANGE', 'almanac:queue:ingest', '-', '+');
       return out.split('\n').filter((l) => l.startsWith('{') && JSON.parse(l).payload.document_id === doc).length;
     };
     await waitFor(() => count() === 1, { timeoutMs: 15000, what: 'job relayed after redis returned' });
@@ -395,6 +394,6 @@ describe('knowledge bases and documents', () => {
     assert.equal(r.json.deleted, true);
     assertError(await c.call('GET', `/api/v1/documents/${doc}`, { token: alice }), 404, 'not_found');
     assert.equal(sql(pg, `SELECT count(*) FROM documents WHERE id = ${doc}`), '0');
-    await waitFor(() => execFileSync('redis-cli', ['-p', String(redis.port), '--raw', 'XRANGE', 'almanac:queue:maintenance', '-', '+'], { encoding: 'utf8' }).includes(`"knowledge_base_id":${kb}}`), { what: 'kb purge job' });
+    await waitFor(() => redisCli(redis.port, 'XRANGE', 'almanac:queue:maintenance', '-', '+').includes(`"knowledge_base_id":${kb}}`), { what: 'kb purge job' });
   });
 });

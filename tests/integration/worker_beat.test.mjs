@@ -8,9 +8,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
-import { startPostgres, startRedis, sleep } from '../lib/services.mjs';
+import { startPostgres, startRedis, redisCli, sleep } from '../lib/services.mjs';
 import { startAlmanac, startProbed, runAlmanac, migrate as runMigrate, createUser, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
 import { client, sql, sqlRows, stackEnv, PASSWORD } from '../eval/stack.mjs';
@@ -24,14 +24,6 @@ const RETRY_BASE_MS = 200;
 const READY_TIMEOUT_MS = 90000;
 
 // ---------------------------------------------------------------- helpers
-
-/** redis-cli against the test's Redis: the raw reply, trimmed. */
-function redisRaw(redis, ...args) {
-  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '--raw', ...args], {
-    encoding: 'utf8',
-    timeout: 5000,
-  }).trim();
-}
 
 /** A document body of about `paragraphs` × 300 characters, unique to tag. */
 function docText(tag, paragraphs = 8) {
@@ -472,7 +464,7 @@ describe('Qdrant failing', () => {
     assert.equal(dead[0].attempt, 2);
     assert.match(dead[0].error, /qdrant answered HTTP 500/);
     // The dead letter keeps the job and its error.
-    const entry = redisRaw(sys.redis, 'XRANGE', 'almanac:dead:ingest', '-', '+');
+    const entry = redisCli(sys.redis.port, 'XRANGE', 'almanac:dead:ingest', '-', '+');
     assert.match(entry, /qdrant answered HTTP 500/);
     assert.match(entry, new RegExp(`"document_id":${id}\\b`));
     const stats = await runAlmanac(['jobs', 'stats'], { env: sys.env });
@@ -567,11 +559,11 @@ describe('beats', () => {
     const term1 = leading[0].term;
     assert.match(term1, new RegExp(`^${beatId(leader)}:\\d+$`));
     assert.equal(beats.find((x) => x.pid === standby.pid).term, '');
-    assert.equal(redisRaw(sys.redis, 'GET', 'almanac:beat:leader'), term1);
+    assert.equal(redisCli(sys.redis.port, 'GET', 'almanac:beat:leader'), term1);
 
     // Only the leader runs tasks.
     await waitFor(async () => (await taskRuns(leader, 'relay_outbox')) >= 1, { timeoutMs: 15000, what: 'the leader relaying' });
-    assert.ok(redisRaw(sys.redis, 'HGET', 'almanac:beat:last_run', 'relay_outbox') > 0);
+    assert.ok(redisCli(sys.redis.port, 'HGET', 'almanac:beat:last_run', 'relay_outbox') > 0);
     addOutboxRows(sys.pg, 3, 900001);
     await waitFor(async () => (await sys.queues()).maintenance.length === 3, { timeoutMs: 15000, what: 'rows relayed by the beat' });
     assert.equal(sql(sys.pg, 'SELECT count(*) FROM outbox'), '0');
@@ -587,7 +579,7 @@ describe('beats', () => {
     const took = Date.now() - t0;
     t.diagnostic(`takeover after kill -9: ${took} ms`);
     assert.ok(took <= LEASE_MS + 1000, `takeover after ${took} ms`);
-    const term2 = redisRaw(sys.redis, 'GET', 'almanac:beat:leader');
+    const term2 = redisCli(sys.redis.port, 'GET', 'almanac:beat:leader');
     assert.match(term2, new RegExp(`^${beatId(standby)}:\\d+$`));
     assert.ok(Number(term2.split(':').pop()) > Number(term1.split(':').pop()), `a new fencing token: ${term1} -> ${term2}`);
     addOutboxRows(sys.pg, 2, 900011);
@@ -609,7 +601,7 @@ describe('beats', () => {
     standby.signal('SIGTERM');
     const ex = await standby.waitExit(15000);
     assert.deepEqual(ex, { code: 0, signal: null }, standby.output());
-    assert.notEqual(redisRaw(sys.redis, 'GET', 'almanac:beat:leader'), term2, 'lease released on exit');
+    assert.notEqual(redisCli(sys.redis.port, 'GET', 'almanac:beat:leader'), term2, 'lease released on exit');
     assert.equal(standby.events('beat.released').length, 1);
     await waitFor(() => leads(b3), { timeoutMs: LEASE_MS + 5000, intervalMs: 50, what: 'b3 leading' });
     const handover = Date.now() - t1;
@@ -645,8 +637,8 @@ describe('beats', () => {
         { timeoutMs: 15000, intervalMs: 50, what: 'the relay waiting for the outbox' },
       );
       // Meanwhile another beat became leader (a new term from the fence counter).
-      const token = redisRaw(sys.redis, 'INCR', 'almanac:beat:fence');
-      redisRaw(sys.redis, 'SET', 'almanac:beat:leader', `intruder:${token}`, 'PX', '4000');
+      const token = redisCli(sys.redis.port, 'INCR', 'almanac:beat:fence');
+      redisCli(sys.redis.port, 'SET', 'almanac:beat:leader', `intruder:${token}`, 'PX', '4000');
       locker.stdin.end('COMMIT;\n');
       await new Promise((resolve) => locker.once('close', resolve));
       await waitFor(async () => !(await leads(b)), { timeoutMs: 5000, intervalMs: 50, what: 'the stalled leader stepping down' });
@@ -668,7 +660,7 @@ describe('beats', () => {
 
 /** Consumer names of the group `workers` on one queue's stream. */
 function consumersOf(redis, queue) {
-  const lines = redisRaw(redis, 'XINFO', 'CONSUMERS', `almanac:queue:${queue}`, 'workers').split('\n');
+  const lines = redisCli(redis.port, 'XINFO', 'CONSUMERS', `almanac:queue:${queue}`, 'workers').split('\n');
   return lines.flatMap((l, i) => (l === 'name' ? [lines[i + 1]] : []));
 }
 
@@ -683,16 +675,16 @@ describe('consumers of workers that exited', () => {
 
   test('the beat forgets the ones holding nothing; one holding a job stays, live workers go on', async () => {
     // An exited worker that holds a job: its entry must not be lost with it.
-    redisRaw(sys.redis, 'XGROUP', 'CREATE', 'almanac:queue:maintenance', 'workers', '$', 'MKSTREAM');
-    redisRaw(sys.redis, 'XADD', 'almanac:queue:maintenance', '*', 'job', '{"type":"purge_vectors","document_id":1}');
-    redisRaw(sys.redis, 'XREADGROUP', 'GROUP', 'workers', 'gone-holding', 'COUNT', '1', 'STREAMS', 'almanac:queue:maintenance', '>');
+    redisCli(sys.redis.port, 'XGROUP', 'CREATE', 'almanac:queue:maintenance', 'workers', '$', 'MKSTREAM');
+    redisCli(sys.redis.port, 'XADD', 'almanac:queue:maintenance', '*', 'job', '{"type":"purge_vectors","document_id":1}');
+    redisCli(sys.redis.port, 'XREADGROUP', 'GROUP', 'workers', 'gone-holding', 'COUNT', '1', 'STREAMS', 'almanac:queue:maintenance', '>');
     // The live worker never takes jobs from others here, so the held one stays where it is.
     // Redis creates a reader's consumer when it first serves it: give the worker a job.
     await sys.worker({ ALMANAC_JOB_CLAIM_IDLE_MS: '600000' });
     await sys.waitReady([await sys.upload('consumer-1', 2)]);
     const live = consumersOf(sys.redis, 'ingest');
     assert.equal(live.length, 1, 'the worker is a consumer of the ingest queue');
-    redisRaw(sys.redis, 'XGROUP', 'CREATECONSUMER', 'almanac:queue:ingest', 'workers', 'gone-idle');
+    redisCli(sys.redis.port, 'XGROUP', 'CREATECONSUMER', 'almanac:queue:ingest', 'workers', 'gone-idle');
     assert.deepEqual(consumersOf(sys.redis, 'ingest').sort(), ['gone-idle', live[0]].sort());
 
     // Claim idle 1 s: the beat forgets consumers silent for 10 s, checking every 10 s.
@@ -703,7 +695,7 @@ describe('consumers of workers that exited', () => {
       what: 'the silent consumer forgotten',
     });
     assert.ok(consumersOf(sys.redis, 'maintenance').includes('gone-holding'), 'a consumer holding a job stays');
-    assert.equal(redisRaw(sys.redis, 'XPENDING', 'almanac:queue:maintenance', 'workers').split('\n')[0], '1', 'the held job is still pending');
+    assert.equal(redisCli(sys.redis.port, 'XPENDING', 'almanac:queue:maintenance', 'workers').split('\n')[0], '1', 'the held job is still pending');
     // Its log line may reach us a moment after Redis shows the change.
     await waitFor(() => beat.events('beat.consumers_pruned').length >= 1, { timeoutMs: 5000, what: 'the prune logged' });
     assert.ok((await sys.queues()).maintenance.consumers >= 1);
@@ -807,7 +799,7 @@ describe('a worker started before the migration', () => {
       ),
     );
     const job = JSON.stringify({ id: 'test-1', type: 'ingest', payload: { document_id: id }, attempt: 1 });
-    redisRaw(sys.redis, 'XADD', 'almanac:queue:ingest', '*', 'job', job);
+    redisCli(sys.redis.port, 'XADD', 'almanac:queue:ingest', '*', 'job', job);
 
     // Alive, not ready, saying why; the job is not taken.
     assert.equal((await w.probe('/health')).status, 200);

@@ -563,12 +563,17 @@ export async function startRedis({ aof = false } = {}) {
   });
 }
 
-/** Calls per command from `INFO commandstats`, e.g. {ping: 12, info: 3}. */
-export function redisCommandStats(port) {
-  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'commandstats'], {
+/** redis-cli against the Redis on 127.0.0.1:port: the raw reply, trimmed. */
+export function redisCli(port, ...args) {
+  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args], {
     encoding: 'utf8',
     timeout: 5000,
-  });
+  }).trim();
+}
+
+/** Calls per command from `INFO commandstats`, e.g. {ping: 12, info: 3}. */
+export function redisCommandStats(port) {
+  const out = redisCli(port, 'INFO', 'commandstats');
   const stats = {};
   for (const line of out.split(/\r?\n/)) {
     const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
