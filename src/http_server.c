@@ -35,6 +35,8 @@
 #define TICK_MS 50
 /* The drain reads into one buffer shared by all drained sockets. */
 #define DRAIN_CHUNK (64 * 1024)
+/* A connection refused at a limit is cut this long after its 503 unless its head came. */
+#define REFUSED_LINGER_MS 1000
 
 /* What a connection is doing, for the deadlines. */
 enum conn_phase {
@@ -452,8 +454,10 @@ static void set_phase(struct conn *c, enum conn_phase p)
     atomic_store(&c->phase, (int)p);
 }
 
-/* Past a limit: a canned 503 written at once (best effort; the socket is fresh, so it
- * fits in the send buffer) and the connection shut, so MHD closes it on its next read. */
+/* Past a limit: a canned 503 written at once (best effort: the socket is fresh, so it fits
+ * in the send buffer) and our side shut for writing. Its request head, once complete, is
+ * not served: the socket goes to the drain (on_request), so that the client reads the 503
+ * rather than a reset; one that sends no complete head is cut after REFUSED_LINGER_MS. */
 static void refuse(struct conn *c)
 {
     static const char body[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many "
@@ -469,7 +473,7 @@ static void refuse(struct conn *c)
     if (send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
         /* the client is gone already */
     }
-    shutdown(c->fd, SHUT_RDWR);
+    shutdown(c->fd, SHUT_WR);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -538,8 +542,10 @@ static const char *missed(const struct alm_http *h, struct conn *c, int64_t now)
     int phase = atomic_load(&c->phase);
     int64_t since = now - (int64_t)atomic_load(&c->phase_ms);
 
-    if (c->cut || c->refused)
+    if (c->cut)
         return NULL;
+    if (c->refused)
+        return since > REFUSED_LINGER_MS ? "" : NULL; /* counted when refused */
     if (phase == PHASE_HEAD && since > (int64_t)h->opts.head_timeout_ms)
         return "head_timeout";
     /* After the grace period the body must have averaged the minimum rate. */
@@ -564,6 +570,8 @@ static void check_deadlines(struct alm_http *h)
         /* MHD sees the end of the stream on its next read and closes the connection. */
         c->cut = true;
         shutdown(c->fd, SHUT_RDWR);
+        if (!*why)
+            continue;
         if (ncut < ALM_ARRAY_SIZE(cut))
             cut[ncut++] = why;
         else
@@ -657,36 +665,43 @@ static void *keeper_thread(void *arg)
     return NULL;
 }
 
-/* Writes the early answer to the socket and gives the drain a descriptor of its own, so
- * that MHD can close (it shuts down writing only: the client gets the answer and end of
- * stream) while the rest of the body is still read; a client that writes its whole body
- * before reading sees the answer, not a reset. */
-static void hand_over(struct alm_req *req)
+/* Gives the drain a descriptor of its own for fd; MHD then closes its side (shutting
+ * down writing only: the client gets end of stream) while the drain reads and drops what
+ * the client still sends, so that a client writing its whole body before reading sees
+ * the answer, not a reset. */
+static void drain_add(struct alm_http *h, int fd)
 {
-    struct alm_http *h = req->http;
-    struct conn *c = req->cn;
     struct drain *d;
-    ssize_t n;
-    int fd;
+    int dup;
 
-    if (!c || c->fd < 0)
+    if (!h->opts.drain_bytes)
         return;
-    n = send(c->fd, req->raw, req->raw_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n != (ssize_t)req->raw_len || !h->opts.drain_bytes)
-        return; /* the client is not reading: no point in draining */
     if (atomic_fetch_add(&h->ndrain, 1) >= h->opts.max_connections ||
-        (fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        (dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
         atomic_fetch_sub(&h->ndrain, 1);
         return;
     }
     d = alm_xcalloc(1, sizeof(*d));
-    d->fd = fd;
+    d->fd = dup;
     d->left = h->opts.drain_bytes;
     d->deadline_ms = alm_clock_ms() + h->opts.drain_ms;
     pthread_mutex_lock(&h->mu);
     d->next = h->pending;
     h->pending = d;
     pthread_mutex_unlock(&h->mu);
+}
+
+/* Writes the early answer to the socket and hands the socket to the drain. */
+static void hand_over(struct alm_req *req)
+{
+    struct conn *c = req->cn;
+    ssize_t n;
+
+    if (!c || c->fd < 0)
+        return;
+    n = send(c->fd, req->raw, req->raw_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == (ssize_t)req->raw_len) /* else the client is not reading: no point */
+        drain_add(req->http, c->fd);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -908,8 +923,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!req) {
         struct conn *c = conn_of(conn);
-        if (c && c->refused)
-            return MHD_NO; /* past a limit: answered 503 already */
+        if (c && c->refused) { /* past a limit: answered 503 already */
+            drain_add(h, c->fd);
+            handing_over = true;
+            return MHD_NO;
+        }
         req = req_new(h, conn, url, method, version);
         *con_cls = req;
         req->early = true;
@@ -1005,7 +1023,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     }
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    alm_warn("http.server", "http server message", "{s:s}", "detail", msg);
+    /* What clients do to their own connections is not ours to warn about: a flood of
+     * them would flood the log. */
+    alm_log(strstr(msg, "remote side") || strstr(msg, "reset") || strstr(msg, "timed out")
+                ? ALM_LOG_DEBUG
+                : ALM_LOG_WARN,
+            "http.server", "http server message", "{s:s}", "detail", msg);
 }
 
 /* Opens the listening socket ourselves, for a clear error naming the address. */
