@@ -656,11 +656,12 @@ static void *keeper_thread(void *arg)
             next_check = alm_clock_ms() + TICK_MS;
         }
     }
-    while (h->pending || h->draining) {
-        for (struct drain *d = h->draining; d; d = d->next)
-            d->deadline_ms = 0;
-        drain_tick(h, buf, 0);
-    }
+    /* Stopping: take what is pending, then close everything. Sockets handed over later,
+     * while MHD stops, are closed by alm_http_stop(). */
+    drain_tick(h, buf, 0);
+    for (struct drain *d = h->draining; d; d = d->next)
+        d->deadline_ms = 0;
+    drain_tick(h, buf, 0);
     free(buf);
     return NULL;
 }
@@ -921,6 +922,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct alm_http *h = cls;
     struct alm_req *req = *con_cls;
 
+    handing_over = false; /* MHD logs right after the call that set it, if at all */
     if (!req) {
         struct conn *c = conn_of(conn);
         if (c && c->refused) { /* past a limit: answered 503 already */
@@ -1153,6 +1155,12 @@ void alm_http_stop(struct alm_http *h)
     alm_http_quiesce(h);
     MHD_stop_daemon(h->mhd);
     close(h->listen_fd);
+    while (h->pending) {
+        struct drain *d = h->pending;
+        h->pending = d->next;
+        close(d->fd);
+        free(d);
+    }
     close(h->epfd);
     for (size_t i = 0; i < ADDR_BUCKETS; i++) {
         while (h->addrs[i]) {
