@@ -442,7 +442,7 @@ describe('the api front door', { skip: SKIP, timeout: 240000 }, () => {
 
   test('the listening sockets are closed once, after the server stopped (no EBADF)', async () => {
     if (spawnSync('strace', ['-V']).status !== 0) assert.fail('strace is missing: scripts/deps.sh all installs it');
-    for (const role of ['api', 'worker']) {
+    for (const role of ['worker', 'api']) {
       const out = `/tmp/almanac-strace-${process.pid}-${role}.txt`;
       const probe = await freePort();
       const env = { ...stack.env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}`, ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:detect_leaks=0` };
