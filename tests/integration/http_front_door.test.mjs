@@ -317,7 +317,7 @@ describe('the api front door', { skip: SKIP, timeout: 240000 }, () => {
     // no byte of the body is sent: an answer can only come from the head
     let r = await raw(port, up(kb, null), { timeoutMs: 3000 });
     assertJsonError(r, 401, 'unauthorized');
-    assert.ok(r.firstByteMs < 1000, `401 after ${Math.round(r.firstByteMs)} ms`);
+    assert.ok(r.firstByteMs < 2000, `401 after ${Math.round(r.firstByteMs)} ms`);
     t.diagnostic(`unauthenticated 20 MiB upload: 401 after ${r.firstByteMs.toFixed(1)} ms, body never sent`);
     r = await raw(port, up(kb, 'not.a.token'), { timeoutMs: 3000 });
     assertJsonError(r, 401, 'unauthorized');
@@ -402,7 +402,9 @@ describe('the api front door', { skip: SKIP, timeout: 240000 }, () => {
     const peak = rssKb(a.pid, 'VmHWM');
     const answered = results.filter((r) => r.status === 503).length;
     t.diagnostic(`probes: ${lat.length}, p99 ${p99(lat).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms; flood answered 503 ${answered}/200; RSS ${rssBefore} kB before, peak ${peak} kB`);
-    assert.ok(p99(lat) < 500, `probe p99 ${p99(lat)} ms`);
+    // Functional, not a performance figure (bench/http.sh has those): no probe comes near
+    // the orchestrator's 3 s timeout.
+    assert.ok(Math.max(...lat) < 2000, `slowest probe ${Math.max(...lat)} ms`);
     // the public port was full: the flood was refused (503) or answered 401, never buffered
     assert.ok(results.every((r) => r.closed), 'every flood connection ended');
     assert.ok(results.every((r) => r.status === null || r.status === 401 || r.status === 503), results.map((r) => r.status).join(','));
