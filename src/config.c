@@ -626,7 +626,11 @@ bool alm_config_requires(const struct alm_config *cfg, const char *dep)
 
 void alm_config_log(const struct alm_config *cfg)
 {
-    json_t *fields = json_object();
+    json_t *fields;
+
+    if (!alm_log_enabled(ALM_LOG_INFO))
+        return; /* alm_log would not take the "o" reference below */
+    fields = json_object();
 
     for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
         const struct alm_setting *s = &settings[i];
