@@ -5,8 +5,12 @@
 # an nginx on free loopback ports, then runs wrk against each target after a warm-up run.
 # Prints requests/s, p99 latency and the ratio to nginx, plus the api's resident memory idle
 # after start and at its peak after the load, next to a baseline program that loads the same
-# shared libraries (bench/rss_floor.c); the same figures go to
-# ${BENCH_OUT:-/tmp}/http-latest.json. Everything started here is stopped on exit.
+# shared libraries (bench/rss_floor.c). Then the front door under hostile clients
+# (bench/front_door.mjs): /health p50/p99 on the probe listener idle, with
+# BENCH_SLOW_CONNECTIONS slow connections held open on the public port, and with those plus
+# 200 unauthenticated 20 MiB uploads at once, and the api's peak RSS during that flood.
+# The same figures go to ${BENCH_OUT:-/tmp}/http-latest.json. Everything started here is
+# stopped on exit.
 #
 # Environment:
 #   ALMANAC_BIN            binary to measure (default: build/almanac, built if missing)
@@ -16,8 +20,13 @@
 #   BENCH_THREADS          wrk threads (default 2)
 #   BENCH_OUT              directory of http-latest.json (default /tmp)
 #   ALMANAC_READY_CACHE_MS readiness cache TTL handed to the api (its default when unset)
+#   BENCH_SLOW_CONNECTIONS slow connections held on the public port (default 2000; the api
+#                          gets ALMANAC_HTTP_MAX_CONNECTIONS=4096 so that all are held)
+#   BENCH_PROBES           probes per latency figure (default 500)
 #
 # Targets (from the performance issue): /health at least 0.8x nginx; idle RSS under 8 MB.
+# From the front-door issue: probe p99 under 100 ms with the slow connections and the
+# flood; RSS under 64 MB during the flood.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +40,7 @@ ncpu=$(nproc)
 
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
-bench_require_tools wrk nginx redis-server curl ss readelf cc pkg-config
+bench_require_tools wrk nginx redis-server curl ss readelf cc pkg-config node
 [ -x "$pg_bin/postgres" ] || {
     echo "bench: no PostgreSQL binaries in $pg_bin (set ALMANAC_PG_BIN)" >&2
     exit 1
@@ -51,7 +60,7 @@ fi
 tmp=$(mktemp -d /tmp/almanac-bench.XXXXXX)
 # PostgreSQL and nginx workers may run as other users when we are root: let them in.
 chmod 711 "$tmp"
-api_pid="" nginx_pid="" pg_started="" redis_started=""
+api_pid="" nginx_pid="" pg_started="" redis_started="" slow_pid="" flood_pid=""
 
 # PostgreSQL refuses to run as root; as root it runs as the postgres user.
 as_pg=()
@@ -62,6 +71,8 @@ fi
 cleanup() {
     local rc=$?
     set +e
+    [ -n "$flood_pid" ] && kill "$flood_pid" 2>/dev/null && wait "$flood_pid" 2>/dev/null
+    [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null && wait "$slow_pid" 2>/dev/null
     [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
     [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
     if [ -n "$redis_started" ] && [ -s "$tmp/redis.pid" ]; then
@@ -133,6 +144,9 @@ probe_port=$(free_port)
 export ALMANAC_PROBE_LISTEN="127.0.0.1:$probe_port"
 export ALMANAC_ENV=development
 export ALMANAC_LOG_LEVEL=info
+slow_n=${BENCH_SLOW_CONNECTIONS:-2000}
+probe_n=${BENCH_PROBES:-500}
+export ALMANAC_HTTP_MAX_CONNECTIONS=4096
 unset ALMANAC_QDRANT_URL # Qdrant then reports "warn", which still answers 200
 # Readiness includes the schema: apply the migrations first (binaries that have them).
 if "$bin" --help 2>&1 | grep -q '^ *migrate '; then
@@ -262,6 +276,34 @@ peak_rss_kb=$(rss_kb VmHWM)
 after_rss_kb=$(rss_kb VmRSS)
 threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$api_pid/status")
 
+# ---------------------------------------------------------------- hostile clients
+
+front="$root/bench/front_door.mjs"
+probe_url="http://127.0.0.1:$probe_port/health"
+# each figure: {"n","p50_ms","p99_ms","max_ms","errors"}
+jget() { node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(typeof v === "object" ? JSON.stringify(v) : v ?? 0)' "$1" "$2"; }
+probe_idle=$(node "$front" probe "$probe_url" "$probe_n")
+mkfifo "$tmp/slow.in"
+node "$front" slow "$api_port" "$slow_n" <"$tmp/slow.in" >"$tmp/slow.out" 2>&1 &
+slow_pid=$!
+exec 5>"$tmp/slow.in" # the holder stops when this closes
+wait_for "$slow_n slow connections" grep -q '^ready' "$tmp/slow.out"
+probe_slow=$(node "$front" probe "$probe_url" "$probe_n")
+public_slow=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$api_url/health" || true)
+rss_slow_kb=$(rss_kb VmRSS)
+node "$front" flood "$api_port" /api/v1/knowledge-bases/1/documents 200 $((20 * 1024 * 1024)) \
+    "$api_pid" >"$tmp/flood.out" &
+flood_pid=$!
+probe_flood=$(node "$front" probe "$probe_url" "$probe_n")
+wait "$flood_pid"
+flood_pid=""
+flood=$(cat "$tmp/flood.out")
+held=$(awk '/^open/ { n = $2 } END { print n + 0 }' "$tmp/slow.out")
+exec 5>&-
+wait "$slow_pid" || true
+slow_pid=""
+refused=$(curl -fsS "http://127.0.0.1:$probe_port/metrics" | awk '/^almanac_http_refused_total/ { printf "%s ", $0 }')
+
 # ---------------------------------------------------------------- report
 
 ratio() { awk -v a="$1" -v b="${rps[nginx]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -282,6 +324,20 @@ echo "    only loaded: $(mb "$floor_load_kb") MB; initialised like the api (libc
 echo "    library, one PostgreSQL and one Redis connection): $(mb "$floor_init_kb") MB"
 echo "  api beyond that baseline: $(mb $((idle_rss_kb - floor_init_kb))) MB"
 echo "api RSS after load: $(mb "$after_rss_kb") MB, peak (VmHWM): $(mb "$peak_rss_kb") MB; $threads threads"
+
+echo
+echo "front door: /health on the probe listener, $probe_n probes each, fresh connection per probe"
+printf '%-58s %9s %9s %9s %7s\n' condition "p50 (ms)" "p99 (ms)" "max (ms)" errors
+probe_row() {
+    printf '%-58s %9s %9s %9s %7s\n' "$1" "$(jget "$2" p50_ms)" "$(jget "$2" p99_ms)" \
+        "$(jget "$2" max_ms)" "$(jget "$2" errors)"
+}
+probe_row "idle server" "$probe_idle"
+probe_row "$slow_n slow connections on the public port" "$probe_slow"
+probe_row "same + 200 unauthenticated 20 MiB uploads at once" "$probe_flood"
+echo "  public /health with the slow connections held: HTTP $public_slow; still open at the end: $held"
+echo "  flood answers: $(jget "$flood" statuses | tr -d '\n'); api RSS idle $(mb "$idle_rss_kb") MB, with the slow connections $(mb "$rss_slow_kb") MB, peak during the flood $(mb "$(jget "$flood" rss_peak_kb)") MB (target < 64 MB)"
+echo "  $refused"
 
 health_ratio=$(ratio "${rps[health]}")
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t + 0) ? "true" : "false" }'; }
@@ -304,9 +360,17 @@ mkdir -p "$out_dir"
     printf '  "rss_floor_kb": {"libraries_loaded": %s, "libraries_initialised": %s},\n' \
         "$floor_load_kb" "$floor_init_kb"
     printf '  "api_threads": %s,\n' "$threads"
+    printf '  "front_door": {"slow_connections": %s, "probe_idle": %s, "probe_slow": %s, ' \
+        "$slow_n" "$probe_idle" "$probe_slow"
+    printf '"probe_slow_and_flood": %s, "flood": %s, "public_health_status": "%s", ' \
+        "$probe_flood" "$flood" "$public_slow"
+    printf '"rss_kb_slow": %s},\n' "$rss_slow_kb"
     printf '  "goals": {"health_ratio_min": 0.8, "health_ratio_met": %s, ' \
         "$(verdict "$health_ratio" 0.8)"
-    printf '"idle_rss_kb_max": 8192, "idle_rss_met": %s}\n}\n' \
-        "$(verdict 8192 "$idle_rss_kb")"
+    printf '"idle_rss_kb_max": 8192, "idle_rss_met": %s, ' "$(verdict 8192 "$idle_rss_kb")"
+    printf '"probe_p99_ms_max": 100, "probe_p99_met": %s, ' \
+        "$(verdict 100 "$(jget "$probe_flood" p99_ms)")"
+    printf '"flood_rss_kb_max": 65536, "flood_rss_met": %s}\n}\n' \
+        "$(verdict 65536 "$(jget "$flood" rss_peak_kb)")"
 } >"$out_dir/http-latest.json"
 echo "results: $out_dir/http-latest.json"

@@ -53,7 +53,7 @@ if [ ! -s "$state/admin_password" ]; then
     (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$state/admin_password")
     build/almanac user create --admin --email admin@localhost --password-file "$state/admin_password"
 fi
-setsid build/almanac api &
+ALMANAC_PROBE_LISTEN=127.0.0.1:8003 setsid build/almanac api &
 pids+=($!)
 ALMANAC_PROBE_LISTEN=127.0.0.1:8001 setsid build/almanac worker &
 pids+=($!)
@@ -67,7 +67,7 @@ pids+=($!)
 
 cat >&2 <<EOM
 almanac: web UI on http://$ALMANAC_UI_LISTEN (nginx; /api/ goes to the api),
-         api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready),
+         api on http://$ALMANAC_LISTEN (health: /health, readiness: /ready; probes also on 127.0.0.1:8003),
          worker probes on 127.0.0.1:8001, beat probes on 127.0.0.1:8002.
          Sign in as admin@localhost with the password in $state/admin_password.
          Ctrl-C stops everything.

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "schema.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +18,26 @@ static const struct alm_route routes[] = {
     {"GET", "/health/queues", alm_api_health_queues, ALM_ROUTE_PROBE},
     {"GET", "/api/v1/admin/workers", alm_api_admin_workers, 0},
     {"GET", "/api/v1/admin/queues", alm_api_admin_queues, 0},
-    {"POST", "/api/v1/admin/queues/retry-dead", alm_api_admin_retry_dead, 0},
+    {"POST", "/api/v1/admin/queues/retry-dead", alm_api_admin_retry_dead, ALM_ROUTE_AUTH},
     {"POST", "/api/v1/auth/login", alm_api_login, 0},
     {"POST", "/api/v1/auth/signup", alm_api_signup, 0},
     {"GET", "/api/v1/users/me", alm_api_me, 0},
     {"GET", "/api/v1/admin/users", alm_api_users_list, 0},
-    {"POST", "/api/v1/admin/users", alm_api_users_create, 0},
-    {"PATCH", "/api/v1/admin/users/{id}", alm_api_users_update, 0},
-    {"POST", "/api/v1/knowledge-bases", alm_api_kbs_create, 0},
+    {"POST", "/api/v1/admin/users", alm_api_users_create, ALM_ROUTE_AUTH},
+    {"PATCH", "/api/v1/admin/users/{id}", alm_api_users_update, ALM_ROUTE_AUTH},
+    {"POST", "/api/v1/knowledge-bases", alm_api_kbs_create, ALM_ROUTE_AUTH},
     {"GET", "/api/v1/knowledge-bases", alm_api_kbs_list, 0},
     {"GET", "/api/v1/knowledge-bases/{id}", alm_api_kbs_get, 0},
-    {"PATCH", "/api/v1/knowledge-bases/{id}", alm_api_kbs_update, 0},
+    {"PATCH", "/api/v1/knowledge-bases/{id}", alm_api_kbs_update, ALM_ROUTE_AUTH},
     {"DELETE", "/api/v1/knowledge-bases/{id}", alm_api_kbs_delete, 0},
-    {"POST", "/api/v1/knowledge-bases/{id}/documents", alm_api_docs_upload, ALM_ROUTE_BODY},
+    {"POST", "/api/v1/knowledge-bases/{id}/documents", alm_api_docs_upload,
+     ALM_ROUTE_BODY | ALM_ROUTE_KB},
     {"GET", "/api/v1/knowledge-bases/{id}/documents", alm_api_docs_list, 0},
     {"GET", "/api/v1/documents/{id}", alm_api_docs_get, 0},
     {"DELETE", "/api/v1/documents/{id}", alm_api_docs_delete, 0},
-    {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, 0},
+    {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, ALM_ROUTE_AUTH},
     {"GET", "/api/v1/documents/{id}/content", alm_api_docs_content, 0},
-    {"POST", "/api/v1/search", alm_api_search, 0},
+    {"POST", "/api/v1/search", alm_api_search, ALM_ROUTE_AUTH},
 };
 
 const struct alm_route *alm_api_routes(size_t *n)
@@ -129,26 +131,57 @@ void alm_api_db_put(struct alm_req *req, PGconn *conn)
     alm_pool_put(app->db, conn);
 }
 
-bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *user)
+/* The bearer token's claims, checked (signature, expiry) without the database. */
+static bool token_or_reply(struct alm_req *req, struct alm_token_claims *claims)
 {
     const struct alm_app *app = alm_req_app(req);
     const char *h = alm_req_header(req, "Authorization");
-    struct alm_token_claims claims;
     struct alm_errbuf eb = {{0}};
-    enum alm_err err;
 
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         alm_reply_header(req, "WWW-Authenticate", "Bearer");
         alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "sign in first: missing bearer token");
         return false;
     }
-    err = alm_auth_token_verify(h + 7, app->cfg->jwt_secret, strlen(app->cfg->jwt_secret),
-                                (int64_t)time(NULL), 30, &claims, &eb);
-    if (err) {
+    if (alm_auth_token_verify(h + 7, app->cfg->jwt_secret, strlen(app->cfg->jwt_secret),
+                              (int64_t)time(NULL), 30, claims, &eb)) {
         alm_reply_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         alm_reply_error(req, ALM_ERR_UNAUTHORIZED, "%s", eb.msg);
         return false;
     }
+    return true;
+}
+
+bool alm_api_admit(struct alm_req *req)
+{
+    struct alm_token_claims claims;
+    struct alm_user me;
+    PGconn *conn;
+    int64_t kb;
+    bool ok;
+
+    if (!token_or_reply(req, &claims))
+        return false;
+    if (!(alm_req_route_flags(req) & ALM_ROUTE_KB))
+        return true;
+    /* Uploads: the account and the knowledge base too, before megabytes arrive. The
+     * handler checks again: an account can be disabled while the body comes in. */
+    conn = alm_api_db_or_reply(req);
+    ok = conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &kb) &&
+         alm_api_kb_visible_or_reply(req, conn, &me, kb);
+    alm_api_db_put(req, conn);
+    return ok;
+}
+
+bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *user)
+{
+    const struct alm_app *app = alm_req_app(req);
+    struct alm_token_claims claims;
+    struct alm_errbuf eb = {{0}};
+    enum alm_err err;
+
+    if (!token_or_reply(req, &claims))
+        return false;
     err = alm_users_find(conn, (int)app->cfg->db_timeout_ms, strtoll(claims.sub, NULL, 10), user,
                          &eb);
     if (err == ALM_ERR_NOT_FOUND || (!err && user->disabled)) {
@@ -261,10 +294,15 @@ void alm_api_client_ip(struct alm_req *req, char *out, size_t n)
     const struct alm_app *app = alm_req_app(req);
     const char *real = alm_req_header(req, "X-Real-IP");
 
-    if (strcmp(app->cfg->trust_proxy, "true") == 0 && real && *real && strlen(real) < n &&
-        strspn(real, "0123456789abcdefABCDEF.:") == strlen(real)) {
-        snprintf(out, n, "%s", real);
-        return;
+    unsigned char bin[16];
+
+    /* Only an address that parses as one, printed back in canonical form: "::ffff:1.2.3.4",
+     * "1.2.3.4.5" or a 40-character run of digits is not a client address. */
+    if (strcmp(app->cfg->trust_proxy, "true") == 0 && real) {
+        if (inet_pton(AF_INET, real, bin) == 1 && inet_ntop(AF_INET, bin, out, (socklen_t)n))
+            return;
+        if (inet_pton(AF_INET6, real, bin) == 1 && inet_ntop(AF_INET6, bin, out, (socklen_t)n))
+            return;
     }
     alm_req_peer(req, out, n);
 }

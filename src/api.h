@@ -10,13 +10,18 @@
 
 #include <libpq-fe.h>
 
-/* The api's whole route table, probes included. */
+/* The api's whole route table, probes included: its first ALM_API_PROBE_ROUTES rows are
+ * ALM_HEALTH_ROUTES, which the probe listener serves. */
+#define ALM_API_PROBE_ROUTES 3
 const struct alm_route *alm_api_routes(size_t *n);
 
 /* The signed-in user from "Authorization: Bearer ...", checked against the database
  * (a disabled or deleted user is refused at once). */
 bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *user);
 bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user);
+/* The server's admit hook (ALM_ROUTE_AUTH, ALM_ROUTE_KB), run when the request head is
+ * complete: the token, and for ALM_ROUTE_KB the account and the knowledge base. */
+bool alm_api_admit(struct alm_req *req);
 /* A pooled database connection once the schema is current; give it back with
  * alm_api_db_put(). */
 PGconn *alm_api_db_or_reply(struct alm_req *req);

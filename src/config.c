@@ -61,6 +61,28 @@ static const struct alm_setting settings[] = {
      F(http_max_connections), "concurrent HTTP connections accepted"},
     {"ALMANAC_HTTP_TIMEOUT_S", ALM_SET_INT, "30", 0, 1, 3600, NULL, F(http_timeout_s),
      "seconds an idle or stalled HTTP connection is kept"},
+    {"ALMANAC_HTTP_MAX_CONNECTIONS_PER_ADDRESS", ALM_SET_INT, "256", 0, 0, 65536, NULL,
+     F(http_max_per_address),
+     "concurrent HTTP connections from one client address (0: no limit); behind a proxy every "
+     "connection comes from the proxy's address"},
+    {"ALMANAC_HTTP_HEAD_TIMEOUT_MS", ALM_SET_INT, "10000", 0, 100, 600000, NULL,
+     F(http_head_timeout_ms),
+     "a request head must be complete this long after its connection opened or its previous "
+     "answer went out, however slowly the bytes come"},
+    {"ALMANAC_HTTP_MIN_BODY_RATE", ALM_SET_INT, "4096", 0, 0, 1073741824, NULL,
+     F(http_min_body_rate),
+     "bytes per second a request body must average once it has been arriving for "
+     "ALMANAC_HTTP_HEAD_TIMEOUT_MS (0: no minimum)"},
+    {"ALMANAC_HTTP_BODY_BUDGET_BYTES", ALM_SET_INT, "134217728", 0, 1048576, 17179869184, NULL,
+     F(http_body_budget),
+     "request body bytes all requests together may hold in memory; past it uploads get 503 "
+     "with Retry-After"},
+    {"ALMANAC_HTTP_DRAIN_BYTES", ALM_SET_INT, "33554432", 0, 0, 1073741824, NULL,
+     F(http_drain_bytes),
+     "after an answer sent before the body was read (401, 413, ...), body bytes read and "
+     "dropped so that the client sees the answer (0: close at once)"},
+    {"ALMANAC_HTTP_DRAIN_MS", ALM_SET_INT, "5000", 0, 0, 60000, NULL, F(http_drain_ms),
+     "how long such a body is read and dropped at most"},
     {"ALMANAC_MAX_UPLOAD_BYTES", ALM_SET_INT, "20971520", 0, 1024, 1073741824, NULL,
      F(max_upload_bytes), "largest document accepted by upload, in bytes"},
     {"ALMANAC_SHUTDOWN_DELAY_MS", ALM_SET_INT, "2000", 0, 0, 60000, NULL, F(shutdown_delay_ms),
@@ -82,7 +104,8 @@ static const struct alm_setting settings[] = {
     {"ALMANAC_LOGIN_WINDOW_S", ALM_SET_INT, "900", 0, 10, 86400, NULL, F(login_window_s),
      "window of the sign-in limits in seconds"},
     {"ALMANAC_TRUST_PROXY", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(trust_proxy),
-     "take the client address from X-Real-IP (set it only behind our nginx)"},
+     "take the client address from X-Real-IP, when it is a valid IPv4 or IPv6 address; only "
+     "where nothing but the bundled nginx can reach the api (docs/http.md)"},
     {"ALMANAC_QDRANT_COLLECTION", ALM_SET_STRING, "almanac_chunks", 0, 0, 0, NULL,
      F(qdrant_collection), "Qdrant collection holding the chunk vectors"},
     {"ALMANAC_EMBEDDINGS_DIM", ALM_SET_INT, "384", 0, 8, 8192, NULL, F(embeddings_dim),
@@ -101,7 +124,7 @@ static const struct alm_setting settings[] = {
     {"ALMANAC_SEARCH_TIMEOUT_MS", ALM_SET_INT, "3000", 0, 200, 30000, NULL, F(search_timeout_ms),
      "deadline of a search; the vector path is dropped (degraded answer) when it is late"},
     {"ALMANAC_PROBE_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8001", 0, 0, 0, NULL, F(probe_listen),
-     "address and port of the /health, /ready and /metrics listener of worker and beat"},
+     "address and port of the /health, /ready and /metrics listener of api, worker and beat"},
     {"ALMANAC_WORKER_CONCURRENCY", ALM_SET_INT, "2", 0, 1, 64, NULL, F(worker_concurrency),
      "jobs one worker process runs at once (threads)"},
     {"ALMANAC_JOB_TIMEOUT_MS", ALM_SET_INT, "300000", 0, 1000, 86400000, NULL, F(job_timeout_ms),
@@ -603,7 +626,11 @@ bool alm_config_requires(const struct alm_config *cfg, const char *dep)
 
 void alm_config_log(const struct alm_config *cfg)
 {
-    json_t *fields = json_object();
+    json_t *fields;
+
+    if (!alm_log_enabled(ALM_LOG_INFO))
+        return; /* alm_log would not take the "o" reference below */
+    fields = json_object();
 
     for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
         const struct alm_setting *s = &settings[i];

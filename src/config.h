@@ -57,6 +57,12 @@ struct alm_config {
     long http_threads;
     long http_max_connections;
     long http_timeout_s;
+    long http_max_per_address;
+    long http_head_timeout_ms;
+    long http_min_body_rate;
+    long http_body_budget;
+    long http_drain_bytes;
+    long http_drain_ms;
     long max_upload_bytes;
     long shutdown_delay_ms;
     long shutdown_timeout_ms;

@@ -25,6 +25,7 @@ static const struct {
     [ALM_ERR_UPSTREAM] = {"upstream_error", 502},
     [ALM_ERR_SHUTTING_DOWN] = {"shutting_down", 503},
     [ALM_ERR_INTERNAL] = {"internal", 500},
+    [ALM_ERR_NOT_IMPLEMENTED] = {"not_implemented", 501},
 };
 
 const char *alm_err_name(enum alm_err err)

@@ -5,21 +5,22 @@
 enum alm_err {
     ALM_OK = 0,
     ALM_ERR_NOMEM,
-    ALM_ERR_INVALID,       /* bad client or caller input -> 400 */
-    ALM_ERR_UNAUTHORIZED,  /* -> 401 */
-    ALM_ERR_FORBIDDEN,     /* -> 403 */
-    ALM_ERR_NOT_FOUND,     /* -> 404 */
-    ALM_ERR_METHOD,        /* -> 405 */
-    ALM_ERR_CONFLICT,      /* -> 409 */
-    ALM_ERR_TOO_LARGE,     /* over a configured cap -> 413 */
-    ALM_ERR_MEDIA_TYPE,    /* -> 415 */
-    ALM_ERR_UNPROCESSABLE, /* well-formed but unacceptable -> 422 */
-    ALM_ERR_RATE_LIMITED,  /* -> 429 */
-    ALM_ERR_TIMEOUT,       /* -> 504 */
-    ALM_ERR_UNAVAILABLE,   /* dependency down, retryable -> 503 */
-    ALM_ERR_UPSTREAM,      /* dependency answered with an error -> 502 */
-    ALM_ERR_SHUTTING_DOWN, /* -> 503 */
-    ALM_ERR_INTERNAL,      /* a bug, logged with detail -> 500 */
+    ALM_ERR_INVALID,         /* bad client or caller input -> 400 */
+    ALM_ERR_UNAUTHORIZED,    /* -> 401 */
+    ALM_ERR_FORBIDDEN,       /* -> 403 */
+    ALM_ERR_NOT_FOUND,       /* -> 404 */
+    ALM_ERR_METHOD,          /* -> 405 */
+    ALM_ERR_CONFLICT,        /* -> 409 */
+    ALM_ERR_TOO_LARGE,       /* over a configured cap -> 413 */
+    ALM_ERR_MEDIA_TYPE,      /* -> 415 */
+    ALM_ERR_UNPROCESSABLE,   /* well-formed but unacceptable -> 422 */
+    ALM_ERR_RATE_LIMITED,    /* -> 429 */
+    ALM_ERR_TIMEOUT,         /* -> 504 */
+    ALM_ERR_UNAVAILABLE,     /* dependency down, retryable -> 503 */
+    ALM_ERR_UPSTREAM,        /* dependency answered with an error -> 502 */
+    ALM_ERR_SHUTTING_DOWN,   /* -> 503 */
+    ALM_ERR_INTERNAL,        /* a bug, logged with detail -> 500 */
+    ALM_ERR_NOT_IMPLEMENTED, /* a protocol feature we do not support -> 501 */
 };
 
 /* Detail of an error: lower-case, no final period, never a secret. */

@@ -19,17 +19,46 @@ struct alm_req;
 
 /* Called when a request is finished, for metrics: route is NULL when nothing matched. */
 typedef void (*alm_http_observer)(const struct alm_route *route, int status, double seconds);
+/* Called when the server refuses or cuts off a connection itself, for metrics. reason is
+ * one of ALM_HTTP_REFUSAL_REASONS. */
+typedef void (*alm_http_refusal_observer)(const char *reason);
+
+/* Every reason a connection is refused or cut off, for metrics with a fixed label set:
+ * at the global connection limit, at the per-address limit, a request head not complete
+ * within the head deadline, a body slower than the minimum rate, the body memory budget
+ * exhausted (a 503). */
+#define ALM_HTTP_REFUSAL_REASONS                                                                   \
+    {                                                                                              \
+        "max_connections", "per_address", "head_timeout", "slow_body", "body_budget"               \
+    }
 
 struct alm_http_opts {
     const char *listen; /* host:port */
     unsigned threads;   /* 0: two per CPU */
     unsigned max_connections;
-    unsigned timeout_s;
-    size_t max_body; /* for ALM_ROUTE_BODY routes */
+    unsigned max_per_address; /* connections from one client address; 0: no limit */
+    unsigned timeout_s;       /* idle connections */
+    /* A request head (request line and headers) must be complete this long after the
+     * connection opened or its previous answer was sent, however the bytes trickle in. */
+    unsigned head_timeout_ms;
+    /* Once a body has been arriving for head_timeout_ms, it must average at least this
+     * many bytes per second; 0: no minimum. */
+    size_t min_body_rate;
+    size_t max_body;    /* for ALM_ROUTE_BODY routes */
+    size_t body_budget; /* bytes of request bodies held at once, all requests; 0: none */
+    /* After an answer sent before the body was read, up to drain_bytes of the body are
+     * read and dropped within drain_ms, so that the client sees the answer. */
+    size_t drain_bytes;
+    unsigned drain_ms;
     const struct alm_route *routes;
     size_t nroutes;
     void *app; /* handed to handlers through alm_req_app() */
     alm_http_observer observe;
+    alm_http_refusal_observer refused;
+    /* For routes flagged ALM_ROUTE_AUTH or ALM_ROUTE_KB: runs as soon as the request head
+     * is complete, before any body is read; false when it answered (401, 403, 404, 503),
+     * and then the body is never buffered. */
+    bool (*admit)(struct alm_req *req);
 };
 
 /* Binds and starts serving; NULL with eb filled when the address cannot be used. */
@@ -38,7 +67,7 @@ struct alm_http *alm_http_start(const struct alm_http_opts *opts, struct alm_err
 void alm_http_quiesce(struct alm_http *h);
 /* Requests received and not yet answered and sent. */
 unsigned alm_http_inflight(const struct alm_http *h);
-/* Closes every connection and frees h. */
+/* Closes every connection, then the listening socket (once), and frees h. */
 void alm_http_stop(struct alm_http *h);
 /* The port actually bound (useful with port 0). */
 int alm_http_port(const struct alm_http *h);
@@ -50,6 +79,8 @@ const char *alm_req_id(const struct alm_req *req);
 /* Path placeholder i of the matched route ("" when absent). */
 const char *alm_req_param(const struct alm_req *req, size_t i);
 const char *alm_req_header(const struct alm_req *req, const char *name);
+/* Flags of the matched route (0 when none matched). */
+unsigned alm_req_route_flags(const struct alm_req *req);
 const char *alm_req_query(const struct alm_req *req, const char *name);
 /* The request body (borrowed; NUL-terminated). */
 const struct alm_buf *alm_req_body(const struct alm_req *req);

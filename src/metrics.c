@@ -1,5 +1,6 @@
 #include "compat.h"
 #include "metrics.h"
+#include "http_server.h"
 #include "version.h"
 
 #include <stdatomic.h>
@@ -7,8 +8,8 @@
 
 #define MAX_ROUTES 64 /* plus one row for requests that matched no route */
 
-static const int statuses[] = {200, 201, 202, 204, 301, 304, 400, 401, 403, 404, 405,
-                               409, 413, 415, 422, 429, 431, 499, 500, 502, 503, 504};
+static const int statuses[] = {200, 201, 202, 204, 301, 304, 400, 401, 403, 404, 405, 409,
+                               413, 415, 422, 429, 431, 499, 500, 501, 502, 503, 504};
 #define NSTATUS (ALM_ARRAY_SIZE(statuses) + 1) /* last: any other */
 
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -21,6 +22,9 @@ struct route_stats {
     atomic_ullong count;
     atomic_ullong sum_us;
 };
+
+static const char *const refusal_reasons[] = ALM_HTTP_REFUSAL_REASONS;
+static atomic_ullong refusals[ALM_ARRAY_SIZE(refusal_reasons)];
 
 static const struct alm_route *route_table;
 static size_t route_count;
@@ -58,6 +62,14 @@ void alm_metrics_observe_http(const struct alm_route *route, int status, double 
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->sum_us, (unsigned long long)(seconds * 1e6),
                               memory_order_relaxed);
+}
+
+void alm_metrics_observe_refusal(const char *reason)
+{
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(refusal_reasons); i++) {
+        if (strcmp(refusal_reasons[i], reason) == 0)
+            atomic_fetch_add_explicit(&refusals[i], 1, memory_order_relaxed);
+    }
 }
 
 static unsigned long long load(atomic_ullong *v)
@@ -135,5 +147,11 @@ void alm_metrics_render(struct alm_buf *out, const char *svc)
     for (size_t r = 0; r < route_count; r++)
         render_histogram(out, r, route_table[r].method, route_table[r].pattern);
     render_histogram(out, route_count, "any", "unmatched");
+    err |= alm_buf_appendf(out, "# HELP almanac_http_refused_total Connections the server "
+                                "refused or cut off itself, by reason.\n# TYPE "
+                                "almanac_http_refused_total counter\n");
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(refusal_reasons); i++)
+        err |= alm_buf_appendf(out, "almanac_http_refused_total{reason=\"%s\"} %llu\n",
+                               refusal_reasons[i], load(&refusals[i]));
     (void)err;
 }

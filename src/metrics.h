@@ -11,5 +11,8 @@
 /* Borrows routes for the process's life. */
 void alm_metrics_init(const struct alm_route *routes, size_t n);
 void alm_metrics_observe_http(const struct alm_route *route, int status, double seconds);
+/* Counts a connection the HTTP server refused or cut off (reason: one of
+ * ALM_HTTP_REFUSAL_REASONS; others are not counted). */
+void alm_metrics_observe_refusal(const char *reason);
 /* Appends almanac_build_info and the HTTP metrics. */
 void alm_metrics_render(struct alm_buf *out, const char *svc);

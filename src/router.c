@@ -34,6 +34,8 @@ void alm_route_find(const struct alm_route *routes, size_t n, const char *method
                     struct alm_route_match *m)
 {
     memset(m, 0, sizeof(*m));
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     for (size_t i = 0; i < n; i++) {
         struct alm_route_match tmp;
         if (!match_path(routes[i].pattern, path, &tmp))

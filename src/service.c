@@ -31,23 +31,35 @@ void alm_service_init(struct alm_service *s, const char *svc, const struct alm_c
     alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
 }
 
-static void listen_probes(struct alm_service *s)
+struct alm_http *alm_service_listen_probes(struct alm_app *app, const struct alm_route *routes,
+                                           size_t nroutes)
 {
     struct alm_errbuf eb = {{0}};
-    struct alm_http_opts opts = {.listen = s->app.cfg->probe_listen,
-                                 .threads = 2, /* probes only */
+    /* Probes only: a couple of threads, a short head deadline, bodies not taken. Only
+     * the orchestrator should reach this port; it is not published. */
+    struct alm_http_opts opts = {.listen = app->cfg->probe_listen,
+                                 .threads = 2,
                                  .max_connections = 64,
                                  .timeout_s = 10,
+                                 .head_timeout_ms = 3000,
                                  .max_body = 4096,
-                                 .routes = probe_routes,
-                                 .nroutes = ALM_ARRAY_SIZE(probe_routes),
-                                 .app = &s->app,
-                                 .observe = alm_metrics_observe_http};
+                                 .body_budget = 64 * 1024,
+                                 .drain_bytes = 64 * 1024,
+                                 .drain_ms = 1000,
+                                 .routes = routes,
+                                 .nroutes = nroutes,
+                                 .app = app,
+                                 .observe = alm_metrics_observe_http,
+                                 .refused = alm_metrics_observe_refusal};
+    struct alm_http *http = alm_http_start(&opts, &eb);
 
-    s->http = alm_http_start(&opts, &eb);
-    if (!s->http)
+    if (!http)
         alm_warn("probe.failed", "no probe listener; running without one", "{s:s}", "detail",
                  eb.msg);
+    else
+        alm_info("probe.listening", "probe listener up", "{s:s, s:i}", "listen",
+                 app->cfg->probe_listen, "port", alm_http_port(http));
+    return http;
 }
 
 void alm_service_run(struct alm_service *s, bool (*alive)(void *arg, char *why, size_t n),
@@ -57,7 +69,7 @@ void alm_service_run(struct alm_service *s, bool (*alive)(void *arg, char *why, 
     s->app.alive_arg = arg;
     s->app.metrics = metrics;
     s->app.metrics_arg = arg;
-    listen_probes(s);
+    s->http = alm_service_listen_probes(&s->app, probe_routes, ALM_ARRAY_SIZE(probe_routes));
     alm_signals_start();
 }
 

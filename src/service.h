@@ -1,5 +1,6 @@
 /* service.h: what the worker and the beat share: readiness checks of their dependencies
- * and the probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN. */
+ * and the probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN, which the
+ * api has too. */
 #pragma once
 #include "compat.h"
 #include "app.h"
@@ -23,6 +24,11 @@ void alm_service_init(struct alm_service *s, const char *svc, const struct alm_c
  * without it), then the signal handling. */
 void alm_service_run(struct alm_service *s, bool (*alive)(void *arg, char *why, size_t n),
                      void (*metrics)(void *arg, struct alm_buf *out), void *arg);
+/* Starts a probe listener on ALMANAC_PROBE_LISTEN serving routes (the probe routes) for
+ * app, with small limits of its own, so that no load on another port starves it. NULL,
+ * logged, when the address cannot be used. The api calls it too. */
+struct alm_http *alm_service_listen_probes(struct alm_app *app, const struct alm_route *routes,
+                                           size_t nroutes);
 /* Blocks until told to stop (SIGTERM, SIGINT), then has /ready fail while the caller
  * stops its work. */
 void alm_service_wait(struct alm_service *s);

@@ -11,20 +11,45 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "service.h"
 #include "signals.h"
 #include "version.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char usage[] =
     "usage: almanac api\n"
     "\n"
     "Serves the HTTP API on ALMANAC_LISTEN: /health (liveness), /ready (readiness of\n"
-    "PostgreSQL, Redis and Qdrant), /metrics (Prometheus). Settings come from the\n"
+    "PostgreSQL, Redis and Qdrant), /metrics (Prometheus); the same three also on\n"
+    "ALMANAC_PROBE_LISTEN, for the orchestrator's probes. Settings come from the\n"
     "environment ('almanac check-config --list'). SIGTERM drains: /ready fails at once,\n"
     "serving goes on for ALMANAC_SHUTDOWN_DELAY_MS, then in-flight requests finish within\n"
     "ALMANAC_SHUTDOWN_TIMEOUT_MS; a second SIGTERM exits at once.\n";
+
+/* Every connection is a descriptor: take the hard limit of open files, and say when even
+ * that cannot hold the connection limit (the kernel would refuse accept() instead of us
+ * answering 503). */
+static void raise_nofile(const struct alm_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->http_max_connections * 2 + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            alm_warn("api.nofile", "cannot raise the open file limit", "{s:s}", "detail",
+                     strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        alm_warn("api.nofile", "open file limit below what the connection limit needs",
+                 "{s:I, s:I}", "limit", (json_int_t)rl.rlim_cur, "needed", (json_int_t)want);
+}
 
 static void no_op(void *arg)
 {
@@ -73,7 +98,7 @@ int alm_cmd_api(int argc, char **argv)
     struct alm_config cfg;
     struct alm_errbuf eb = {{0}};
     struct alm_app app = {.svc = "api", .cfg = &cfg, .start_ms = alm_clock_ms()};
-    struct alm_http *http;
+    struct alm_http *http, *probes = NULL;
     const struct alm_route *routes;
     size_t nroutes;
     int rc;
@@ -89,6 +114,7 @@ int alm_cmd_api(int argc, char **argv)
     if (rc)
         return rc;
     alm_config_log(&cfg);
+    raise_nofile(&cfg);
     routes = alm_api_routes(&nroutes);
     atomic_init(&app.schema_version, -1);
     app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
@@ -113,12 +139,23 @@ int alm_cmd_api(int argc, char **argv)
     struct alm_http_opts opts = {.listen = cfg.listen,
                                  .threads = (unsigned)cfg.http_threads,
                                  .max_connections = (unsigned)cfg.http_max_connections,
+                                 .max_per_address = (unsigned)cfg.http_max_per_address,
                                  .timeout_s = (unsigned)cfg.http_timeout_s,
+                                 .head_timeout_ms = (unsigned)cfg.http_head_timeout_ms,
+                                 .min_body_rate = (size_t)cfg.http_min_body_rate,
                                  .max_body = (size_t)cfg.max_upload_bytes + 64 * 1024,
+                                 .body_budget = (size_t)cfg.http_body_budget,
+                                 .drain_bytes = (size_t)cfg.http_drain_bytes,
+                                 .drain_ms = (unsigned)cfg.http_drain_ms,
                                  .routes = routes,
                                  .nroutes = nroutes,
                                  .app = &app,
-                                 .observe = alm_metrics_observe_http};
+                                 .observe = alm_metrics_observe_http,
+                                 .refused = alm_metrics_observe_refusal,
+                                 .admit = alm_api_admit};
+    /* The probe listener serves the route table's leading /health, /ready and /metrics
+     * rows, so that its requests count under the same metric rows. */
+    probes = alm_service_listen_probes(&app, routes, ALM_API_PROBE_ROUTES);
     http = alm_http_start(&opts, &eb);
     if (!http) {
         alm_log(ALM_LOG_FATAL, "api.start_failed", "cannot start the http server", "{s:s}",
@@ -135,6 +172,7 @@ int alm_cmd_api(int argc, char **argv)
     alm_http_stop(http);
     alm_info("shutdown.done", "api stopped", NULL);
 out:
+    alm_http_stop(probes);
     alm_relayer_stop(app.relayer);
     alm_pool_free(app.db);
     alm_pool_free(app.redis);

@@ -188,13 +188,15 @@ static void check_route(const char *method, const char *path)
     const struct alm_route *want = NULL;
     bool mismatch = false;
     size_t want_params = 0;
+    /* HEAD is served by the GET routes. */
+    const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
 
     alm_route_find(routes, ALM_ARRAY_SIZE(routes), method, path, &m);
     for (size_t i = 0; i < ALM_ARRAY_SIZE(routes) && !want; i++) {
         size_t np;
         if (!ref_match(routes[i].pattern, path, &np))
             continue;
-        if (strcmp(routes[i].method, method) != 0) {
+        if (strcmp(routes[i].method, as) != 0) {
             mismatch = true;
             continue;
         }

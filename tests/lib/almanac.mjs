@@ -136,17 +136,25 @@ export function canConnect(port, timeoutMs = 300) {
 }
 
 /**
- * Start a long-running almanac command (e.g. ['api']).
- * Unless env.ALMANAC_LISTEN is given, a free loopback port is picked.
+ * Start a long-running almanac command (e.g. ['api']), under the wrapper command `via`
+ * when given.
+ * Unless env.ALMANAC_LISTEN is given, a free loopback port is picked; so is the api's
+ * probe listener (ALMANAC_PROBE_LISTEN, then inst.probeUrl) unless given.
  * With waitHealth (default), resolves once GET /health answers 200 (15 s max).
  */
-export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000 } = {}) {
+export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000, via = [] } = {}) {
   registerCleanup();
   const givenListen = env.ALMANAC_LISTEN;
   for (let attempt = 0; ; attempt++) {
     const port = givenListen ? Number(String(givenListen).split(':').pop()) : await freePort();
     const listen = givenListen || `127.0.0.1:${port}`;
-    const inst = launch(args, { ...env, ALMANAC_LISTEN: listen }, port);
+    const extra = {};
+    if (args[0] === 'api' && env.ALMANAC_PROBE_LISTEN === undefined) {
+      extra.ALMANAC_PROBE_LISTEN = `127.0.0.1:${await freePort()}`;
+    }
+    const inst = launch(args, { ...env, ...extra, ALMANAC_LISTEN: listen }, port, via);
+    const probe = extra.ALMANAC_PROBE_LISTEN || env.ALMANAC_PROBE_LISTEN;
+    if (args[0] === 'api' && probe) inst.probeUrl = `http://127.0.0.1:${String(probe).split(':').pop()}`;
     if (!waitHealth) return inst;
     try {
       await inst.waitHealthy(healthTimeoutMs);
@@ -161,8 +169,10 @@ export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true
   }
 }
 
-function launch(args, env, port) {
-  const proc = spawn(ALMANAC_BIN, args, {
+/** via: a wrapper command and its arguments (e.g. strace), the binary and args after them. */
+function launch(args, env, port, via = []) {
+  const [cmd, ...argv] = via.length ? [...via, ALMANAC_BIN, ...args] : [ALMANAC_BIN, ...args];
+  const proc = spawn(cmd, argv, {
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -47,6 +47,18 @@ static void misses(void **state)
     assert_true(m.method_mismatch);
 }
 
+static void head_matches_get_routes_only(void **state)
+{
+    struct alm_route_match m;
+    (void)state;
+    alm_route_find(routes, 4, "HEAD", "/api/v1/documents/9", &m);
+    assert_ptr_equal(m.route, &routes[1]);
+    assert_string_equal(m.params[0], "9");
+    alm_route_find(routes, 4, "HEAD", "/api/v1/knowledge-bases/7/documents", &m);
+    assert_null(m.route);
+    assert_true(m.method_mismatch);
+}
+
 static void long_segment_rejected(void **state)
 {
     struct alm_route_match m;
@@ -64,6 +76,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_literal_and_params),
         cmocka_unit_test(misses),
+        cmocka_unit_test(head_matches_get_routes_only),
         cmocka_unit_test(long_segment_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
