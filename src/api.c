@@ -113,6 +113,12 @@ PGconn *alm_api_db_or_reply(struct alm_req *req)
                         version, alm_schema_expected());
         return NULL;
     }
+    if (version == ALM_SCHEMA_INCOMPATIBLE) {
+        alm_reply_error(req, ALM_ERR_UNAVAILABLE,
+                        "database schema is newer than this server can run on: run the newer "
+                        "release (see /ready)");
+        return NULL;
+    }
     conn = alm_pool_get(app->db, &eb);
     if (!conn)
         alm_reply_error(req, ALM_ERR_UNAVAILABLE, "database unavailable: %s", eb.msg);
