@@ -18,6 +18,7 @@ static const struct alm_route routes[] = {
     {"GET", "/api/v1/admin/workers", alm_api_admin_workers, 0},
     {"GET", "/api/v1/admin/queues", alm_api_admin_queues, 0},
     {"POST", "/api/v1/admin/queues/retry-dead", alm_api_admin_retry_dead, 0},
+    {"GET", "/api/v1/admin/reindex", alm_api_admin_reindex, 0},
     {"POST", "/api/v1/auth/login", alm_api_login, 0},
     {"POST", "/api/v1/auth/signup", alm_api_signup, 0},
     {"GET", "/api/v1/users/me", alm_api_me, 0},
