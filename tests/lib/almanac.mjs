@@ -2,7 +2,8 @@
 // startProbed for a worker or a beat), one-shot commands (runAlmanac, migrate and
 // createUser), plus small HTTP and timing helpers.
 //
-// The binary is $ALMANAC_BIN, or build/almanac under the repository root. Children
+// The binary is $ALMANAC_BIN, or build/almanac under the repository root (or the `bin`
+// option: another release's binary, for upgrade tests). Children
 // get a clean environment: PATH, the sanitizer option variables when set, and
 // whatever the test passes. Every started process is killed when the test process
 // exits.
@@ -139,14 +140,15 @@ export function canConnect(port, timeoutMs = 300) {
  * Start a long-running almanac command (e.g. ['api']).
  * Unless env.ALMANAC_LISTEN is given, a free loopback port is picked.
  * With waitHealth (default), resolves once GET /health answers 200 (15 s max).
+ * bin: another binary than ALMANAC_BIN.
  */
-export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000 } = {}) {
+export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000, bin = ALMANAC_BIN } = {}) {
   registerCleanup();
   const givenListen = env.ALMANAC_LISTEN;
   for (let attempt = 0; ; attempt++) {
     const port = givenListen ? Number(String(givenListen).split(':').pop()) : await freePort();
     const listen = givenListen || `127.0.0.1:${port}`;
-    const inst = launch(args, { ...env, ALMANAC_LISTEN: listen }, port);
+    const inst = launch(args, { ...env, ALMANAC_LISTEN: listen }, port, bin);
     if (!waitHealth) return inst;
     try {
       await inst.waitHealthy(healthTimeoutMs);
@@ -161,8 +163,8 @@ export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true
   }
 }
 
-function launch(args, env, port) {
-  const proc = spawn(ALMANAC_BIN, args, {
+function launch(args, env, port, bin) {
+  const proc = spawn(bin, args, {
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -290,11 +292,12 @@ function launch(args, env, port) {
  * (default), resolves once the probe's /health answers 200 (30 s max, each request
  * healthRequestMs at most); throws at once when the process exits meanwhile.
  */
-export async function startProbed(role, env = {}, { waitHealthy = true, healthRequestMs = 5000 } = {}) {
+export async function startProbed(role, env = {}, { waitHealthy = true, healthRequestMs = 5000, bin = ALMANAC_BIN } = {}) {
   const probe = await freePort();
   const inst = await startAlmanac([role], {
     env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
     waitHealth: false,
+    bin,
   });
   inst.probeUrl = `http://127.0.0.1:${probe}`;
   inst.probe = (p) => httpRequest(`${inst.probeUrl}${p}`, { timeoutMs: 5000 });
@@ -313,10 +316,10 @@ export async function startProbed(role, env = {}, { waitHealthy = true, healthRe
 }
 
 /** Run a one-shot almanac command: {code, signal, stdout, stderr}. */
-export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000 } = {}) {
+export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000, bin = ALMANAC_BIN } = {}) {
   registerCleanup();
   return new Promise((resolve, reject) => {
-    const proc = spawn(ALMANAC_BIN, args, {
+    const proc = spawn(bin, args, {
       env: baseEnv(env),
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
