@@ -16,6 +16,12 @@
 #                      PGPASSFILE or PGPASSWORD: never a password in argv), and
 #                      $ALMANAC_BIN (default almanac) reads its ALMANAC_* settings. For
 #                      Kubernetes jobs and for tests.
+#   prepared           backup only, for Kubernetes, where the almanac image has no shell
+#                      and the PostgreSQL image no almanac: the PostgreSQL tools as in
+#                      local mode, and what `almanac` would say read from
+#                      ALMANAC_BACKUP_PREPARED, a directory an init container filled
+#                      with `almanac snapshot save --out DIR/vectors.snapshot --meta
+#                      DIR/meta.json` (infrastructure/k8s/backup-cronjob.yaml).
 # Nothing here prints a setting's value; the database's password never leaves its
 # container in compose mode (the tools there connect over the local socket).
 
@@ -57,24 +63,40 @@ compose)
     app_container=$(container_of "${ALMANAC_BACKUP_APP_SERVICE:-api}" "${ALMANAC_BACKUP_APP_CONTAINER:-}")
     ;;
 local) ;;
-*) die 64 "ALMANAC_BACKUP_MODE must be compose or local" ;;
+prepared)
+    prepared=${ALMANAC_BACKUP_PREPARED:?ALMANAC_BACKUP_PREPARED must name the directory of the init container}
+    [ -f "$prepared/meta.json" ] || die 1 "$prepared/meta.json is missing: the snapshot init container did not finish"
+    ;;
+*) die 64 "ALMANAC_BACKUP_MODE must be compose, local or prepared" ;;
 esac
 
 # in_db 'shell command': runs in the database's environment, with PGUSER and PGDATABASE
 # set; stdin and stdout pass through untouched.
 in_db() {
-    if [ "$mode" = local ]; then
+    if [ "$mode" != compose ]; then
         sh -c "$1"
     else
         # shellcheck disable=SC2016 # expanded inside the container
+        # The password, when the socket asks for one, is read inside the container.
         $(engine) exec -i "$db_container" sh -c \
-            'export PGUSER="${POSTGRES_USER:-postgres}" PGDATABASE="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"; '"$1"
+            'export PGUSER="${POSTGRES_USER:-postgres}" PGDATABASE="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"
+             if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$POSTGRES_PASSWORD_FILE"); else PGPASSWORD=${POSTGRES_PASSWORD:-}; fi
+             export PGPASSWORD; '"$1"
     fi
 }
 
 # in_app almanac-arguments...: `almanac` with the deployment's settings.
 in_app() {
-    if [ "$mode" = local ]; then
+    if [ "$mode" = prepared ]; then
+        case "$*" in
+        "version --json" | "snapshot info") cat "$prepared/meta.json" ;;
+        "snapshot save")
+            cat "$prepared/vectors.snapshot"
+            cat "$prepared/meta.json" >&2
+            ;;
+        *) die 64 "almanac $* cannot run in prepared mode" ;;
+        esac
+    elif [ "$mode" = local ]; then
         "${ALMANAC_BIN:-almanac}" "$@"
     else
         $(engine) exec -i "$app_container" almanac "$@"

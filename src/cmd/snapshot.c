@@ -2,8 +2,10 @@
 #include "cmd.h"
 #include "config.h"
 #include "log.h"
+#include "schema.h"
 #include "signals.h"
 #include "snapshot.h"
+#include "version.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -12,14 +14,17 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: almanac snapshot save [--out FILE]\n"
+    "usage: almanac snapshot save [--out FILE [--meta FILE]]\n"
     "       almanac snapshot load [--in FILE] [--sha256 HEX]\n"
     "       almanac snapshot info\n"
     "\n"
     "Qdrant snapshots of the chunk collection (ALMANAC_QDRANT_COLLECTION), for backups.\n"
     "save   has Qdrant snapshot the collection, streams the file to FILE or to stdout (never\n"
     "       to a terminal), deletes it from Qdrant, and prints one JSON line to stderr:\n"
-    "       collection, name, bytes, sha256, points, dim\n"
+    "       collection, name, bytes, sha256, points, dim; with --meta that line, plus\n"
+    "       exists, configured_dim and this binary's version and schema (as `version\n"
+    "       --json`), goes to the meta FILE too, and a missing collection is not an error\n"
+    "       there (exists false, no snapshot file): for jobs without a shell (Kubernetes)\n"
     "load   replaces the collection with the snapshot read from FILE or stdin; with\n"
     "       --sha256 Qdrant refuses a file that does not match\n"
     "info   prints {collection, exists, points, dim, configured_dim} as JSON\n"
@@ -30,6 +35,7 @@ static const char usage[] =
 struct args {
     const char *verb;
     const char *file;
+    const char *meta;
     const char *sha256;
 };
 
@@ -44,6 +50,8 @@ static int parse(int argc, char **argv, struct args *a)
         bool has_value = i + 1 < argc;
         if (strcmp(argv[i], "--out") == 0 && has_value && strcmp(a->verb, "save") == 0)
             a->file = argv[++i];
+        else if (strcmp(argv[i], "--meta") == 0 && has_value && strcmp(a->verb, "save") == 0)
+            a->meta = argv[++i];
         else if (strcmp(argv[i], "--in") == 0 && has_value && strcmp(a->verb, "load") == 0)
             a->file = argv[++i];
         else if (strcmp(argv[i], "--sha256") == 0 && has_value && strcmp(a->verb, "load") == 0)
@@ -51,6 +59,8 @@ static int parse(int argc, char **argv, struct args *a)
         else
             return alm_cmd_usage_error("snapshot", "unexpected argument '%s'", argv[i]);
     }
+    if (a->meta && !a->file)
+        return alm_cmd_usage_error("snapshot", "--meta needs --out");
     return ALM_EXIT_OK;
 }
 
@@ -66,10 +76,44 @@ static int print_json(FILE *out, json_t *o)
     return ALM_EXIT_OK;
 }
 
-static int save(const struct alm_config *cfg, const char *file)
+/* The --meta file: the summary, whether the collection exists, and this binary's
+ * version and schema, for a backup script that cannot run almanac itself. */
+static int write_meta(const struct alm_config *cfg, const char *path, bool exists,
+                      const struct alm_snapshot_info *info)
+{
+    FILE *f = fopen(path, "wx");
+    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I}",
+                          "version", ALM_VERSION, "commit", ALM_GIT_COMMIT, "needs",
+                          alm_schema_expected(), "floor", alm_schema_floor(), "collection",
+                          cfg->qdrant_collection, "exists", exists, "name", info->name, "bytes",
+                          (json_int_t)info->bytes, "sha256", info->sha256, "points",
+                          (json_int_t)info->points, "dim", (json_int_t)info->dim,
+                          "configured_dim", (json_int_t)cfg->embeddings_dim);
+    int rc = f ? print_json(f, o) : (json_decref(o), ALM_EXIT_FAILURE);
+
+    if (!f || fclose(f) != 0 || rc) {
+        fprintf(stderr, "almanac: snapshot: cannot write %s\n", path);
+        return ALM_EXIT_FAILURE;
+    }
+    return ALM_EXIT_OK;
+}
+
+static int save(const struct alm_config *cfg, const char *file, const char *meta)
 {
     struct alm_errbuf eb = {{0}};
-    struct alm_snapshot_info info;
+    struct alm_snapshot_info info = {0};
+
+    if (meta) {
+        int64_t points = 0, dim = 0;
+        enum alm_err err =
+            alm_snapshot_collection(cfg, cfg->qdrant_collection, &points, &dim, &eb);
+        if (err == ALM_ERR_NOT_FOUND)
+            return write_meta(cfg, meta, false, &info);
+        if (err) {
+            fprintf(stderr, "almanac: snapshot: %s\n", eb.msg);
+            return ALM_EXIT_FAILURE;
+        }
+    }
     FILE *out = file ? fopen(file, "wbx") : stdout;
 
     if (!out) {
@@ -88,6 +132,10 @@ static int save(const struct alm_config *cfg, const char *file)
         if (file)
             unlink(file); /* never leave a partial snapshot that looks whole */
         fprintf(stderr, "almanac: snapshot: %s\n", eb.msg);
+        return ALM_EXIT_FAILURE;
+    }
+    if (meta && write_meta(cfg, meta, true, &info)) {
+        unlink(file);
         return ALM_EXIT_FAILURE;
     }
     return print_json(stderr, json_pack("{s:s, s:s, s:I, s:s, s:I, s:I}", "collection",
@@ -157,7 +205,7 @@ int alm_cmd_snapshot(int argc, char **argv)
         fprintf(stderr, "almanac: snapshot: ALMANAC_QDRANT_URL is not set\n");
         rc = ALM_EXIT_CONFIG;
     } else if (strcmp(a.verb, "save") == 0) {
-        rc = save(&cfg, a.file);
+        rc = save(&cfg, a.file, a.meta);
     } else if (strcmp(a.verb, "load") == 0) {
         rc = load(&cfg, a.file, a.sha256);
     } else {

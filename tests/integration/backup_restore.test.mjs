@@ -187,6 +187,25 @@ describe('backup and restore', { timeout: 600000 }, () => {
     assert.equal(r.stderr.split('\n').filter((l) => /error/i.test(l)).length, 0, r.stderr);
   });
 
+  test('the Kubernetes way: a snapshot init container, then the script in prepared mode', async () => {
+    const work = fs.mkdtempSync(path.join(tmp, 'prepared-'));
+    const snap = await run(ALMANAC_BIN, ['snapshot', 'save', '--out', path.join(work, 'vectors.snapshot'), '--meta', path.join(work, 'meta.json')], scriptEnv(a.pg, a.env));
+    assert.equal(snap.code, 0, snap.stderr);
+    const r = await run(BACKUP, ['--dir', path.join(tmp, 'k8s')], { ...scriptEnv(a.pg, a.env), ALMANAC_BACKUP_MODE: 'prepared', ALMANAC_BACKUP_PREPARED: work });
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(fs.readFileSync(path.join(r.stdout.trim(), 'manifest.json'), 'utf8'));
+    assert.equal(m.vectors_points, before1.points);
+    assert.equal(m.vectors_sha256, JSON.parse(fs.readFileSync(path.join(work, 'meta.json'), 'utf8')).sha256);
+    const v = await run(RESTORE, ['--verify-only', r.stdout.trim()], scriptEnv(a.pg, a.env));
+    assert.equal(v.code, 0, v.stderr);
+    // Without the init container's files the job fails, saying why.
+    const none = await run(BACKUP, ['--dir', path.join(tmp, 'k8s')], { ...scriptEnv(a.pg, a.env), ALMANAC_BACKUP_MODE: 'prepared', ALMANAC_BACKUP_PREPARED: path.join(tmp, 'nowhere') });
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /meta.json is missing/);
+    // The snapshot command never writes binary data to a terminal, and says what it wants.
+    assert.equal((await run(ALMANAC_BIN, ['snapshot', 'save', '--meta', 'x'], scriptEnv(a.pg, a.env))).code, 64);
+  });
+
   test('a backup fails loudly when a part fails, and keeps nothing', async () => {
     await a.q.setMode('error');
     const r = await run(BACKUP, ['--dir', path.join(tmp, 'failing')], scriptEnv(a.pg, a.env));
