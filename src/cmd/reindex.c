@@ -42,9 +42,7 @@ static int parse(int argc, char **argv, struct args *a)
 {
     int scopes = 0;
 
-    a->scope = ALM_REINDEX_ALL;
-    a->rate = 20;
-    a->wait = true;
+    *a = (struct args){.scope = ALM_REINDEX_ALL, .rate = 20, .wait = true};
     for (int i = 1; i < argc; i++) {
         char *end = NULL;
         if (strcmp(argv[i], "--kb") == 0 && i + 1 < argc) {
