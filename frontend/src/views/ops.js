@@ -151,8 +151,8 @@ function drawReindex(el, runs) {
       h('td', { 'data-label': 'Ready' }, String(r.ready)),
       h('td', { 'data-label': 'Failed', class: r.failed ? 'attention' : null }, String(r.failed)),
       h('td', { 'data-label': 'Started' }, r.started_at ? new Date(r.started_at).toLocaleString() : '—'),
-    ),
-  );
+    );
+  });
   el.append(table('Re-indexing runs', ['Run', 'State', 'Examined', 'Queued', 'Ready', 'Failed', 'Started'], rows));
 }
 
