@@ -77,11 +77,13 @@ in_db() {
         sh -c "$1"
     else
         # shellcheck disable=SC2016 # expanded inside the container
-        # The password, when the socket asks for one, is read inside the container.
+        # The server's own socket (the official image's, or /tmp), else TCP on loopback;
+        # the password, when asked for, is read inside the container.
         $(engine) exec -i "$db_container" sh -c \
             'export PGUSER="${POSTGRES_USER:-postgres}" PGDATABASE="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"
              if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$POSTGRES_PASSWORD_FILE"); else PGPASSWORD=${POSTGRES_PASSWORD:-}; fi
-             export PGPASSWORD; '"$1"
+             for d in /var/run/postgresql /tmp; do [ -n "${PGHOST:-}" ] || [ ! -S "$d/.s.PGSQL.5432" ] || PGHOST=$d; done
+             export PGPASSWORD PGHOST="${PGHOST:-127.0.0.1}"; '"$1"
     fi
 }
 
