@@ -82,13 +82,12 @@ static int write_meta(const struct alm_config *cfg, const char *path, bool exist
                       const struct alm_snapshot_info *info)
 {
     FILE *f = fopen(path, "wx");
-    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I}",
-                          "version", ALM_VERSION, "commit", ALM_GIT_COMMIT, "needs",
-                          alm_schema_expected(), "floor", alm_schema_floor(), "collection",
-                          cfg->qdrant_collection, "exists", exists, "name", info->name, "bytes",
-                          (json_int_t)info->bytes, "sha256", info->sha256, "points",
-                          (json_int_t)info->points, "dim", (json_int_t)info->dim,
-                          "configured_dim", (json_int_t)cfg->embeddings_dim);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I}", "version",
+                          ALM_VERSION, "commit", ALM_GIT_COMMIT, "needs", alm_schema_expected(),
+                          "floor", alm_schema_floor(), "collection", cfg->qdrant_collection,
+                          "exists", exists, "name", info->name, "bytes", (json_int_t)info->bytes,
+                          "sha256", info->sha256, "points", (json_int_t)info->points, "dim",
+                          (json_int_t)info->dim, "configured_dim", (json_int_t)cfg->embeddings_dim);
     int rc = f ? print_json(f, o) : (json_decref(o), ALM_EXIT_FAILURE);
 
     if (!f || fclose(f) != 0 || rc) {
@@ -105,8 +104,7 @@ static int save(const struct alm_config *cfg, const char *file, const char *meta
 
     if (meta) {
         int64_t points = 0, dim = 0;
-        enum alm_err err =
-            alm_snapshot_collection(cfg, cfg->qdrant_collection, &points, &dim, &eb);
+        enum alm_err err = alm_snapshot_collection(cfg, cfg->qdrant_collection, &points, &dim, &eb);
         if (err == ALM_ERR_NOT_FOUND)
             return write_meta(cfg, meta, false, &info);
         if (err) {
