@@ -3,7 +3,7 @@
 # infrastructure/backup/almanac-backup.sh and almanac-restore.sh in local mode.
 #
 # Starts fresh PostgreSQL, Redis and the Qdrant stand-in, fills the database with SQL
-# only (BENCH_MB megabytes of document text, default 200, stored twice as the upload and
+# only (BENCH_MB megabytes of document text, default 50, stored twice as the upload and
 # the extracted text, plus chunks of 800 characters with their full-text index, as
 # ingestion writes them), then times
 #   - the backup script (pg_dump -Fc, its pg_restore --list check, the manifest);
@@ -26,7 +26,8 @@ exec node --input-type=module - <<'EOF'
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const root = process.env.BENCH_ROOT;
 const { startPostgres, startRedis } = await import(path.join(root, 'tests/lib/services.mjs'));
@@ -34,16 +35,18 @@ const { migrate, createUser } = await import(path.join(root, 'tests/lib/almanac.
 const { startQdrantStandin } = await import(path.join(root, 'tests/lib/qdrant-standin.mjs'));
 const { sql, stackEnv, PASSWORD } = await import(path.join(root, 'tests/eval/stack.mjs'));
 
-const MB = Number(process.env.BENCH_MB || 200);
+const MB = Number(process.env.BENCH_MB || 50);
 const pgBin = path.join('/usr/lib/postgresql', fs.readdirSync('/usr/lib/postgresql').sort((a, b) => b - a)[0], 'bin');
 const env = (pg, base) => {
   const u = new URL(pg.url);
   return { ...process.env, ...base, PATH: `${pgBin}:${process.env.PATH}`, ALMANAC_BACKUP_MODE: 'local', ALMANAC_RESTORE_RATE: '10000', PGHOST: u.hostname, PGPORT: u.port, PGUSER: 'almanac', PGDATABASE: 'almanac' };
 };
-const timed = (f) => {
+// Asynchronous: the Qdrant stand-in answers from this very process.
+const run = promisify(execFile);
+const timed = async (file, args, opts) => {
   const t0 = performance.now();
-  const out = f();
-  return { s: (performance.now() - t0) / 1000, out };
+  const { stdout } = await run(file, args, { maxBuffer: 64 << 20, ...opts });
+  return { s: (performance.now() - t0) / 1000, out: stdout.trim() };
 };
 
 const redis = await startRedis();
@@ -67,14 +70,14 @@ sql(pg, `
 const dbBytes = Number(sql(pg, 'SELECT pg_database_size(current_database())'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-bench-backup-'));
 
-const backup = timed(() => execFileSync(path.join(root, 'infrastructure/backup/almanac-backup.sh'), ['--dir', dir], { env: env(pg, base), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-const dump = timed(() => execFileSync(path.join(pgBin, 'pg_dump'), ['-Fc', '--compress=6', '-f', path.join(dir, 'baseline.dump'), pg.url]));
+const backup = await timed(path.join(root, 'infrastructure/backup/almanac-backup.sh'), ['--dir', dir], { env: env(pg, base) });
+const dump = await timed(path.join(pgBin, 'pg_dump'), ['-Fc', '--compress=6', '-f', path.join(dir, 'baseline.dump'), pg.url]);
 const dumpBytes = fs.statSync(path.join(backup.out, 'database.dump')).size;
 await pg.stop();
 
 const pg2 = await startPostgres();
 const base2 = stackEnv(pg2, redis, q);
-const restore = timed(() => execFileSync(path.join(root, 'infrastructure/backup/almanac-restore.sh'), [backup.out], { env: env(pg2, base2), stdio: ['ignore', 'ignore', 'pipe'] }));
+const restore = await timed(path.join(root, 'infrastructure/backup/almanac-restore.sh'), [backup.out], { env: env(pg2, base2) });
 const restored = Number(sql(pg2, 'SELECT count(*) FROM chunks'));
 await pg2.stop();
 await redis.stop();
