@@ -252,6 +252,9 @@ describe('backup and restore', { timeout: 600000 }, () => {
   });
 
   test('destroy everything, restore into fresh services: the same system', async () => {
+    // Every snapshot request and reply so far followed Qdrant's contract.
+    assert.equal(a.q.invalidRequests, 0, JSON.stringify(a.q.invalid));
+    assert.equal(a.q.invalidReplies, 0, JSON.stringify(a.q.invalid));
     await stopApps(a);
     await a.pg.stop();
     await a.redis.stop();
@@ -287,6 +290,7 @@ describe('backup and restore', { timeout: 600000 }, () => {
     assert.equal(up.status, 202, up.body);
     await b.c.waitReady(t[0], [up.json.id], { timeoutMs: 60000 });
     assert.equal(b.q.invalidRequests, 0, JSON.stringify(b.q.invalid));
+    assert.equal(b.q.invalidReplies, 0, JSON.stringify(b.q.invalid));
   });
 
   test('a backup without a usable snapshot is restored by indexing everything again', async () => {
