@@ -19,6 +19,7 @@ static const struct alm_route routes[] = {
     {"GET", "/api/v1/admin/workers", alm_api_admin_workers, 0},
     {"GET", "/api/v1/admin/queues", alm_api_admin_queues, 0},
     {"POST", "/api/v1/admin/queues/retry-dead", alm_api_admin_retry_dead, ALM_ROUTE_AUTH},
+    {"GET", "/api/v1/admin/reindex", alm_api_admin_reindex, 0},
     {"POST", "/api/v1/auth/login", alm_api_login, 0},
     {"POST", "/api/v1/auth/signup", alm_api_signup, 0},
     {"GET", "/api/v1/users/me", alm_api_me, 0},
@@ -113,6 +114,12 @@ PGconn *alm_api_db_or_reply(struct alm_req *req)
                         "database schema is at version %d, this server needs %d: run 'almanac "
                         "migrate'",
                         version, alm_schema_expected());
+        return NULL;
+    }
+    if (version == ALM_SCHEMA_INCOMPATIBLE) {
+        alm_reply_error(req, ALM_ERR_UNAVAILABLE,
+                        "database schema is newer than this server can run on: run the newer "
+                        "release (see /ready)");
         return NULL;
     }
     conn = alm_pool_get(app->db, &eb);

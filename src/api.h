@@ -91,6 +91,8 @@ void alm_api_health_workers(struct alm_req *req);
 void alm_api_health_queues(struct alm_req *req);
 void alm_api_admin_workers(struct alm_req *req);
 void alm_api_admin_queues(struct alm_req *req);
+/* GET /api/v1/admin/reindex: the latest `almanac reindex` runs and their progress. */
+void alm_api_admin_reindex(struct alm_req *req);
 void alm_api_admin_retry_dead(struct alm_req *req);
 /* Queue depth, pending, oldest pending age, delayed and dead per queue, for /metrics. */
 void alm_api_queue_metrics(void *app, struct alm_buf *out);

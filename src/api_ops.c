@@ -1,11 +1,12 @@
 /* Worker and queue introspection: GET /health/workers and /health/queues (internal: the
  * frontend does not proxy /health), and the same for administrators under
- * /api/v1/admin/, with the replay of dead letters. */
+ * /api/v1/admin/, with the replay of dead letters and the progress of re-indexing. */
 #include "compat.h"
 #include "api.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "queue.h"
+#include "reindex.h"
 
 #include <string.h>
 
@@ -98,6 +99,24 @@ void alm_api_admin_workers(struct alm_req *req)
 void alm_api_admin_queues(struct alm_req *req)
 {
     as_admin(req, queues_or_reply);
+}
+
+void alm_api_admin_reindex(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct alm_errbuf eb = {{0}};
+    struct alm_user me;
+    json_t *runs = NULL;
+
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_admin_or_reply(req, &me)) {
+        const struct alm_app *app = alm_req_app(req);
+        enum alm_err err = alm_reindex_list(conn, (int)app->cfg->db_timeout_ms, 10, &runs, &eb);
+        if (err)
+            alm_api_reply_err(req, err, &eb);
+        else
+            alm_reply_json(req, 200, json_pack("{s:o}", "runs", runs));
+    }
+    alm_api_db_put(req, conn);
 }
 
 static json_t *retry_dead_or_reply(struct alm_req *req)

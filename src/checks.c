@@ -98,22 +98,19 @@ static bool run_schema(void *state, int timeout_ms, char *why, size_t n)
 {
     struct schema_dep *s = state;
     struct alm_errbuf eb = {{0}};
-    int version = 0;
+    int version = 0, floor = 0;
 
     if (!ensure_connected(&s->dep, pg_connect, timeout_ms, why, n))
         return false;
-    if (alm_schema_version(s->dep.conn, timeout_ms, &version, &eb)) {
+    if (alm_schema_read(s->dep.conn, timeout_ms, &version, &floor, &eb)) {
         PQfinish(s->dep.conn);
         s->dep.conn = NULL;
         snprintf(why, n, "cannot read the schema version: %s", eb.msg);
         return false;
     }
-    atomic_store(s->version, version);
-    if (version >= alm_schema_expected())
-        return true;
-    snprintf(why, n, "schema at version %d, this binary needs %d: run 'almanac migrate'", version,
-             alm_schema_expected());
-    return false;
+    enum alm_schema_fit fit = alm_schema_fit(version, floor, why, n);
+    atomic_store(s->version, fit == ALM_SCHEMA_TOO_NEW ? ALM_SCHEMA_INCOMPATIBLE : version);
+    return fit == ALM_SCHEMA_FITS;
 }
 
 static bool run_redis(void *state, int timeout_ms, char *why, size_t n)

@@ -21,6 +21,8 @@ static const struct alm_command {
     {"jobs", alm_cmd_jobs, "inspect queues, replay dead letters"},
     {"migrate", alm_cmd_migrate, "apply pending database migrations"},
     {"user", alm_cmd_user, "create users (the first admin)"},
+    {"reindex", alm_cmd_reindex, "queue documents for indexing again, in bulk, resumable"},
+    {"snapshot", alm_cmd_snapshot, "save or load a Qdrant snapshot of the chunk vectors"},
     {"check-config", alm_cmd_check_config, "validate the configuration and exit"},
     {"healthcheck", alm_cmd_healthcheck, "probe a health endpoint (for container checks)"},
     {"version", alm_cmd_version, "print version and build information"},

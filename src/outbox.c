@@ -50,7 +50,7 @@ static char *job_json(const PGresult *res, int row)
     json_error_t jerr;
     json_t *payload = json_loads(PQgetvalue(res, row, 3), 0, &jerr);
     json_t *job =
-        json_pack("{s:s+, s:s, s:o, s:i, s:I}", "id", "outbox-", PQgetvalue(res, row, 0), "type",
+        json_pack("{s:s+, s:s, s:o, s:i, s:I}", "id", "outbox-", PQgetvalue(res, row, 5), "type",
                   PQgetvalue(res, row, 2), "payload", payload ? payload : json_object(), "attempt",
                   1, "enqueued_at", (json_int_t)strtoll(PQgetvalue(res, row, 4), NULL, 10));
     char *text = job ? json_dumps(job, JSON_COMPACT) : NULL;
@@ -60,12 +60,14 @@ static char *job_json(const PGresult *res, int row)
 }
 
 /* Sends one row through the dedup script; ALM_OK when it is in the stream now (new or
- * sent by an earlier relay), ALM_ERR_CONFLICT when fenced off. */
+ * sent by an earlier relay), ALM_ERR_CONFLICT when fenced off. The dedup key is the
+ * row's random uid, never its id: ids start over after a restore, markers in Redis do
+ * not. */
 static enum alm_err send_row(redisContext *redis, const PGresult *res, int row,
                              const char *fence_key, const char *fence_value, struct alm_errbuf *eb)
 {
     char *job = job_json(res, row);
-    char *dedup = alm_xasprintf(ALM_OUTBOX_DEDUP "%s", PQgetvalue(res, row, 0));
+    char *dedup = alm_xasprintf(ALM_OUTBOX_DEDUP "%s", PQgetvalue(res, row, 5));
     char *stream = alm_xasprintf(ALM_STREAM_PREFIX "%s", PQgetvalue(res, row, 1));
     const char *argv[] = {"EVAL",
                           relay_script,
@@ -110,7 +112,7 @@ enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, i
         return err;
     err = alm_db_query(pg, timeout_ms,
                        "SELECT id, queue, job_type, payload::text, "
-                       "(extract(epoch FROM created_at) * 1000)::bigint "
+                       "(extract(epoch FROM created_at) * 1000)::bigint, uid "
                        "FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                        1, params, &res, eb);
     if (err)

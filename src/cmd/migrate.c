@@ -73,8 +73,11 @@ int alm_cmd_migrate(int argc, char **argv)
             rc = ALM_EXIT_FAILURE;
             goto out;
         }
+        int pending = 0;
+        for (size_t i = 0; i < alm_migration_count; i++)
+            pending += alm_migrations[i].version > from;
         printf("schema version %d; this binary needs %d; %d pending\n", from, alm_schema_expected(),
-               from < alm_schema_expected() ? alm_schema_expected() - from : 0);
+               pending);
         goto out;
     }
     if (alm_schema_migrate(conn, target, &from, &to, &eb)) {

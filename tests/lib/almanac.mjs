@@ -2,7 +2,8 @@
 // startProbed for a worker or a beat), one-shot commands (runAlmanac, migrate and
 // createUser), plus small HTTP and timing helpers.
 //
-// The binary is $ALMANAC_BIN, or build/almanac under the repository root. Children
+// The binary is $ALMANAC_BIN, or build/almanac under the repository root (or the `bin`
+// option: another release's binary, for upgrade tests). Children
 // get a clean environment: PATH, the sanitizer option variables when set, and
 // whatever the test passes. Every started process is killed when the test process
 // exits.
@@ -141,8 +142,9 @@ export function canConnect(port, timeoutMs = 300) {
  * Unless env.ALMANAC_LISTEN is given, a free loopback port is picked; so is the api's
  * probe listener (ALMANAC_PROBE_LISTEN, then inst.probeUrl) unless given.
  * With waitHealth (default), resolves once GET /health answers 200 (15 s max).
+ * bin: another binary than ALMANAC_BIN.
  */
-export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000, via = [] } = {}) {
+export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true, healthTimeoutMs = 15000, via = [], bin = ALMANAC_BIN } = {}) {
   registerCleanup();
   const givenListen = env.ALMANAC_LISTEN;
   for (let attempt = 0; ; attempt++) {
@@ -152,7 +154,7 @@ export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true
     if (args[0] === 'api' && env.ALMANAC_PROBE_LISTEN === undefined) {
       extra.ALMANAC_PROBE_LISTEN = `127.0.0.1:${await freePort()}`;
     }
-    const inst = launch(args, { ...env, ...extra, ALMANAC_LISTEN: listen }, port, via);
+    const inst = launch(args, { ...env, ...extra, ALMANAC_LISTEN: listen }, port, via, bin);
     const probe = extra.ALMANAC_PROBE_LISTEN || env.ALMANAC_PROBE_LISTEN;
     if (args[0] === 'api' && probe) inst.probeUrl = `http://127.0.0.1:${String(probe).split(':').pop()}`;
     if (!waitHealth) return inst;
@@ -170,8 +172,8 @@ export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true
 }
 
 /** via: a wrapper command and its arguments (e.g. strace), the binary and args after them. */
-function launch(args, env, port, via = []) {
-  const [cmd, ...argv] = via.length ? [...via, ALMANAC_BIN, ...args] : [ALMANAC_BIN, ...args];
+function launch(args, env, port, via = [], bin = ALMANAC_BIN) {
+  const [cmd, ...argv] = [...via, bin, ...args];
   const proc = spawn(cmd, argv, {
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -300,11 +302,12 @@ function launch(args, env, port, via = []) {
  * (default), resolves once the probe's /health answers 200 (30 s max, each request
  * healthRequestMs at most); throws at once when the process exits meanwhile.
  */
-export async function startProbed(role, env = {}, { waitHealthy = true, healthRequestMs = 5000 } = {}) {
+export async function startProbed(role, env = {}, { waitHealthy = true, healthRequestMs = 5000, bin = ALMANAC_BIN } = {}) {
   const probe = await freePort();
   const inst = await startAlmanac([role], {
     env: { ...env, ALMANAC_PROBE_LISTEN: `127.0.0.1:${probe}` },
     waitHealth: false,
+    bin,
   });
   inst.probeUrl = `http://127.0.0.1:${probe}`;
   inst.probe = (p) => httpRequest(`${inst.probeUrl}${p}`, { timeoutMs: 5000 });
@@ -323,10 +326,10 @@ export async function startProbed(role, env = {}, { waitHealthy = true, healthRe
 }
 
 /** Run a one-shot almanac command: {code, signal, stdout, stderr}. */
-export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000 } = {}) {
+export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000, bin = ALMANAC_BIN } = {}) {
   registerCleanup();
   return new Promise((resolve, reject) => {
-    const proc = spawn(ALMANAC_BIN, args, {
+    const proc = spawn(bin, args, {
       env: baseEnv(env),
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });

@@ -13,6 +13,12 @@
 //   POST /collections/{name}/points/delete          by ids or by filter
 //   POST /collections/{name}/points/count           by filter
 //   POST /collections/{name}/points/query           nearest by Cosine/Dot/Euclid/Manhattan
+//   POST /collections/{name}/snapshots              snapshot (the stand-in's own JSON format)
+//   GET  /collections/{name}/snapshots              list them
+//   GET  /collections/{name}/snapshots/{snapshot}   the file (application/octet-stream)
+//   DELETE /collections/{name}/snapshots/{snapshot}
+//   POST /collections/{name}/snapshots/upload       multipart `snapshot`: replaces the
+//                                                   collection; ?checksum= (SHA-256) checked
 //
 // Filters: must / should / must_not (nested filters too), match value / any / except,
 // range lt / lte / gt / gte, has_id. Replies use the contract's envelope
@@ -34,6 +40,7 @@
 //
 // The contract: tests/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,7 +182,7 @@ function loadContract(file) {
           const v = inline(schema);
           if (!v(body)) problems.push(...summarize(v.errors, 'body'));
         }
-      } else if (hasBody) {
+      } else if (hasBody && !(rb && rb.content && rb.content['multipart/form-data'])) {
         problems.push('this operation takes no body');
       }
       return problems;
@@ -189,6 +196,26 @@ function loadContract(file) {
       return v(reply) ? [] : summarize(v.errors, 'reply');
     },
   };
+}
+
+// The parts of a multipart/form-data body: {name: Buffer} (files and fields alike).
+function parseMultipart(raw, boundary) {
+  const out = {};
+  const delim = Buffer.from(`--${boundary}`);
+  let at = raw.indexOf(delim);
+  while (at >= 0) {
+    const start = at + delim.length;
+    if (raw.slice(start, start + 2).toString() === '--') break;
+    const headEnd = raw.indexOf('\r\n\r\n', start);
+    if (headEnd < 0) break;
+    const next = raw.indexOf(Buffer.concat([Buffer.from('\r\n'), delim]), headEnd + 4);
+    if (next < 0) break;
+    const head = raw.slice(start, headEnd).toString('utf8');
+    const name = /name="([^"]*)"/i.exec(head);
+    if (name) out[name[1]] = raw.slice(headEnd + 4, next);
+    at = next + 2;
+  }
+  return out;
 }
 
 // ajv's errors, deduplicated and capped: an anyOf mismatch lists every alternative.
@@ -349,6 +376,7 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
   const invalid = []; // {method, path, problems}
   const requests = []; // {method, path, url, status}
   const store = new Map(); // name -> {dim, distance, points: Map(id -> point), indexes: Map, opId}
+  const snapshots = new Map(); // collection name -> Map(snapshot name -> {file: Buffer, creation_time})
 
   const send = (res, entry, status, obj) => {
     entry.status = status;
@@ -398,6 +426,13 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw unsupported('a named, sparse or multi vector');
     if (v.length !== col.dim) throw new HttpError(400, `Wrong input: Vector dimension error: expected dim: ${col.dim}, got ${v.length}`);
   };
+
+  const describe = (name, sn) => ({
+    name,
+    creation_time: sn.creation_time,
+    size: sn.file.length,
+    checksum: crypto.createHash('sha256').update(sn.file).digest('hex'),
+  });
 
   const selectPoints = (col, sel) => {
     if (Array.isArray(sel.points)) {
@@ -488,6 +523,54 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
           }),
         };
       }
+      case 'POST /collections/{collection_name}/snapshots': {
+        const name = params.collection_name;
+        const col = collection(name);
+        const file = Buffer.from(
+          JSON.stringify({
+            format: 'qdrant-standin-snapshot-1',
+            dim: col.dim,
+            distance: col.distance,
+            indexes: [...col.indexes],
+            points: [...col.points.values()].map((p) => ({ id: p.id, vector: p.vector, payload: p.payload })),
+          }),
+        );
+        const now = new Date();
+        const snap = `${name}-standin-${now.toISOString().replace(/[:.]/g, '-')}-${crypto.randomBytes(3).toString('hex')}.snapshot`;
+        if (!snapshots.has(name)) snapshots.set(name, new Map());
+        snapshots.get(name).set(snap, { file, creation_time: now.toISOString().slice(0, 19) });
+        return describe(snap, snapshots.get(name).get(snap));
+      }
+      case 'GET /collections/{collection_name}/snapshots':
+        collection(params.collection_name);
+        return [...(snapshots.get(params.collection_name) || new Map())].map(([n, sn]) => describe(n, sn));
+      case 'GET /collections/{collection_name}/snapshots/{snapshot_name}': {
+        const sn = snapshots.get(params.collection_name)?.get(params.snapshot_name);
+        if (!sn) throw new HttpError(404, `Not found: Snapshot ${params.snapshot_name} not found`);
+        return { binary: sn.file };
+      }
+      case 'DELETE /collections/{collection_name}/snapshots/{snapshot_name}': {
+        const m = snapshots.get(params.collection_name);
+        if (!m || !m.delete(params.snapshot_name)) throw new HttpError(404, `Not found: Snapshot ${params.snapshot_name} not found`);
+        return true;
+      }
+      case 'POST /collections/{collection_name}/snapshots/upload': {
+        const file = body.snapshot;
+        if (!Buffer.isBuffer(file)) throw new HttpError(400, 'Bad request: no snapshot file in the form');
+        const want = q.get('checksum');
+        const have = crypto.createHash('sha256').update(file).digest('hex');
+        if (want && want !== have) throw new HttpError(400, `Bad request: Checksum mismatch: expected ${want}, got ${have}`);
+        let snap;
+        try {
+          snap = JSON.parse(file.toString('utf8'));
+        } catch {
+          throw new HttpError(400, 'Bad request: not a snapshot');
+        }
+        if (snap.format !== 'qdrant-standin-snapshot-1') throw new HttpError(400, 'Bad request: not a snapshot');
+        const points = new Map(snap.points.map((p) => [p.id, { ...p, version: 0 }]));
+        store.set(params.collection_name, { dim: snap.dim, distance: snap.distance, points, indexes: new Map(snap.indexes), opId: 1 });
+        return true;
+      }
       default:
         throw new HttpError(501, `Not implemented by the Qdrant stand-in: ${key}`);
     }
@@ -516,7 +599,13 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     const hasBody = raw.length > 0;
     const problems = [];
     let body;
-    if (hasBody) {
+    const rbContent = (route.operation.op.requestBody || {}).content || {};
+    if (hasBody && rbContent['multipart/form-data']) {
+      const ctype = String(req.headers['content-type'] || '');
+      const m = /^multipart\/form-data;\s*boundary="?([^";]+)"?/i.exec(ctype);
+      if (!m) problems.push(`content-type ${ctype || '(none)'} is not multipart/form-data with a boundary`);
+      else body = parseMultipart(raw, m[1]);
+    } else if (hasBody) {
       const ctype = String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
       if (ctype !== 'application/json') problems.push(`content-type ${ctype || '(none)'} is not application/json`);
       try {
@@ -539,6 +628,11 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       return send(res, entry, e.status, fail(e.message, t0));
+    }
+    if (result && Buffer.isBuffer(result.binary)) {
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': result.binary.length });
+      return res.end(result.binary);
     }
     const reply = ok(result, t0);
     const replyProblems = c.checkReply(route.operation, 200, reply);

@@ -1,6 +1,6 @@
 // Operations (administrators): readiness of each dependency with its latency, workers
 // with their jobs and last heartbeat, queues with depth, oldest pending age and dead
-// letters; refreshed every few seconds.
+// letters, the progress of `almanac reindex` runs; refreshed every few seconds.
 import { call, readiness, ApiError } from '../api.js';
 import { h, clear, ago, duration, confirmDialog, announce } from '../dom.js';
 import { flashMessage, messageSlot, pageHeader, message, poll } from './common.js';
@@ -132,12 +132,37 @@ function drawQueues(el, queues, onRetry) {
   el.append(h('div', { class: 'panel-actions' }, retry));
 }
 
+function drawReindex(el, runs) {
+  clear(el);
+  if (!runs.length) {
+    el.append(h('p', { class: 'muted' }, 'No re-indexing has run. Start one with almanac reindex.'));
+    return;
+  }
+  const rows = runs.map((r) => {
+    const settled = (r.ready || 0) + (r.failed || 0);
+    const state = r.finished ? (settled >= r.queued ? 'Done' : 'Indexing') : 'Queuing (stopped runs resume when started again)';
+    return h(
+      'tr',
+      { 'data-reindex': String(r.id) },
+      h('th', { scope: 'row', 'data-label': 'Run' }, `#${r.id} ${r.scope}${r.knowledge_base_id ? ` ${r.knowledge_base_id}` : ''}`),
+      h('td', { 'data-label': 'State' }, state),
+      h('td', { 'data-label': 'Examined' }, `${r.examined} / ${r.total}`),
+      h('td', { 'data-label': 'Queued' }, String(r.queued)),
+      h('td', { 'data-label': 'Ready' }, String(r.ready)),
+      h('td', { 'data-label': 'Failed', class: r.failed ? 'attention' : null }, String(r.failed)),
+      h('td', { 'data-label': 'Started' }, r.started_at ? new Date(r.started_at).toLocaleString() : '—'),
+    );
+  });
+  el.append(table('Re-indexing runs', ['Run', 'State', 'Examined', 'Queued', 'Ready', 'Failed', 'Started'], rows));
+}
+
 export function renderOperations(root, { flash }) {
   const controller = new AbortController();
   const msg = messageSlot();
   const readyEl = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const workersEl = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const queuesEl = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const reindexEl = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const updated = h('p', { class: 'muted small', id: 'ops-updated' }, '');
 
   const onRetry = async () => {
@@ -158,10 +183,11 @@ export function renderOperations(root, { flash }) {
 
   const refresh = async () => {
     const signal = controller.signal;
-    const [r, w, q] = await Promise.allSettled([
+    const [r, w, q, x] = await Promise.allSettled([
       readiness({ signal }),
       call('GET', '/api/v1/admin/workers', { signal }),
       call('GET', '/api/v1/admin/queues', { signal }),
+      call('GET', '/api/v1/admin/reindex', { signal }),
     ]);
     if (signal.aborted) return;
     if (r.status === 'fulfilled') drawReadiness(readyEl, r.value);
@@ -173,6 +199,8 @@ export function renderOperations(root, { flash }) {
     if (q.status === 'fulfilled') drawQueues(queuesEl, q.value.queues || [], onRetry);
     else clear(queuesEl).append(message('error', q.reason.message));
     if (hadFocus) queuesEl.querySelector('button')?.focus();
+    if (x.status === 'fulfilled') drawReindex(reindexEl, x.value.runs || []);
+    else clear(reindexEl).append(message('error', x.reason.message));
     updated.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`;
   };
 
@@ -186,6 +214,7 @@ export function renderOperations(root, { flash }) {
       panel('ops-readiness', 'Readiness', readyEl),
       panel('ops-queues', 'Queues', queuesEl),
       panel('ops-workers', 'Workers', workersEl),
+      panel('ops-reindex', 'Re-indexing', reindexEl),
     ),
   );
   const stop = poll(refresh, REFRESH_MS);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { startStack, REPO, PASSWORD } from './stack.mjs';
-import { httpRequest } from '../../../tests/lib/almanac.mjs';
+import { httpRequest, runAlmanac } from '../../../tests/lib/almanac.mjs';
 
 const CHROMIUM = process.env.ALMANAC_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(REPO, 'test-output', 'screenshots');
@@ -259,7 +259,10 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     assert.equal(await page.locator('.snippet *:not(mark)').count(), 0);
   });
 
-  test('operations view: readiness, workers, queues', async () => {
+  test('operations view: readiness, workers, queues, re-indexing', async () => {
+    const reindex = await runAlmanac(['reindex', '--no-wait'], { env: stack.env });
+    assert.equal(reindex.code, 0, reindex.stderr);
+    const run = JSON.parse(reindex.stdout.trim());
     await page.getByRole('link', { name: 'Operations' }).click();
     await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor();
     for (const dep of ['postgres', 'redis', 'qdrant']) {
@@ -271,6 +274,10 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     assert.match(await page.locator('tr[data-role="worker"]').innerText(), /\d+ s ago/);
     assert.match(await page.locator('tr[data-queue="ingest"]').innerText(), /ingest/);
     assert.match(await page.locator('#ops-readiness').innerText(), /search: hybrid/);
+    const row = page.locator(`tr[data-reindex="${run.run}"]`);
+    await row.waitFor();
+    assert.match(await row.innerText(), new RegExp(`#${run.run} all[\\s\\S]*${run.examined} / ${run.examined}`));
+    await page.waitForFunction((id) => /Done/.test(document.querySelector(`tr[data-reindex="${id}"]`)?.textContent || ''), run.run, { timeout: 60000 });
     const first = await page.locator('#ops-updated').innerText();
     await page.waitForFunction((t) => document.getElementById('ops-updated').textContent !== t, first, { timeout: 12000 });
     await shot('operations-laptop');
