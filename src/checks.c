@@ -11,6 +11,9 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
+/* A failed connection attempt of the process keeps /ready failing this long, unless a
+ * later attempt succeeds. */
+#define READY_CONNECT_WINDOW_MS 10000
 
 /* What every check keeps between runs. */
 struct dep {
@@ -74,6 +77,10 @@ static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
     int64_t t0 = alm_clock_ms();
 
     if (!ensure_connected(d, pg_connect, timeout_ms, why, n))
+        return false;
+    /* This check's own connection may still answer while the process can open no new
+     * one (max_connections reached): then requests cannot be served either. */
+    if (alm_db_connect_failing(READY_CONNECT_WINDOW_MS, why, n))
         return false;
     /* The query gets what is left of the deadline after a reconnect. */
     int left = timeout_ms - (int)(alm_clock_ms() - t0);

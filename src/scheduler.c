@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "mem.h"
 #include "outbox.h"
 #include "qdrant.h"
 #include "queue.h"
@@ -161,7 +162,7 @@ static bool connected(struct alm_scheduler *s)
     }
     if (!s->redis && !(s->redis = alm_redis_connect(s->cfg, (int)s->cfg->ready_timeout_ms, &eb)))
         return false;
-    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
+    if (s->pg && !alm_db_reusable(s->pg)) {
         PQfinish(s->pg);
         s->pg = NULL;
     }
@@ -234,8 +235,7 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
     }
     s->qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
     atomic_store(&s->progress_ms, alm_clock_ms());
-    pthread_create(&s->thread, NULL, tick_thread, s);
-    pthread_setname_np(s->thread, "alm-beat");
+    alm_xthread_create(&s->thread, tick_thread, s, "alm-beat");
     return s;
 }
 
