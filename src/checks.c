@@ -139,6 +139,34 @@ static bool run_redis(void *state, int timeout_ms, char *why, size_t n)
     return true;
 }
 
+/* Redis may answer PING and refuse every write (maxmemory with noeviction, a read-only
+ * replica): jobs cannot be queued or moved and sign-in limits are not counted. Not
+ * required, so /ready warns rather than fails: reads and searches still work. */
+static bool run_redis_writes(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct dep *d = state;
+    redisReply *r;
+    bool ok;
+
+    if (!ensure_connected(d, redis_connect, timeout_ms, why, n))
+        return false;
+    r = redisCommand(d->conn, "SET almanac:ready:write 1 PX 60000");
+    if (!r) {
+        struct alm_errbuf eb = {{0}};
+        alm_redis_error(d->conn, timeout_ms, &eb);
+        redisFree(d->conn);
+        d->conn = NULL;
+        snprintf(why, n, "%s", eb.msg);
+        return false;
+    }
+    ok = r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(why, n, "redis refuses writes: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok;
+}
+
 static bool run_qdrant(void *state, int timeout_ms, char *why, size_t n)
 {
     struct dep *d = state;
@@ -217,7 +245,15 @@ void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *
         qd.disabled_note = "not configured (ALMANAC_QDRANT_URL unset): keyword search only, "
                            "development mode";
     }
+    struct alm_check wr = {.name = "redis_writes",
+                           .component_type = "datastore",
+                           .required = false,
+                           .run = run_redis_writes,
+                           .state = dep_new(cfg),
+                           .free_state = free_redis};
+
     alm_health_add(h, &pg);
     alm_health_add(h, &rd);
+    alm_health_add(h, &wr);
     alm_health_add(h, &qd);
 }
