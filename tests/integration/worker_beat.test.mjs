@@ -153,6 +153,8 @@ describe('Redis stopped and started again during processing', () => {
 
 // ---------------------------------------------------------------- 3. Qdrant failing
 
+// Qdrant answers /readyz but refuses the writes: the dependency is up, so each failure
+// is the job's and spends an attempt (a Qdrant that is down spends none: tests/fault/).
 describe('Qdrant failing', () => {
   let sys;
   before(async () => {
@@ -163,7 +165,7 @@ describe('Qdrant failing', () => {
   });
 
   test('jobs are retried with backoff while it fails and succeed once it is back', async () => {
-    await sys.qdrant.setMode('error');
+    await sys.qdrant.setMode('reject');
     const w = await sys.worker({ ALMANAC_JOB_MAX_ATTEMPTS: '10' });
     const ids = await sys.uploadMany(3, 'flaky');
     const qs = await waitFor(async () => {
@@ -206,7 +208,7 @@ describe('Qdrant failing', () => {
   });
 
   test('a job failing on every attempt becomes a dead letter; retry-dead replays it', async () => {
-    await sys.qdrant.setMode('error');
+    await sys.qdrant.setMode('reject');
     const w = await sys.worker({ ALMANAC_JOB_MAX_ATTEMPTS: '2' });
     const [id] = await sys.uploadMany(1, 'poison');
     const failed = await waitFor(() => {
