@@ -240,8 +240,7 @@ static void *cancel_thread(void *arg)
     char why[128];
 
     if (!PQcancel(cancel, why, sizeof(why)))
-        alm_warn("db.cancel_failed", "cannot cancel a timed-out statement", "{s:s}", "detail",
-                 why);
+        alm_warn("db.cancel_failed", "cannot cancel a timed-out statement", "{s:s}", "detail", why);
     PQfreeCancel(cancel);
     atomic_fetch_sub(&cancels_in_flight, 1);
     return NULL;
@@ -264,8 +263,7 @@ static void cancel_statement(PGconn *conn)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, cancel_thread, cancel) != 0) {
-        alm_warn("db.cancel_failed", "cannot start a thread to cancel a timed-out statement",
-                 NULL);
+        alm_warn("db.cancel_failed", "cannot start a thread to cancel a timed-out statement", NULL);
         PQfreeCancel(cancel);
         atomic_fetch_sub(&cancels_in_flight, 1);
     }

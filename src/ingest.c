@@ -110,16 +110,16 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
     for (int round = 0; round < 2; round++) {
         err = ALM_OK;
         if (!ctx->collection_ready) {
-            err = alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t,
-                                               eb);
+            err =
+                alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t, eb);
             ctx->collection_ready = !err;
         }
         for (size_t i = 0; i < n && !err; i += UPSERT_BATCH)
             err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
                                     n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
         if (!err)
-            err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection,
-                                          "document_id", id, (int)n, t, eb);
+            err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id",
+                                          id, (int)n, t, eb);
         if (err)
             ctx->collection_ready = false;
         if (err != ALM_ERR_NOT_FOUND)
@@ -140,8 +140,8 @@ out:
 }
 
 /* Chunks [from, to) as one JSON array for jsonb_to_recordset. */
-static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *chunks,
-                         size_t from, size_t to)
+static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *chunks, size_t from,
+                         size_t to)
 {
     json_t *arr = json_array();
     char *text;
@@ -166,7 +166,8 @@ static enum alm_err insert_chunks(struct alm_ingest_ctx *ctx, const char *ids,
     enum alm_err err = ALM_OK;
 
     for (size_t from = 0; from < n && !err; from += INSERT_BATCH) {
-        char *json = chunks_json(x, chunks, from, n - from < INSERT_BATCH ? n : from + INSERT_BATCH);
+        char *json =
+            chunks_json(x, chunks, from, n - from < INSERT_BATCH ? n : from + INSERT_BATCH);
         const char *params[2] = {ids, json};
         err = alm_db_query(ctx->pg, t,
                            "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
@@ -202,9 +203,9 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     snprintf(limit, sizeof(limit), "%d", alm_db_server_timeout_ms(t));
     err = alm_db_begin(ctx->pg, (int)ctx->cfg->db_timeout_ms, eb);
     if (!err)
-        err = alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
-                           "SELECT set_config('statement_timeout', $1, true)", 1, p_limit, NULL,
-                           eb);
+        err =
+            alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
+                         "SELECT set_config('statement_timeout', $1, true)", 1, p_limit, NULL, eb);
     if (!err)
         err = alm_db_query(ctx->pg, t,
                            "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "

@@ -251,8 +251,8 @@ static char *next_attempt(const struct alm_job *job, int spent, const char *erro
     return text;
 }
 
-static enum alm_err delay_job(redisContext *c, const struct alm_job *job, long delay_ms,
-                              int spent, const char *error, struct alm_errbuf *eb)
+static enum alm_err delay_job(redisContext *c, const struct alm_job *job, long delay_ms, int spent,
+                              const char *error, struct alm_errbuf *eb)
 {
     char *key = stream_key(job->queue);
     char *delayed = alm_xasprintf(ALM_QUEUE_DELAYED "%s", job->queue);

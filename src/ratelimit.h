@@ -14,8 +14,8 @@
  * password is verified, and reads both counts in the same step (counts[0] account,
  * counts[1] address; retry_after_s the seconds left in each window). ALM_ERR_UNAVAILABLE
  * when Redis is down or refuses the write (maxmemory): the caller fails open and logs. */
-enum alm_err alm_ratelimit_take(redisContext *c, const char *acct, const char *addr,
-                                long window_s, long counts[2], long retry_after_s[2],
+enum alm_err alm_ratelimit_take(redisContext *c, const char *acct, const char *addr, long window_s,
+                                long counts[2], long retry_after_s[2],
                                 struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* The attempt succeeded: forgets the account's count and gives the address its one back. */
 void alm_ratelimit_succeeded(redisContext *c, const char *acct, const char *addr);

@@ -479,8 +479,10 @@ static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf 
     freeReplyObject(r);
     if (!lost)
         return ALM_OK;
-    alm_warn("beat.queue_lost", "redis has no epoch key: its jobs are gone; queueing waiting "
-             "documents again", "{s:s}", "epoch", epoch);
+    alm_warn("beat.queue_lost",
+             "redis has no epoch key: its jobs are gone; queueing waiting "
+             "documents again",
+             "{s:s}", "epoch", epoch);
     err = outbox_statement(
         s, "documents of a lost queue queued again",
         "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "

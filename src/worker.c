@@ -24,7 +24,7 @@
 #define RECONNECT_MAX_MS 5000
 /* A job put back during an outage is due again after this; the thread itself waits for
  * the dependency before it takes any job. */
-#define PUT_BACK_DELAY_MS 1000
+#define PUT_BACK_DELAY_MS  1000
 #define OUTAGE_POLL_MAX_MS 5000
 
 struct slot {
@@ -198,8 +198,7 @@ static void set_waiting(struct slot *s, const char *what)
  * connection left unusable by a timed-out statement is replaced first, so a frozen
  * PostgreSQL is told from a slow document. Without a named culprit, an outage error
  * (err) still counts: the embeddings endpoint has no cheap probe. */
-static bool dependency_down(struct slot *s, enum alm_err err, const char *why, char *what,
-                            size_t n)
+static bool dependency_down(struct slot *s, enum alm_err err, const char *why, char *what, size_t n)
 {
     const struct alm_config *cfg = s->w->cfg;
     int t = (int)cfg->ready_timeout_ms;
@@ -322,8 +321,8 @@ static void wait_out_outage(struct slot *s, const char *what)
 
     snprintf(now_what, sizeof(now_what), "%s", what);
     set_waiting(s, now_what);
-    alm_warn("worker.paused", "a dependency is down; taking no jobs until it is back",
-             "{s:i, s:s}", "thread", s->index, "waiting_for", now_what);
+    alm_warn("worker.paused", "a dependency is down; taking no jobs until it is back", "{s:i, s:s}",
+             "thread", s->index, "waiting_for", now_what);
     while (!atomic_load(&s->w->stopping)) {
         atomic_store(&s->progress_ms, alm_clock_ms());
         alm_clock_sleep_ms(backoff);
