@@ -226,7 +226,13 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
     if (err)
         return err;
     job = json_pack("{s:I}", "document_id", (json_int_t)strtoll(PQgetvalue(*res, 0, 0), NULL, 10));
-    err = alm_outbox_add(conn, t, ALM_QUEUE_INGEST, "ingest", job, eb);
+    char *payload = json_dumps(job, JSON_COMPACT);
+    const char *p_job[2] = {kb, payload};
+    err = alm_db_query(conn, t,
+                       "INSERT INTO outbox (queue, job_type, payload) VALUES "
+                       "(" ALM_INGEST_QUEUE_SQL("$1::bigint") ", 'ingest', $2::jsonb)",
+                       2, p_job, NULL, eb);
+    free(payload);
     json_decref(job);
     if (!err)
         err = alm_db_commit(conn, t, eb);
@@ -414,9 +420,10 @@ void alm_api_docs_reprocess(struct alm_req *req)
             "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, attempts = 0, "
             "updated_at = now() WHERE id = $1 AND status NOT IN ('pending', 'processing') "
             "RETURNING *), "
-            "j AS (INSERT INTO outbox (queue, job_type, payload) SELECT '" ALM_QUEUE_INGEST
-            "', 'ingest', jsonb_build_object('document_id', d.id) FROM d) "
-            "SELECT " DOC_COLUMNS " FROM d",
+            "j AS (INSERT INTO outbox (queue, job_type, payload) SELECT " ALM_INGEST_QUEUE_SQL(
+                "d.knowledge_base_id") ", 'ingest', jsonb_build_object('document_id', d.id) FROM "
+                                       "d) "
+                                       "SELECT " DOC_COLUMNS " FROM d",
             1, params, &queued))
         goto out;
     if (PQntuples(queued) > 0) {

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-const char *const alm_queue_names[] = {ALM_QUEUE_INGEST, ALM_QUEUE_MAINTENANCE};
+const char *const alm_queue_names[] = {ALM_QUEUE_INGEST, ALM_QUEUE_MAINTENANCE,
+                                       ALM_QUEUE_INGEST_BULK};
 const size_t alm_queue_count = ALM_ARRAY_SIZE(alm_queue_names);
 _Static_assert(ALM_ARRAY_SIZE(alm_queue_names) <= ALM_QUEUE_READ_MAX,
                "a read delivers up to one job per queue");

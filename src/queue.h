@@ -40,7 +40,7 @@ void alm_job_release(struct alm_job *job);
 /* Creates the consumer group of every queue (and the streams) unless they exist. */
 enum alm_err alm_queue_setup(redisContext *c, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* At most one job per queue in one read. */
-#define ALM_QUEUE_READ_MAX 2
+#define ALM_QUEUE_READ_MAX 3
 /* Reads new jobs for consumer, at most one per queue (jobs has room for
  * ALM_QUEUE_READ_MAX), in priority order, waiting up to block_ms; *got is how many. Each
  * one delivered is pending at consumer: the caller runs (or renews) every one. */

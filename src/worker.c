@@ -37,10 +37,10 @@ struct slot {
     struct alm_job job;
     char started_at[32];
     int64_t started_ms;
-    /* A job delivered with the one running (a read returns one per queue): renewed with
-     * it and run next; guarded by w->mu. */
-    bool has_next;
-    struct alm_job next;
+    /* Jobs delivered with the one running (a read returns one per queue): renewed with
+     * it and run next, in queue order; guarded by w->mu. */
+    int nnext;
+    struct alm_job next[ALM_QUEUE_READ_MAX - 1];
     /* The dependency this thread waits for ("" when none); guarded by w->mu. */
     char waiting_for[160];
     /* Owned by the thread. */
@@ -381,27 +381,29 @@ static void run_job(struct slot *s, struct alm_job *job)
     set_busy(s, NULL);
 }
 
-/* Keeps a job delivered along with the one about to run, renewed meanwhile. */
-static void hold_next(struct slot *s, struct alm_job *job)
+/* Keeps the jobs delivered along with the one about to run, renewed meanwhile. */
+static void hold_next(struct slot *s, struct alm_job *jobs, size_t n)
 {
     pthread_mutex_lock(&s->w->mu);
-    s->next = *job;
-    s->has_next = true;
+    for (size_t i = 0; i < n && s->nnext < ALM_QUEUE_READ_MAX - 1; i++) {
+        s->next[s->nnext++] = jobs[i];
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+    }
     pthread_mutex_unlock(&s->w->mu);
-    memset(job, 0, sizeof(*job));
 }
 
-/* The held job, if any: true and *job filled (the caller releases it). */
+/* The first held job, if any: true and *job filled (the caller releases it). */
 static bool take_next(struct slot *s, struct alm_job *job)
 {
     bool got;
 
     pthread_mutex_lock(&s->w->mu);
-    got = s->has_next;
+    got = s->nnext > 0;
     if (got) {
-        *job = s->next;
-        memset(&s->next, 0, sizeof(s->next));
-        s->has_next = false;
+        *job = s->next[0];
+        memmove(&s->next[0], &s->next[1], (size_t)(s->nnext - 1) * sizeof(s->next[0]));
+        s->nnext--;
+        memset(&s->next[s->nnext], 0, sizeof(s->next[0]));
     }
     pthread_mutex_unlock(&s->w->mu);
     return got;
@@ -459,7 +461,7 @@ static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
         return;
     }
     if (got > 1)
-        hold_next(s, &jobs[1]);
+        hold_next(s, &jobs[1], got - 1);
     if (got) {
         run_job(s, &jobs[0]);
         alm_job_release(&jobs[0]);
@@ -538,7 +540,8 @@ void alm_worker_free(struct alm_worker *w)
     for (int i = 0; i < w->n; i++) {
         struct slot *s = &w->slots[i];
         pthread_join(s->thread, NULL);
-        alm_job_release(&s->next); /* left pending: reclaimed by another worker */
+        for (int k = 0; k < s->nnext; k++)
+            alm_job_release(&s->next[k]); /* left pending: reclaimed by another worker */
         if (s->redis)
             redisFree(s->redis);
         PQfinish(s->ingest.pg);
@@ -580,7 +583,7 @@ json_t *alm_worker_snapshot(void *arg)
 void alm_worker_renew(void *arg, redisContext *c)
 {
     struct alm_worker *w = arg;
-    char(*entries)[2][48] = alm_xcalloc((size_t)w->n * 2, sizeof(*entries));
+    char(*entries)[2][48] = alm_xcalloc((size_t)w->n * ALM_QUEUE_READ_MAX, sizeof(*entries));
     int n = 0;
 
     /* Copied under the lock, renewed outside it: no lock is held across I/O. */
@@ -592,9 +595,9 @@ void alm_worker_renew(void *arg, redisContext *c)
             snprintf(entries[n][1], sizeof(entries[n][1]), "%s", s->job.entry);
             n++;
         }
-        if (s->has_next) {
-            snprintf(entries[n][0], sizeof(entries[n][0]), "%s", s->next.queue);
-            snprintf(entries[n][1], sizeof(entries[n][1]), "%s", s->next.entry);
+        for (int k = 0; k < s->nnext; k++) {
+            snprintf(entries[n][0], sizeof(entries[n][0]), "%s", s->next[k].queue);
+            snprintf(entries[n][1], sizeof(entries[n][1]), "%s", s->next[k].entry);
             n++;
         }
     }

@@ -116,6 +116,33 @@ describe('sign-in limits and the queue under pressure', () => {
     sys.assertIndexed([doc, r.json.id]);
   });
 
+  test("one user's backlog of 1,000 jobs delays another user's single upload by seconds at most", async () => {
+    const backlog = [];
+    let next = 0;
+    const uploader = async () => {
+      while (next < 1000) {
+        const i = next++;
+        const r = await sys.c.upload(sys.alice, sys.kb, `backlog-${i}.txt`, `backlog document ${i}: ${'pump valve gasket '.repeat(20)}`);
+        assert.equal(r.status, 202, r.body);
+        backlog.push(r.json.id);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, uploader));
+    const waiting = Number(sql(sys.pg, `SELECT count(*) FROM documents WHERE id IN (${backlog.join(',')}) AND status <> 'ready'`));
+    assert.ok(waiting > 500, `backlog still waiting when the other user uploads: ${waiting}`);
+    const kb = (await sys.c.createKb(sys.admin, 'another user')).id;
+    const r = await sys.c.upload(sys.admin, kb, 'single.txt', 'a single upload of another user');
+    assert.equal(r.status, 202, r.body);
+    const t0 = Date.now();
+    await sys.waitReady([r.json.id], 30000);
+    const waited = Date.now() - t0;
+    const still = Number(sql(sys.pg, `SELECT count(*) FROM documents WHERE id IN (${backlog.join(',')}) AND status <> 'ready'`));
+    console.log(`# other user's upload ready in ${waited} ms with ${still} of the backlog still waiting`);
+    assert.ok(waited < 5000, `waited ${waited} ms`);
+    assert.ok(still > 0, 'it went ahead of the backlog');
+    await sys.waitReady(backlog, 300000);
+  });
+
   test('a read that delivers a job of each queue runs both at once (no wait for the claim)', async () => {
     await worker.stop();
     const [keep, drop] = await sys.uploadMany(2, 'two-queues');

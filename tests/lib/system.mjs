@@ -90,7 +90,7 @@ export function assertQueuesShape(body) {
   assert.ok(Array.isArray(body.queues), JSON.stringify(body));
   assert.deepEqual(
     body.queues.map((q) => q.name),
-    ['ingest', 'maintenance'],
+    ['ingest', 'maintenance', 'ingest_bulk'],
   );
   for (const q of body.queues) {
     for (const k of ['length', 'pending', 'oldest_pending_age_s', 'delayed', 'dead']) {
