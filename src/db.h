@@ -52,6 +52,12 @@ void alm_db_error_text(const PGconn *conn, char *out, size_t n);
 enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
                           const char *const *params, PGresult **res,
                           struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* alm_db_query for a statement allowed more than ALMANAC_DB_TIMEOUT_MS: runs it in its
+ * own transaction whose server-side statement_timeout matches timeout_ms (plus the
+ * margin). Not inside another transaction. */
+enum alm_err alm_db_query_long(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                               const char *const *params, PGresult **res,
+                               struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Shorthands for BEGIN, COMMIT and ROLLBACK (rollback ignores errors). */
 enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -349,8 +349,8 @@ static enum alm_err outbox_statement(struct alm_scheduler *s, const char *what, 
 {
     const char *params[1] = {param};
     PGresult *res = NULL;
-    enum alm_err err =
-        alm_db_query(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0, params, &res, eb);
+    enum alm_err err = alm_db_query_long(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0,
+                                         params, &res, eb);
 
     if (!err && PQntuples(res) > 0)
         alm_info("beat.enqueued", what, "{s:i}", "count", PQntuples(res));

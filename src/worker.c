@@ -327,7 +327,8 @@ static void wait_out_outage(struct slot *s, const char *what)
         atomic_store(&s->progress_ms, alm_clock_ms());
         alm_clock_sleep_ms(backoff);
         backoff = backoff * 2 > OUTAGE_POLL_MAX_MS ? OUTAGE_POLL_MAX_MS : backoff * 2;
-        if (!dependency_down(s, ALM_OK, "", now_what, sizeof(now_what)))
+        /* Reconnects Redis (and sets up its queues) once it is back; logs while not. */
+        if (connect_all(s) && !dependency_down(s, ALM_OK, "", now_what, sizeof(now_what)))
             break;
         set_waiting(s, now_what);
     }
