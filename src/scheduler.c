@@ -455,17 +455,62 @@ static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *e
     return err;
 }
 
-/* Redis lost its data when the epoch key is gone: every job went with it. Documents still
- * waiting for a job (pending or processing, with no outbox row yet to relay) are queued
- * again at once, instead of after ALMANAC_STUCK_AFTER_S. A duplicate run is harmless:
- * ingestion is idempotent. On a fresh Redis this finds nothing to do. */
+/* Records epoch as the one last seen in Redis (a no-op when it is already). */
+static enum alm_err remember_epoch(struct alm_scheduler *s, const char *epoch,
+                                   struct alm_errbuf *eb)
+{
+    const char *params[1] = {epoch};
+
+    return alm_db_query(s->pg, (int)s->cfg->db_timeout_ms,
+                        "INSERT INTO queue_epoch (id, epoch) VALUES (1, $1) ON CONFLICT (id) DO "
+                        "UPDATE SET epoch = EXCLUDED.epoch, seen_at = now() "
+                        "WHERE queue_epoch.epoch <> EXCLUDED.epoch",
+                        1, params, NULL, eb);
+}
+
+/* Queues again every document still waiting for a job that Redis lost: pending or
+ * processing, with no outbox row yet to relay. A duplicate run is harmless: ingestion is
+ * idempotent. */
+static enum alm_err requeue_lost(struct alm_scheduler *s, struct alm_errbuf *eb)
+{
+    return outbox_statement(
+        s, "documents of a lost queue queued again",
+        "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "
+        "error = 'queued again: the job queue lost its data' "
+        "WHERE d.status IN ('processing', 'pending') AND NOT EXISTS (SELECT 1 FROM outbox o "
+        "WHERE o.job_type = 'ingest' AND o.payload->>'document_id' = d.id::text) RETURNING id) "
+        "INSERT INTO outbox (queue, job_type, payload) "
+        "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost RETURNING 1",
+        NULL, eb);
+}
+
+/* Redis lost its data when its epoch key is gone while PostgreSQL remembers one: the
+ * documents whose jobs went with it are queued again at once, instead of after
+ * ALMANAC_STUCK_AFTER_S. Neither key nor record: a new system (or the first run of this
+ * version), nothing to repair. */
 static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf *eb)
 {
     char epoch[160];
     redisReply *r;
-    bool lost;
+    PGresult *res = NULL;
+    bool had;
     enum alm_err err;
 
+    r = redisCommand(s->redis, "GET " ALM_QUEUE_EPOCH);
+    if (!r)
+        return alm_redis_error(s->redis, (int)s->cfg->ready_timeout_ms, eb);
+    if (r->type == REDIS_REPLY_STRING) {
+        snprintf(epoch, sizeof(epoch), "%s", r->str);
+        freeReplyObject(r);
+        return remember_epoch(s, epoch, eb);
+    }
+    freeReplyObject(r);
+    err = alm_db_query(s->pg, (int)s->cfg->db_timeout_ms, "SELECT epoch FROM queue_epoch", 0, NULL,
+                       &res, eb);
+    if (err)
+        return err;
+    had = PQntuples(res) > 0;
+    PQclear(res);
     snprintf(epoch, sizeof(epoch), "%s:%lld", s->id, (long long)time(NULL));
     r = redisCommand(s->redis, "SET " ALM_QUEUE_EPOCH " %s NX", epoch);
     if (!r)
@@ -475,27 +520,22 @@ static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf 
         freeReplyObject(r);
         return ALM_ERR_UNAVAILABLE;
     }
-    lost = r->type == REDIS_REPLY_STATUS; /* OK: the key was not there */
-    freeReplyObject(r);
-    if (!lost)
+    if (r->type != REDIS_REPLY_STATUS) { /* set by someone else meanwhile: next run */
+        freeReplyObject(r);
         return ALM_OK;
-    alm_warn("beat.queue_lost",
-             "redis has no epoch key: its jobs are gone; queueing waiting "
-             "documents again",
-             "{s:s}", "epoch", epoch);
-    err = outbox_statement(
-        s, "documents of a lost queue queued again",
-        "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "
-        "error = 'queued again: the job queue lost its data' "
-        "WHERE d.status IN ('processing', 'pending') AND NOT EXISTS (SELECT 1 FROM outbox o "
-        "WHERE o.job_type = 'ingest' AND o.payload->>'document_id' = d.id::text) RETURNING id) "
-        "INSERT INTO outbox (queue, job_type, payload) "
-        "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost RETURNING 1",
-        NULL, eb);
-    if (err) { /* try again next time: forget the epoch we set */
-        r = redisCommand(s->redis, "DEL " ALM_QUEUE_EPOCH);
-        if (r)
-            freeReplyObject(r);
     }
-    return err;
+    freeReplyObject(r);
+    if (had) {
+        alm_warn("beat.queue_lost",
+                 "redis lost its data (no epoch key): queueing waiting documents again", "{s:s}",
+                 "epoch", epoch);
+        err = requeue_lost(s, eb);
+        if (err) { /* try again next time: forget the epoch just set */
+            r = redisCommand(s->redis, "DEL " ALM_QUEUE_EPOCH);
+            if (r)
+                freeReplyObject(r);
+            return err;
+        }
+    }
+    return remember_epoch(s, epoch, eb);
 }
