@@ -33,6 +33,10 @@ describe('Redis restarted empty with jobs queued', () => {
     // No worker yet: the jobs wait in the stream, and are lost with it.
     const ids = await sys.uploadMany(6, 'lost-queue');
     await waitFor(() => jobsOf(sys, 'ingest').length === ids.length, { timeoutMs: 10000, what: 'jobs relayed' });
+    // The beat has seen this Redis (its epoch is remembered): a running system.
+    await waitFor(() => sql(sys.pg, 'SELECT count(*) FROM queue_epoch') === '1', { timeoutMs: 20000, what: 'queue epoch remembered' });
+    const beat = sys.procs.find((p) => p.proc.spawnargs.includes('beat'));
+    assert.equal(beat.events('beat.queue_lost').length, 0, 'a new system has nothing to repair');
     await sys.redis.kill9(); // no persistence: it comes back empty
     await sys.redis.start();
     assert.equal(jobsOf(sys, 'ingest').length, 0, 'the jobs are gone');
@@ -48,7 +52,7 @@ describe('Redis restarted empty with jobs queued', () => {
       const q = (await sys.queues()).ingest;
       return q.length === 0 && q.pending === 0 && q.delayed === 0;
     }, { timeoutMs: 20000, what: 'queue drained' });
-    assert.ok(sys.procs.find((p) => p.proc.spawnargs.includes('beat')).events('beat.queue_lost').length >= 1);
+    assert.equal(beat.events('beat.queue_lost').length, 1);
     assert.equal(worker.events('job.dead').length, 0);
     console.log(`# lost queue repaired: documents ready ${took} ms after Redis came back empty`);
   });
