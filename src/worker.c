@@ -437,7 +437,10 @@ static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
         return;
     }
     if (s->index == 0 && now >= *next_promote) {
-        if (!alm_queue_promote(s->redis, &moved, &eb) && moved)
+        if (alm_queue_promote(s->redis, &moved, &eb))
+            alm_warn("queue.promote_failed", "cannot move due retries back; they wait", "{s:s}",
+                     "error", eb.msg);
+        else if (moved)
             alm_info("queue.promoted", "retries due again", "{s:i}", "count", (int)moved);
         *next_promote = now + PROMOTE_EVERY_MS;
     }
