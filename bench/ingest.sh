@@ -20,6 +20,11 @@
 #   BENCH_DOC_KB       size of one document in KiB (default 64)
 #   BENCH_CONCURRENCY  worker threads to try (default "1 2")
 #   BENCH_OUT          directory of ingest-latest.json (default /tmp)
+#   BENCH_LIMIT_DOC    1 (default) or 0: after the runs above, one document at the upload
+#                      limit (ALMANAC_MAX_UPLOAD_BYTES, 20 MiB) on a fresh stack with the
+#                      default settings and 2 worker threads: time to ready, then its
+#                      reprocess, and the worker's peak RSS (VmHWM), against the job
+#                      deadline (ALMANAC_JOB_TIMEOUT_MS, 300 s)
 #
 # The Qdrant stand-in runs inside this script's node process (it validates every request
 # against the contract): on a small machine it competes with the worker for CPU, so the
@@ -161,6 +166,45 @@ for (const conc of CONC) {
     await s.stop();
   }
 }
+// ------------------------------------------------ one document at the upload limit
+let limitDoc = null;
+if ((process.env.BENCH_LIMIT_DOC || '1') !== '0') {
+  const LIMIT = 20 * 1024 * 1024;
+  const s = await startStack({ env: { ALMANAC_LOG_LEVEL: 'warn', ALMANAC_WORKER_CONCURRENCY: '2' }, worker: true });
+  try {
+    const token = await s.c.login('alice@example.org');
+    const kb = await s.c.createKb(token, 'limit');
+    let text = '';
+    for (let i = 0; text.length < LIMIT; i++) text += makeDoc(100000 + i, 256 * 1024) + '\n\n';
+    text = text.slice(0, LIMIT);
+    const waitReady = async (id, what) => {
+      const t0 = performance.now();
+      for (;;) {
+        const st = sql(s.pg, `SELECT status FROM documents WHERE id = ${id}`);
+        if (st === 'ready') return (performance.now() - t0) / 1000;
+        if (st === 'failed') throw new Error(`${what}: failed: ${sql(s.pg, `SELECT error FROM documents WHERE id = ${id}`)}`);
+        if (performance.now() - t0 > 300000) throw new Error(`${what}: not ready within the 300 s job deadline`);
+        await sleep(100);
+      }
+    };
+    const up = await s.c.upload(token, kb.id, 'limit.md', text, { type: 'text/markdown' });
+    if (up.status !== 202) throw new Error(`upload at the limit: HTTP ${up.status} ${up.body}`);
+    const first = await waitReady(up.json.id, 'document at the upload limit');
+    const again = await s.c.call('POST', `/api/v1/documents/${up.json.id}/reprocess`, { token });
+    if (again.status !== 202) throw new Error(`reprocess: HTTP ${again.status}`);
+    const second = await waitReady(up.json.id, 'its reprocess');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${s.worker.proc.pid}/status`, 'utf8'));
+    const chunks = Number(sql(s.pg, `SELECT chunk_count FROM documents WHERE id = ${up.json.id}`));
+    limitDoc = { bytes: LIMIT, chunks, ready_s: first, reprocess_ready_s: second, job_deadline_s: 300, worker_peak_rss_mb: hwm ? Number(hwm[1]) / 1024 : null };
+    console.log(
+      `document at the upload limit (${(LIMIT / 1048576).toFixed(0)} MiB, ${chunks} chunks): ready in ${first.toFixed(1)} s, ` +
+        `reprocessed in ${second.toFixed(1)} s (job deadline 300 s); worker peak RSS ${limitDoc.worker_peak_rss_mb?.toFixed(1)} MB`,
+    );
+  } finally {
+    await s.stop();
+  }
+}
+
 const best = Math.max(...results.map((r) => r.mb_per_worker_cpu_s));
 const wall = Math.max(...results.map((r) => r.mb_per_s_per_thread));
 console.log(
@@ -170,6 +214,6 @@ console.log(
 const cmd = `ALMANAC_BIN=${process.env.ALMANAC_BIN} BENCH_MB=${MB} BENCH_DOC_KB=${DOC_KB} BENCH_CONCURRENCY="${CONC.join(' ')}" bench/ingest.sh`;
 console.log(`reproduce: ${cmd}`);
 const outDir = process.env.BENCH_OUT || '/tmp';
-fs.writeFileSync(path.join(outDir, 'ingest-latest.json'), JSON.stringify({ cpus: os.cpus().length, command: cmd, results }, null, 2) + '\n');
+fs.writeFileSync(path.join(outDir, 'ingest-latest.json'), JSON.stringify({ cpus: os.cpus().length, command: cmd, results, limit_document: limitDoc }, null, 2) + '\n');
 process.exit(0);
 EOF

@@ -49,40 +49,30 @@ static void limit_keys(const char *email, const char *ip, char *acct, char *addr
     snprintf(addr, n, "almanac:ratelimit:login:ip:%s", ip);
 }
 
-/* 429 when either counter is at its limit; Redis trouble fails open. */
+/* Counts the attempt, then 429 when either counter is past its limit; Redis trouble
+ * fails open (logged). Counted before the password is verified, so parallel guesses
+ * cannot all pass the check before any is counted. */
 static bool throttled_or_reply(struct alm_req *req, redisContext *rc, const char *acct,
                                const char *addr)
 {
     const struct alm_app *app = alm_req_app(req);
     struct alm_errbuf eb = {{0}};
-    long n1, t1, n2, t2;
+    long n[2], t[2];
     char retry[24];
 
-    if (!rc || alm_ratelimit_peek(rc, acct, &n1, &t1, &eb) ||
-        alm_ratelimit_peek(rc, addr, &n2, &t2, &eb)) {
+    if (!rc || alm_ratelimit_take(rc, acct, addr, app->cfg->login_window_s, n, t, &eb)) {
         alm_warn("auth.ratelimit_unavailable", "sign-in limits not enforced: redis unavailable",
                  "{s:s}", "detail", rc ? eb.msg : "no connection");
         return false;
     }
-    if (n1 < app->cfg->login_max_attempts && n2 < app->cfg->login_max_attempts_ip)
+    if (n[0] <= app->cfg->login_max_attempts && n[1] <= app->cfg->login_max_attempts_ip)
         return false;
-    snprintf(retry, sizeof(retry), "%ld", n1 >= app->cfg->login_max_attempts ? t1 : t2);
+    snprintf(retry, sizeof(retry), "%ld", n[0] > app->cfg->login_max_attempts ? t[0] : t[1]);
     alm_reply_header(req, "Retry-After", retry);
     alm_reply_error(req, ALM_ERR_RATE_LIMITED, "too many failed sign-ins; try again in %s seconds",
                     retry);
     alm_warn("auth.throttled", "sign-in throttled", "{s:s}", "request_id", alm_req_id(req));
     return true;
-}
-
-static void count_failure(redisContext *rc, const struct alm_config *cfg, const char *acct,
-                          const char *addr)
-{
-    struct alm_errbuf eb = {{0}};
-
-    if (rc && (alm_ratelimit_fail(rc, acct, cfg->login_window_s, &eb) ||
-               alm_ratelimit_fail(rc, addr, cfg->login_window_s, &eb)))
-        alm_warn("auth.ratelimit_unavailable", "cannot count a failed sign-in", "{s:s}", "detail",
-                 eb.msg);
 }
 
 static void reply_token(struct alm_req *req, const struct alm_user *u, int status)
@@ -152,13 +142,12 @@ void alm_api_login(struct alm_req *req)
     if (!conn)
         goto out;
     if (!check_login(req, conn, email, pw, &u)) {
-        count_failure(rc, app->cfg, acct, addr);
         alm_info("auth.login_failed", "sign-in failed", "{s:s, s:s}", "request_id", alm_req_id(req),
                  "client", ip);
         goto out;
     }
     if (rc)
-        alm_ratelimit_reset(rc, acct);
+        alm_ratelimit_succeeded(rc, acct, addr);
     alm_info("auth.login", "signed in", "{s:I}", "user_id", (json_int_t)u.id);
     reply_token(req, &u, 200);
 out:

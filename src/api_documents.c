@@ -226,7 +226,13 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
     if (err)
         return err;
     job = json_pack("{s:I}", "document_id", (json_int_t)strtoll(PQgetvalue(*res, 0, 0), NULL, 10));
-    err = alm_outbox_add(conn, t, ALM_QUEUE_INGEST, "ingest", job, eb);
+    char *payload = json_dumps(job, JSON_COMPACT);
+    const char *p_job[2] = {kb, payload};
+    err = alm_db_query(conn, t,
+                       "INSERT INTO outbox (queue, job_type, payload) VALUES "
+                       "(" ALM_INGEST_QUEUE_SQL("$1::bigint") ", 'ingest', $2::jsonb)",
+                       2, p_job, NULL, eb);
+    free(payload);
     json_decref(job);
     if (!err)
         err = alm_db_commit(conn, t, eb);
@@ -393,31 +399,42 @@ out:
     alm_api_db_put(req, conn);
 }
 
+/* One queued job per document: a document that is pending or processing already has its
+ * job, so reprocessing it adds nothing and answers its state as it is (202). The check and
+ * the enqueue are one statement, so parallel calls queue one job at most. */
 void alm_api_docs_reprocess(struct alm_req *req)
 {
+    struct alm_app *app = alm_req_app(req);
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
+    char ids[24];
+    const char *params[1] = {ids};
     int64_t id;
-    enum alm_err err;
 
-    if (!visible_doc_or_reply(req, conn, &id, "SELECT d.id" DOC_VISIBLE, &res))
+    if (!visible_doc_or_reply(req, conn, &id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
         goto out;
-    PQclear(res);
-    res = NULL;
-    err =
-        alm_api_change_with_job(req, conn,
-                                "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, "
-                                "attempts = 0, updated_at = now() WHERE id = $1 RETURNING *) "
-                                "SELECT " DOC_COLUMNS " FROM d",
-                                id, ALM_QUEUE_INGEST, "ingest",
-                                json_pack("{s:I}", "document_id", (json_int_t)id), &res, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    PGresult *queued = NULL;
+    if (!alm_api_query_or_reply(
+            req, conn,
+            "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, attempts = 0, "
+            "updated_at = now() WHERE id = $1 AND status NOT IN ('pending', 'processing') "
+            "RETURNING *), "
+            "j AS (INSERT INTO outbox (queue, job_type, payload) SELECT " ALM_INGEST_QUEUE_SQL(
+                "d.knowledge_base_id") ", 'ingest', jsonb_build_object('document_id', d.id) FROM "
+                                       "d) "
+                                       "SELECT " DOC_COLUMNS " FROM d",
+            1, params, &queued))
         goto out;
+    if (PQntuples(queued) > 0) {
+        PQclear(res);
+        res = queued;
+        alm_relayer_kick(app->relayer);
+        alm_info("documents.reprocess", "document queued again", "{s:I}", "document_id",
+                 (json_int_t)id);
+    } else {
+        PQclear(queued); /* its job is queued or running already: the state as it is */
     }
-    alm_info("documents.reprocess", "document queued again", "{s:I}", "document_id",
-             (json_int_t)id);
     alm_reply_json(req, 202, doc_json(res, 0));
 out:
     PQclear(res);

@@ -11,6 +11,9 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
+/* A failed connection attempt of the process keeps /ready failing this long, unless a
+ * later attempt succeeds. */
+#define READY_CONNECT_WINDOW_MS 10000
 
 /* What every check keeps between runs. */
 struct dep {
@@ -75,6 +78,10 @@ static bool run_postgres(void *state, int timeout_ms, char *why, size_t n)
 
     if (!ensure_connected(d, pg_connect, timeout_ms, why, n))
         return false;
+    /* This check's own connection may still answer while the process can open no new
+     * one (max_connections reached): then requests cannot be served either. */
+    if (alm_db_connect_failing(READY_CONNECT_WINDOW_MS, why, n))
+        return false;
     /* The query gets what is left of the deadline after a reconnect. */
     int left = timeout_ms - (int)(alm_clock_ms() - t0);
     if (left < 1 || alm_db_ping(d->conn, left, &eb)) {
@@ -127,6 +134,34 @@ static bool run_redis(void *state, int timeout_ms, char *why, size_t n)
         return false;
     }
     return true;
+}
+
+/* Redis may answer PING and refuse every write (maxmemory with noeviction, a read-only
+ * replica): jobs cannot be queued or moved and sign-in limits are not counted. Not
+ * required, so /ready warns rather than fails: reads and searches still work. */
+static bool run_redis_writes(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct dep *d = state;
+    redisReply *r;
+    bool ok;
+
+    if (!ensure_connected(d, redis_connect, timeout_ms, why, n))
+        return false;
+    r = redisCommand(d->conn, "SET almanac:ready:write 1 PX 60000");
+    if (!r) {
+        struct alm_errbuf eb = {{0}};
+        alm_redis_error(d->conn, timeout_ms, &eb);
+        redisFree(d->conn);
+        d->conn = NULL;
+        snprintf(why, n, "%s", eb.msg);
+        return false;
+    }
+    ok = r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(why, n, "redis refuses writes: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok;
 }
 
 static bool run_qdrant(void *state, int timeout_ms, char *why, size_t n)
@@ -207,7 +242,15 @@ void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *
         qd.disabled_note = "not configured (ALMANAC_QDRANT_URL unset): keyword search only, "
                            "development mode";
     }
+    struct alm_check wr = {.name = "redis_writes",
+                           .component_type = "datastore",
+                           .required = false,
+                           .run = run_redis_writes,
+                           .state = dep_new(cfg),
+                           .free_state = free_redis};
+
     alm_health_add(h, &pg);
     alm_health_add(h, &rd);
+    alm_health_add(h, &wr);
     alm_health_add(h, &qd);
 }

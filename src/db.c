@@ -6,8 +6,34 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The last connection attempt of this process (any caller), for readiness: a process
+ * whose new connections fail ("too many clients", authentication) is not ready even
+ * when an old connection still answers. */
+static _Atomic int64_t last_connect_ok_ms, last_connect_failed_ms;
+static _Atomic int cancels_in_flight;
+#define MAX_CANCELS_IN_FLIGHT 8
+
+bool alm_db_connect_failing(int64_t within_ms, char *why, size_t n)
+{
+    int64_t failed = atomic_load(&last_connect_failed_ms), ok = atomic_load(&last_connect_ok_ms);
+
+    if (failed == 0 || failed < ok || alm_clock_ms() - failed > within_ms)
+        return false;
+    snprintf(why, n, "new database connections fail (last %lld ms ago)",
+             (long long)(alm_clock_ms() - failed));
+    return true;
+}
+
+int alm_db_server_timeout_ms(int client_timeout_ms)
+{
+    return client_timeout_ms + ALM_DB_SERVER_MARGIN_MS;
+}
 
 void alm_db_error_text(const PGconn *conn, char *out, size_t n)
 {
@@ -42,10 +68,12 @@ static enum alm_err wait_socket(PGconn *conn, short events, int64_t deadline)
     return rc < 0 ? ALM_ERR_UNAVAILABLE : ALM_OK;
 }
 
-PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int timeout_ms,
-                       struct alm_errbuf *eb)
+/* bounded: the services' server-side limits; one-shot commands (migrate) go without. */
+static PGconn *connect_to(const struct alm_config *cfg, const char *app_name, int timeout_ms,
+                          bool bounded, struct alm_errbuf *eb)
 {
     const char *keys[10], *vals[10];
+    char options[192];
     int k = 0;
     int64_t deadline = alm_clock_ms() + timeout_ms;
     PGconn *conn;
@@ -56,7 +84,19 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
     if (cfg->database_password)
         keys[k] = "password", vals[k++] = cfg->database_password;
     keys[k] = "application_name", vals[k++] = app_name;
-    keys[k] = "options", vals[k++] = "-c TimeZone=UTC"; /* timestamps read back in UTC */
+    /* Timestamps read back in UTC. The server gives up on a statement, a lock wait or an
+     * abandoned transaction shortly after the client would have: nothing outlives its
+     * caller, even when the cancel request cannot reach the server. Longer statements
+     * (a job's chunk writes) raise statement_timeout for their transaction only. */
+    if (bounded)
+        snprintf(options, sizeof(options),
+                 "-c TimeZone=UTC -c statement_timeout=%d -c lock_timeout=%d "
+                 "-c idle_in_transaction_session_timeout=%d",
+                 alm_db_server_timeout_ms((int)cfg->db_timeout_ms), (int)cfg->db_timeout_ms,
+                 alm_db_server_timeout_ms(2 * (int)cfg->db_timeout_ms));
+    else
+        snprintf(options, sizeof(options), "-c TimeZone=UTC");
+    keys[k] = "options", vals[k++] = options;
     keys[k] = "keepalives_idle", vals[k++] = "30";
     keys[k] = "keepalives_interval", vals[k++] = "10";
     keys[k] = "keepalives_count", vals[k++] = "3";
@@ -66,8 +106,10 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
         goto fail;
     for (;;) {
         PostgresPollingStatusType st = PQconnectPoll(conn);
-        if (st == PGRES_POLLING_OK)
+        if (st == PGRES_POLLING_OK) {
+            atomic_store(&last_connect_ok_ms, alm_clock_ms());
             return conn;
+        }
         if (st == PGRES_POLLING_FAILED)
             goto fail;
         err = wait_socket(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
@@ -75,6 +117,7 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
             goto fail;
     }
 fail:
+    atomic_store(&last_connect_failed_ms, alm_clock_ms());
     if (err == ALM_ERR_TIMEOUT)
         alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms (connect)", timeout_ms);
     else {
@@ -85,6 +128,12 @@ fail:
     return NULL;
 }
 
+PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int timeout_ms,
+                       struct alm_errbuf *eb)
+{
+    return connect_to(cfg, app_name, timeout_ms, true, eb);
+}
+
 PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
                                  int64_t wait_ms, struct alm_errbuf *eb)
 {
@@ -92,7 +141,7 @@ PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_n
     int backoff = 250;
 
     for (;;) {
-        PGconn *conn = alm_db_connect(cfg, app_name, 5000, eb);
+        PGconn *conn = connect_to(cfg, app_name, 5000, false, eb);
         if (conn || alm_clock_ms() + backoff > deadline)
             return conn;
         alm_warn("db.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
@@ -185,6 +234,47 @@ static enum alm_err await_result(PGconn *conn, int64_t deadline, PGresult **last
     }
 }
 
+static void *cancel_thread(void *arg)
+{
+    PGcancel *cancel = arg;
+    char why[128];
+
+    if (!PQcancel(cancel, why, sizeof(why)))
+        alm_warn("db.cancel_failed", "cannot cancel a timed-out statement", "{s:s}", "detail", why);
+    PQfreeCancel(cancel);
+    atomic_fetch_sub(&cancels_in_flight, 1);
+    return NULL;
+}
+
+/* Asks the server to cancel the statement running on conn. libpq 15's PQcancel blocks
+ * until the server answers (forever while it is frozen), so it runs on a detached thread,
+ * a few at most: past that the server's own statement_timeout ends the statement. */
+static void cancel_statement(PGconn *conn)
+{
+    PGcancel *cancel;
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (atomic_fetch_add(&cancels_in_flight, 1) >= MAX_CANCELS_IN_FLIGHT ||
+        !(cancel = PQgetCancel(conn))) {
+        atomic_fetch_sub(&cancels_in_flight, 1);
+        return;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, cancel_thread, cancel) != 0) {
+        alm_warn("db.cancel_failed", "cannot start a thread to cancel a timed-out statement", NULL);
+        PQfreeCancel(cancel);
+        atomic_fetch_sub(&cancels_in_flight, 1);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+bool alm_db_reusable(const PGconn *conn)
+{
+    return conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
 enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
                           const char *const *params, PGresult **res, struct alm_errbuf *eb)
 {
@@ -200,9 +290,11 @@ enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int npa
     err = await_result(conn, deadline, &last);
     if (err) {
         PQclear(last);
-        if (err == ALM_ERR_TIMEOUT)
+        if (err == ALM_ERR_TIMEOUT) {
+            cancel_statement(conn); /* the connection stays active: its owner discards it */
             return alm_fail(eb, ALM_ERR_TIMEOUT, "database did not answer within %d ms",
                             timeout_ms);
+        }
         return alm_fail(eb, ALM_ERR_UNAVAILABLE, "database connection lost");
     }
     st = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
@@ -242,6 +334,34 @@ enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
     return alm_db_query(conn, timeout_ms, "COMMIT", 0, NULL, NULL, eb);
 }
 
+enum alm_err alm_db_query_long(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                               const char *const *params, PGresult **res, struct alm_errbuf *eb)
+{
+    char limit[24];
+    const char *p_limit[1] = {limit};
+    enum alm_err err;
+
+    snprintf(limit, sizeof(limit), "%d", alm_db_server_timeout_ms(timeout_ms));
+    if (res)
+        *res = NULL;
+    err = alm_db_begin(conn, timeout_ms, eb);
+    if (!err)
+        err = alm_db_query(conn, timeout_ms, "SELECT set_config('statement_timeout', $1, true)", 1,
+                           p_limit, NULL, eb);
+    if (!err)
+        err = alm_db_query(conn, timeout_ms, sql, nparams, params, res, eb);
+    if (!err)
+        err = alm_db_commit(conn, timeout_ms, eb);
+    if (err) {
+        if (res) {
+            PQclear(*res);
+            *res = NULL;
+        }
+        alm_db_rollback(conn, timeout_ms);
+    }
+    return err;
+}
+
 void alm_db_rollback(PGconn *conn, int timeout_ms)
 {
     PGTransactionStatusType st = PQtransactionStatus(conn);
@@ -279,7 +399,7 @@ static void pool_close(void *conn)
  * the connection active). */
 static bool pool_usable(void *conn)
 {
-    return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+    return alm_db_reusable(conn);
 }
 
 const struct alm_pool_ops alm_db_pool_ops = {pool_connect, pool_close, pool_usable};

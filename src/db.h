@@ -11,11 +11,27 @@
 
 #include <libpq-fe.h>
 
+/* What the server adds to a client's deadline before it gives up by itself. */
+#define ALM_DB_SERVER_MARGIN_MS 1000
+
+/* statement_timeout for a client deadline of client_timeout_ms. Every connection starts
+ * with statement_timeout and lock_timeout from ALMANAC_DB_TIMEOUT_MS and an
+ * idle_in_transaction_session_timeout of twice that (each plus the margin). */
+int alm_db_server_timeout_ms(int client_timeout_ms);
+/* Whether the last connection attempt of this process failed within within_ms (and none
+ * succeeded since); why says so. */
+bool alm_db_connect_failing(int64_t within_ms, char *why, size_t n);
+/* Idle, outside any transaction, not mid-statement: the only state in which a connection
+ * may be used again. Anything else (a timed-out statement, an aborted transaction) is
+ * finished and replaced by its owner. */
+bool alm_db_reusable(const PGconn *conn);
+
 /* Returns a new connection owned by the caller (PQfinish it), or NULL with eb filled.
  * app_name shows in pg_stat_activity. */
 PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int timeout_ms,
                        struct alm_errbuf *eb);
-/* For one-shot commands: retries alm_db_connect (5 s an attempt, backoff up to 4 s, each
+/* For one-shot commands (no server-side statement limits: a migration may take long):
+ * retries connecting (5 s an attempt, backoff up to 4 s, each
  * failure logged) until it succeeds or wait_ms passed, since PostgreSQL may still be
  * starting (Compose, a fresh pod) or a first attempt may hang on a stale address. */
 PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
@@ -31,10 +47,17 @@ void alm_db_error_text(const PGconn *conn, char *out, size_t n);
  * ALM_ERR_CONFLICT, connection class 08 -> ALM_ERR_UNAVAILABLE, timeout or query
  * cancelled -> ALM_ERR_TIMEOUT, data exceptions -> ALM_ERR_INVALID, other ->
  * ALM_ERR_INTERNAL (detail logged, eb says "database error"). After a timeout the
- * connection is left unusable (the pool then closes it). */
+ * statement is cancelled on the server and the connection is left unusable
+ * (alm_db_reusable false: the pool or the worker closes it). */
 enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
                           const char *const *params, PGresult **res,
                           struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* alm_db_query for a statement allowed more than ALMANAC_DB_TIMEOUT_MS: runs it in its
+ * own transaction whose server-side statement_timeout matches timeout_ms (plus the
+ * margin). Not inside another transaction. */
+enum alm_err alm_db_query_long(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                               const char *const *params, PGresult **res,
+                               struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Shorthands for BEGIN, COMMIT and ROLLBACK (rollback ignores errors). */
 enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -53,3 +53,15 @@ enum alm_err alm_fail(struct alm_errbuf *eb, enum alm_err err, const char *fmt, 
     va_end(ap);
     return err;
 }
+
+bool alm_err_permanent(enum alm_err err)
+{
+    return err == ALM_ERR_INVALID || err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE ||
+           err == ALM_ERR_TOO_LARGE;
+}
+
+bool alm_err_outage(enum alm_err err)
+{
+    return err == ALM_ERR_UNAVAILABLE || err == ALM_ERR_SHUTTING_DOWN ||
+           err == ALM_ERR_RATE_LIMITED;
+}

@@ -34,3 +34,10 @@ int alm_err_http_status(enum alm_err err);
 /* Fills eb and returns err, so that "return alm_fail(eb, ALM_ERR_X, ...)" reads well. */
 enum alm_err alm_fail(struct alm_errbuf *eb, enum alm_err err, const char *fmt, ...)
     ALM_PRINTF(3, 4);
+/* Input that no retry can fix (bad, unprocessable, unsupported or too large): the job
+ * fails at once. */
+bool alm_err_permanent(enum alm_err err);
+/* A dependency is unreachable, refusing or shedding load: nothing to blame the input for.
+ * Other errors (timeouts, odd replies) are ambiguous: the worker looks at its
+ * dependencies before it blames the document (worker.c). */
+bool alm_err_outage(enum alm_err err);

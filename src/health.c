@@ -2,6 +2,7 @@
 #include "health.h"
 #include "clock.h"
 #include "log.h"
+#include "mem.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -223,11 +224,9 @@ void alm_health_start(struct alm_health *h)
     for (size_t i = 0; i < h->n; i++) {
         if (h->slots[i].def.disabled_note)
             continue;
-        pthread_create(&h->slots[i].thread, NULL, check_thread, &h->slots[i]);
-        pthread_setname_np(h->slots[i].thread, "alm-check");
+        alm_xthread_create(&h->slots[i].thread, check_thread, &h->slots[i], "alm-check");
     }
-    pthread_create(&h->coordinator, NULL, coordinator_thread, h);
-    pthread_setname_np(h->coordinator, "alm-health");
+    alm_xthread_create(&h->coordinator, coordinator_thread, h, "alm-health");
 }
 
 void alm_health_free(struct alm_health *h)

@@ -125,8 +125,7 @@ struct alm_heartbeat *alm_heartbeat_start(const struct alm_config *cfg, const ch
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&hb->cond, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_create(&hb->thread, NULL, heartbeat_thread, hb);
-    pthread_setname_np(hb->thread, "alm-heartbeat");
+    alm_xthread_create(&hb->thread, heartbeat_thread, hb, "alm-heartbeat");
     return hb;
 }
 

@@ -12,6 +12,9 @@
 #include <string.h>
 
 #define UPSERT_BATCH 256
+/* Chunk rows per INSERT: a 20 MiB document makes ~25,000 chunks; one statement of all of
+ * them would hold a 30 MB JSON parameter and parse it in one go. */
+#define INSERT_BATCH 2000
 
 /* The document as the job needs it. */
 struct doc {
@@ -95,12 +98,6 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
         owned[i] = alm_xstrndup(x->text + chunks[i].start, chunks[i].end - chunks[i].start);
         texts[i] = owned[i];
     }
-    if (!ctx->collection_ready) {
-        err = alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t, eb);
-        if (err)
-            goto out;
-        ctx->collection_ready = true;
-    }
     err = alm_embed(ctx->embedder, texts, n, vectors, deadline, eb);
     if (err)
         goto out;
@@ -109,12 +106,27 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
         points[i].vector = vectors + i * (size_t)dim;
         points[i].payload = point_payload(id, d, &chunks[i], (int)i);
     }
-    for (size_t i = 0; i < n && !err; i += UPSERT_BATCH)
-        err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
-                                n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
-    if (!err)
-        err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id", id,
-                                      (int)n, t, eb);
+    /* A second round only when the collection vanished under us (Qdrant lost its data). */
+    for (int round = 0; round < 2; round++) {
+        err = ALM_OK;
+        if (!ctx->collection_ready) {
+            err =
+                alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t, eb);
+            ctx->collection_ready = !err;
+        }
+        for (size_t i = 0; i < n && !err; i += UPSERT_BATCH)
+            err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
+                                    n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
+        if (!err)
+            err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id",
+                                          id, (int)n, t, eb);
+        if (err)
+            ctx->collection_ready = false;
+        if (err != ALM_ERR_NOT_FOUND)
+            break;
+        alm_warn("ingest.collection_missing", "the vector collection is missing; creating it",
+                 "{s:s}", "collection", ctx->cfg->qdrant_collection);
+    }
 out:
     for (size_t i = 0; i < n; i++) {
         free(owned[i]);
@@ -127,13 +139,14 @@ out:
     return err;
 }
 
-/* The chunks as one JSON array for jsonb_to_recordset: one statement, any count. */
-static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *chunks, size_t n)
+/* Chunks [from, to) as one JSON array for jsonb_to_recordset. */
+static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *chunks, size_t from,
+                         size_t to)
 {
     json_t *arr = json_array();
     char *text;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < to; i++) {
         json_array_append_new(
             arr, json_pack("{s:i, s:s%, s:I, s:I, s:o}", "i", (int)i, "t",
                            x->text + chunks[i].start, chunks[i].end - chunks[i].start, "s",
@@ -145,24 +158,54 @@ static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *
     return text;
 }
 
+/* Inserts the chunks in batches of INSERT_BATCH rows. */
+static enum alm_err insert_chunks(struct alm_ingest_ctx *ctx, const char *ids,
+                                  const struct alm_extracted *x, const struct alm_chunk *chunks,
+                                  size_t n, int t, struct alm_errbuf *eb)
+{
+    enum alm_err err = ALM_OK;
+
+    for (size_t from = 0; from < n && !err; from += INSERT_BATCH) {
+        char *json =
+            chunks_json(x, chunks, from, n - from < INSERT_BATCH ? n : from + INSERT_BATCH);
+        const char *params[2] = {ids, json};
+        err = alm_db_query(ctx->pg, t,
+                           "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
+                           "start_offset, end_offset, section) "
+                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec "
+                           "FROM documents d, jsonb_to_recordset($2::jsonb) "
+                           "AS r(i int, t text, s int, e int, sec text) WHERE d.id = $1",
+                           2, params, NULL, eb);
+        free(json);
+    }
+    return err;
+}
+
 /* Replaces the document's chunks and marks it ready, in one transaction; *found false
- * when the document was deleted meanwhile. */
+ * when the document was deleted meanwhile. Its statements may take what is left of the
+ * job's deadline (a document at the upload limit writes ~25,000 rows), so the server's
+ * statement_timeout is raised to match for this transaction only. */
 static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct alm_extracted *x,
                           const struct alm_chunk *chunks, size_t n, int64_t deadline, bool *found,
                           struct alm_errbuf *eb)
 {
-    int t = stmt_timeout(ctx, deadline);
-    char ids[24], count[16];
-    char *json = chunks_json(x, chunks, n);
+    int64_t left = deadline - alm_clock_ms();
+    int t = left > 1 ? (left < INT32_MAX / 2 ? (int)left : INT32_MAX / 2) : 1;
+    char ids[24], count[16], limit[24];
     const char *p_id[1] = {ids};
-    const char *p_chunks[2] = {ids, json};
+    const char *p_limit[1] = {limit};
     const char *p_ready[3] = {ids, count, x->text};
     PGresult *res = NULL;
     enum alm_err err;
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(count, sizeof(count), "%zu", n);
-    err = alm_db_begin(ctx->pg, t, eb);
+    snprintf(limit, sizeof(limit), "%d", alm_db_server_timeout_ms(t));
+    err = alm_db_begin(ctx->pg, (int)ctx->cfg->db_timeout_ms, eb);
+    if (!err)
+        err =
+            alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
+                         "SELECT set_config('statement_timeout', $1, true)", 1, p_limit, NULL, eb);
     if (!err)
         err = alm_db_query(ctx->pg, t,
                            "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "
@@ -174,19 +217,12 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
         err = alm_db_query(ctx->pg, t, "DELETE FROM chunks WHERE document_id = $1", 1, p_id, NULL,
                            eb);
     if (!err && *found)
-        err = alm_db_query(ctx->pg, t,
-                           "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
-                           "start_offset, end_offset, section) "
-                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec "
-                           "FROM documents d, jsonb_to_recordset($2::jsonb) "
-                           "AS r(i int, t text, s int, e int, sec text) WHERE d.id = $1",
-                           2, p_chunks, NULL, eb);
+        err = insert_chunks(ctx, ids, x, chunks, n, t, eb);
     if (!err)
         err = alm_db_commit(ctx->pg, t, eb);
     if (err)
-        alm_db_rollback(ctx->pg, t);
+        alm_db_rollback(ctx->pg, (int)ctx->cfg->db_timeout_ms);
     PQclear(res);
-    free(json);
     return err;
 }
 
@@ -204,15 +240,13 @@ void alm_ingest_mark_failed(struct alm_ingest_ctx *ctx, int64_t id, const char *
                  (json_int_t)id);
 }
 
-/* A failed attempt: pending again with its error, or failed after the last one. */
-static void record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
-                           const struct alm_errbuf *eb)
+void alm_ingest_record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last, const char *error)
 {
     char ids[24];
-    const char *params[2] = {ids, eb->msg};
+    const char *params[2] = {ids, error};
 
     if (last) {
-        alm_ingest_mark_failed(ctx, id, eb->msg);
+        alm_ingest_mark_failed(ctx, id, error);
         return;
     }
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
@@ -225,8 +259,26 @@ static void record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
     }
 }
 
-enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool last_attempt,
-                                 int64_t deadline_ms, struct alm_errbuf *eb)
+void alm_ingest_record_waiting(struct alm_ingest_ctx *ctx, int64_t id, const char *waiting_for)
+{
+    char ids[24];
+    const char *params[2] = {ids, waiting_for};
+
+    if (!ctx->pg || !alm_db_reusable(ctx->pg))
+        return;
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    /* The attempt spent by load() is given back: an outage is not the document's fault. */
+    if (alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
+                     "UPDATE documents SET status = 'pending', updated_at = now(), "
+                     "attempts = greatest(attempts - 1, 0), error = 'waiting for ' || $2 "
+                     "WHERE id = $1 AND status = 'processing'",
+                     2, params, NULL, NULL)) {
+        /* the database is the one that is down: the document stays as it is */
+    }
+}
+
+enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline_ms,
+                                 struct alm_errbuf *eb)
 {
     struct doc d = {0};
     struct alm_extracted x = {0};
@@ -250,10 +302,7 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool la
         err = store(ctx, id, &x, chunks, n, deadline_ms, &found, eb);
     if (!err && !found && ctx->qdrant)
         err = alm_ingest_purge(ctx, "document_id", id, eb); /* deleted while we worked */
-    if (err)
-        record_failure(
-            ctx, id, last_attempt || err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE, eb);
-    else if (found)
+    if (!err && found)
         alm_info("ingest.done", "document ready", "{s:I, s:i, s:s}", "document_id", (json_int_t)id,
                  "chunks", (int)n, "vectors", ctx->qdrant ? "qdrant" : "none");
 out:

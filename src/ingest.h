@@ -21,14 +21,25 @@ struct alm_ingest_ctx {
     PGconn *pg;
     struct alm_qdrant *qdrant; /* NULL when Qdrant is not configured */
     struct alm_embedder *embedder;
-    bool collection_ready; /* ensure_collection done by this thread */
+    /* ensure_collection done by this thread; forgotten after any Qdrant error, so a
+     * collection lost with Qdrant's data is created again by the next job. */
+    bool collection_ready;
 };
 
-/* Processes document id. last_attempt: a failure marks the document failed (else it is
- * left pending with the error, for the retry). ALM_OK also when the document no longer
- * exists (deleted meanwhile: nothing to do). deadline_ms is CLOCK_MONOTONIC. */
-enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool last_attempt,
-                                 int64_t deadline_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* Processes document id. ALM_OK also when the document no longer exists (deleted
+ * meanwhile: nothing to do). deadline_ms is CLOCK_MONOTONIC; the chunk writes get what
+ * is left of it. A failure changes nothing in the document's status: the caller records
+ * it (alm_ingest_record_failure), since only it knows whether the document or a
+ * dependency is to blame. */
+enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline_ms,
+                                 struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* A failed attempt of the document itself: failed after the last one (last), else
+ * pending with the error, for the retry. */
+void alm_ingest_record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
+                               const char *error);
+/* The job is put back because a dependency is down: pending, the error says what it
+ * waits for. Best effort (the database may be the one that is down). */
+void alm_ingest_record_waiting(struct alm_ingest_ctx *ctx, int64_t id, const char *waiting_for);
 /* Deletes the vectors of a document (document_id) or a whole knowledge base. */
 enum alm_err alm_ingest_purge(struct alm_ingest_ctx *ctx, const char *key, int64_t value,
                               struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -1,6 +1,7 @@
 #include "compat.h"
 #include "mem.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,26 @@ ALM_NORETURN static void oom(size_t n)
                        "{\"level\":\"fatal\",\"event\":\"mem.oom\",\"msg\":\"out of memory\","
                        "\"bytes\":%zu}\n",
                        n);
+    if (len > 0 && write(STDOUT_FILENO, line, (size_t)len) < 0) {
+        /* nothing left to report with */
+    }
+    abort();
+}
+
+void alm_xthread_create(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    char line[160];
+    int len;
+
+    if (rc == 0) {
+        pthread_setname_np(*t, name);
+        return;
+    }
+    len = snprintf(line, sizeof(line),
+                   "{\"level\":\"fatal\",\"event\":\"thread.create_failed\",\"msg\":\"cannot "
+                   "start a thread\",\"thread\":\"%s\",\"errno\":%d}\n",
+                   name, rc);
     if (len > 0 && write(STDOUT_FILENO, line, (size_t)len) < 0) {
         /* nothing left to report with */
     }

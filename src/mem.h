@@ -7,6 +7,12 @@
 #include "compat.h"
 #include "err.h"
 
+#include <pthread.h>
+
+/* pthread_create that logs and aborts when the thread cannot start (as an allocation
+ * failure does): a service missing one of its threads would hang or join an unset handle
+ * later. name (at most 15 characters) shows in ps and debuggers. */
+void alm_xthread_create(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
 void *alm_xmalloc(size_t n);
 void *alm_xcalloc(size_t n, size_t size);
 void *alm_xrealloc(void *p, size_t n);

@@ -225,8 +225,7 @@ struct alm_relayer *alm_relayer_start(const struct alm_config *cfg)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_create(&r->thread, NULL, relayer_thread, r);
-    pthread_setname_np(r->thread, "alm-relay");
+    alm_xthread_create(&r->thread, relayer_thread, r, "alm-relay");
     return r;
 }
 

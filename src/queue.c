@@ -10,8 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-const char *const alm_queue_names[] = {ALM_QUEUE_INGEST, ALM_QUEUE_MAINTENANCE};
+const char *const alm_queue_names[] = {ALM_QUEUE_INGEST, ALM_QUEUE_MAINTENANCE,
+                                       ALM_QUEUE_INGEST_BULK};
 const size_t alm_queue_count = ALM_ARRAY_SIZE(alm_queue_names);
+_Static_assert(ALM_ARRAY_SIZE(alm_queue_names) <= ALM_QUEUE_READ_MAX,
+               "a read delivers up to one job per queue");
 
 #define QUEUE_TIMEOUT_MS 5000
 
@@ -106,14 +109,14 @@ static void job_from_entry(struct alm_job *job, const char *queue, const redisRe
 }
 
 enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
-                            struct alm_job *job, bool *got, struct alm_errbuf *eb)
+                            struct alm_job *jobs, size_t *got, struct alm_errbuf *eb)
 {
     const char *argv[16];
     char block[16], *keys[4];
     int argc = 0;
     redisReply *r;
 
-    *got = false;
+    *got = 0;
     snprintf(block, sizeof(block), "%d", block_ms);
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
@@ -138,14 +141,17 @@ enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
         freeReplyObject(r);
         return ALM_ERR_UNAVAILABLE;
     }
-    /* [[stream, [[id, fields]]], ...]; the first stream with an entry wins. */
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && !*got; i++) {
+    /* [[stream, [[id, fields]]], ...]: COUNT 1 applies per stream, so each stream may
+     * deliver one entry; every one is now pending at this consumer and is kept. */
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && *got < ALM_QUEUE_READ_MAX;
+         i++) {
         const redisReply *s = r->element[i];
-        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 || s->element[1]->elements == 0)
+        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+            s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0)
             continue;
-        job_from_entry(job, s->element[0]->str + strlen(ALM_STREAM_PREFIX),
+        job_from_entry(&jobs[*got], s->element[0]->str + strlen(ALM_STREAM_PREFIX),
                        s->element[1]->element[0]);
-        *got = true;
+        (*got)++;
     }
     freeReplyObject(r);
     return ALM_OK;
@@ -232,25 +238,26 @@ enum alm_err alm_queue_ack(redisContext *c, const struct alm_job *job, struct al
     return err;
 }
 
-/* The job again with attempt raised and the last error, as the delayed set holds it. */
-static char *next_attempt(const struct alm_job *job, const char *error)
+/* The job again with attempt raised by spent and the last error, as the delayed set
+ * holds it. */
+static char *next_attempt(const struct alm_job *job, int spent, const char *error)
 {
     json_t *copy = job->doc ? json_deep_copy(job->doc) : json_object();
     char *text;
 
-    json_object_set_new(copy, "attempt", json_integer(job->attempt + 1));
+    json_object_set_new(copy, "attempt", json_integer(job->attempt + spent));
     json_object_set_new(copy, "last_error", json_string(error));
     text = json_dumps(copy, JSON_COMPACT);
     json_decref(copy);
     return text;
 }
 
-enum alm_err alm_queue_retry(redisContext *c, const struct alm_job *job, long delay_ms,
-                             const char *error, struct alm_errbuf *eb)
+static enum alm_err delay_job(redisContext *c, const struct alm_job *job, long delay_ms, int spent,
+                              const char *error, struct alm_errbuf *eb)
 {
     char *key = stream_key(job->queue);
     char *delayed = alm_xasprintf(ALM_QUEUE_DELAYED "%s", job->queue);
-    char *next = next_attempt(job, error);
+    char *next = next_attempt(job, spent, error);
     char due[24];
     struct timespec now;
     const char *keys[2] = {key, delayed};
@@ -265,6 +272,18 @@ enum alm_err alm_queue_retry(redisContext *c, const struct alm_job *job, long de
     free(delayed);
     free(next);
     return err;
+}
+
+enum alm_err alm_queue_retry(redisContext *c, const struct alm_job *job, long delay_ms,
+                             const char *error, struct alm_errbuf *eb)
+{
+    return delay_job(c, job, delay_ms, 1, error, eb);
+}
+
+enum alm_err alm_queue_put_back(redisContext *c, const struct alm_job *job, long delay_ms,
+                                const char *error, struct alm_errbuf *eb)
+{
+    return delay_job(c, job, delay_ms, 0, error, eb);
 }
 
 enum alm_err alm_queue_bury(redisContext *c, const struct alm_job *job, const char *error,

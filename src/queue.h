@@ -39,9 +39,13 @@ void alm_job_release(struct alm_job *job);
 
 /* Creates the consumer group of every queue (and the streams) unless they exist. */
 enum alm_err alm_queue_setup(redisContext *c, struct alm_errbuf *eb) ALM_MUSTCHECK;
-/* Reads one new job for consumer, waiting up to block_ms; *got false when none came. */
+/* At most one job per queue in one read. */
+#define ALM_QUEUE_READ_MAX 3
+/* Reads new jobs for consumer, at most one per queue (jobs has room for
+ * ALM_QUEUE_READ_MAX), in priority order, waiting up to block_ms; *got is how many. Each
+ * one delivered is pending at consumer: the caller runs (or renews) every one. */
 enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
-                            struct alm_job *job, bool *got, struct alm_errbuf *eb) ALM_MUSTCHECK;
+                            struct alm_job *jobs, size_t *got, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* Takes over one job pending longer than min_idle_ms at another consumer. */
 enum alm_err alm_queue_claim(redisContext *c, const char *consumer, long min_idle_ms,
                              struct alm_job *job, bool *got, struct alm_errbuf *eb) ALM_MUSTCHECK;
@@ -51,6 +55,9 @@ enum alm_err alm_queue_ack(redisContext *c, const struct alm_job *job,
 /* The job failed: moved to the delayed set, due in delay_ms, attempt + 1, with error. */
 enum alm_err alm_queue_retry(redisContext *c, const struct alm_job *job, long delay_ms,
                              const char *error, struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* A dependency was down: moved to the delayed set, due in delay_ms, attempt unchanged. */
+enum alm_err alm_queue_put_back(redisContext *c, const struct alm_job *job, long delay_ms,
+                                const char *error, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* The job failed for good: moved to the dead-letter stream with error. */
 enum alm_err alm_queue_bury(redisContext *c, const struct alm_job *job, const char *error,
                             struct alm_errbuf *eb) ALM_MUSTCHECK;

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "mem.h"
 #include "outbox.h"
 #include "qdrant.h"
 #include "queue.h"
@@ -53,6 +54,7 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
 static enum alm_err task_purge_deleted(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_errbuf *eb);
+static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf *eb);
 
 /* A consumer of the job queues that holds nothing and has been silent for this many
  * ALMANAC_JOB_CLAIM_IDLE_MS (the time after which its jobs would be taken from it) is a
@@ -63,6 +65,7 @@ static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_err
 /* The schedule: task, period, jitter. */
 static const struct task schedule[] = {
     {"relay_outbox", 5000, 1000, task_relay, 0, 0, 0},
+    {"queue_epoch", 5000, 1000, task_queue_epoch, 0, 0, 0},
     {"requeue_stuck", 60000, 5000, task_requeue_stuck, 0, 0, 0},
     {"reconcile_vectors", 300000, 30000, task_reconcile, 0, 0, 0},
     {"purge_deleted", 60000, 5000, task_purge_deleted, 0, 0, 0},
@@ -161,7 +164,7 @@ static bool connected(struct alm_scheduler *s)
     }
     if (!s->redis && !(s->redis = alm_redis_connect(s->cfg, (int)s->cfg->ready_timeout_ms, &eb)))
         return false;
-    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
+    if (s->pg && !alm_db_reusable(s->pg)) {
         PQfinish(s->pg);
         s->pg = NULL;
     }
@@ -173,6 +176,15 @@ static bool connected(struct alm_scheduler *s)
         }
     }
     return s->pg != NULL;
+}
+
+/* For long tasks, between their steps: renews the lease when due and records progress;
+ * false when leadership is gone, and the task must stop writing. */
+static bool still_leading(struct alm_scheduler *s)
+{
+    atomic_store(&s->progress_ms, alm_clock_ms());
+    lead(s);
+    return leader(s);
 }
 
 static void run_task(struct alm_scheduler *s, struct task *t)
@@ -208,8 +220,10 @@ static void *tick_thread(void *arg)
         atomic_store(&s->progress_ms, alm_clock_ms());
         if (connected(s)) {
             lead(s);
-            for (size_t i = 0; leader(s) && i < s->ntasks && !atomic_load(&s->stopping); i++) {
-                if (alm_clock_ms() >= s->tasks[i].next_ms)
+            /* The lease is checked (and renewed when due) before each task: a task never
+             * starts on a lease that may have run out meanwhile. */
+            for (size_t i = 0; i < s->ntasks && !atomic_load(&s->stopping); i++) {
+                if (alm_clock_ms() >= s->tasks[i].next_ms && still_leading(s))
                     run_task(s, &s->tasks[i]);
             }
         }
@@ -234,8 +248,7 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
     }
     s->qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
     atomic_store(&s->progress_ms, alm_clock_ms());
-    pthread_create(&s->thread, NULL, tick_thread, s);
-    pthread_setname_np(s->thread, "alm-beat");
+    alm_xthread_create(&s->thread, tick_thread, s, "alm-beat");
     return s;
 }
 
@@ -336,8 +349,8 @@ static enum alm_err outbox_statement(struct alm_scheduler *s, const char *what, 
 {
     const char *params[1] = {param};
     PGresult *res = NULL;
-    enum alm_err err =
-        alm_db_query(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0, params, &res, eb);
+    enum alm_err err = alm_db_query_long(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0,
+                                         params, &res, eb);
 
     if (!err && PQntuples(res) > 0)
         alm_info("beat.enqueued", what, "{s:i}", "count", PQntuples(res));
@@ -380,6 +393,12 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
                        0, NULL, &res, eb);
     for (int i = 0; !err && i < PQntuples(res); i++) {
         int64_t count = 0, id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        /* Up to 50 Qdrant calls: the lease is kept through them, and a beat that lost it
+         * stops before its next write. */
+        if (!still_leading(s)) {
+            err = alm_fail(eb, ALM_ERR_CONFLICT, "leadership lost during reconcile");
+            break;
+        }
         err = alm_qdrant_count_document(s->qdrant, s->cfg->qdrant_collection, id, &count,
                                         (int)s->cfg->ready_timeout_ms * 5, eb);
         if (err == ALM_ERR_NOT_FOUND)
@@ -434,4 +453,89 @@ static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *e
     if (!err && trimmed)
         alm_info("beat.dead_trimmed", "old dead letters dropped", "{s:i}", "count", (int)trimmed);
     return err;
+}
+
+/* Records epoch as the one last seen in Redis (a no-op when it is already). */
+static enum alm_err remember_epoch(struct alm_scheduler *s, const char *epoch,
+                                   struct alm_errbuf *eb)
+{
+    const char *params[1] = {epoch};
+
+    return alm_db_query(s->pg, (int)s->cfg->db_timeout_ms,
+                        "INSERT INTO queue_epoch (id, epoch) VALUES (1, $1) ON CONFLICT (id) DO "
+                        "UPDATE SET epoch = EXCLUDED.epoch, seen_at = now() "
+                        "WHERE queue_epoch.epoch <> EXCLUDED.epoch",
+                        1, params, NULL, eb);
+}
+
+/* Queues again every document still waiting for a job that Redis lost: pending or
+ * processing, with no outbox row yet to relay. A duplicate run is harmless: ingestion is
+ * idempotent. */
+static enum alm_err requeue_lost(struct alm_scheduler *s, struct alm_errbuf *eb)
+{
+    return outbox_statement(
+        s, "documents of a lost queue queued again",
+        "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "
+        "error = 'queued again: the job queue lost its data' "
+        "WHERE d.status IN ('processing', 'pending') AND NOT EXISTS (SELECT 1 FROM outbox o "
+        "WHERE o.job_type = 'ingest' AND o.payload->>'document_id' = d.id::text) RETURNING id) "
+        "INSERT INTO outbox (queue, job_type, payload) "
+        "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost RETURNING 1",
+        NULL, eb);
+}
+
+/* Redis lost its data when its epoch key is gone while PostgreSQL remembers one: the
+ * documents whose jobs went with it are queued again at once, instead of after
+ * ALMANAC_STUCK_AFTER_S. Neither key nor record: a new system (or the first run of this
+ * version), nothing to repair. */
+static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf *eb)
+{
+    char epoch[160];
+    redisReply *r;
+    PGresult *res = NULL;
+    bool had;
+    enum alm_err err;
+
+    r = redisCommand(s->redis, "GET " ALM_QUEUE_EPOCH);
+    if (!r)
+        return alm_redis_error(s->redis, (int)s->cfg->ready_timeout_ms, eb);
+    if (r->type == REDIS_REPLY_STRING) {
+        snprintf(epoch, sizeof(epoch), "%s", r->str);
+        freeReplyObject(r);
+        return remember_epoch(s, epoch, eb);
+    }
+    freeReplyObject(r);
+    err = alm_db_query(s->pg, (int)s->cfg->db_timeout_ms, "SELECT epoch FROM queue_epoch", 0, NULL,
+                       &res, eb);
+    if (err)
+        return err;
+    had = PQntuples(res) > 0;
+    PQclear(res);
+    snprintf(epoch, sizeof(epoch), "%s:%lld", s->id, (long long)time(NULL));
+    r = redisCommand(s->redis, "SET " ALM_QUEUE_EPOCH " %s NX", epoch);
+    if (!r)
+        return alm_redis_error(s->redis, (int)s->cfg->ready_timeout_ms, eb);
+    if (r->type == REDIS_REPLY_ERROR) {
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "redis refused the epoch key: %.100s", r->str);
+        freeReplyObject(r);
+        return ALM_ERR_UNAVAILABLE;
+    }
+    if (r->type != REDIS_REPLY_STATUS) { /* set by someone else meanwhile: next run */
+        freeReplyObject(r);
+        return ALM_OK;
+    }
+    freeReplyObject(r);
+    if (had) {
+        alm_warn("beat.queue_lost",
+                 "redis lost its data (no epoch key): queueing waiting documents again", "{s:s}",
+                 "epoch", epoch);
+        err = requeue_lost(s, eb);
+        if (err) { /* try again next time: forget the epoch just set */
+            r = redisCommand(s->redis, "DEL " ALM_QUEUE_EPOCH);
+            if (r)
+                freeReplyObject(r);
+            return err;
+        }
+    }
+    return remember_epoch(s, epoch, eb);
 }

@@ -22,6 +22,10 @@
 #define READ_BLOCK_MS    1000
 #define PROMOTE_EVERY_MS 1000
 #define RECONNECT_MAX_MS 5000
+/* A job put back during an outage is due again after this; the thread itself waits for
+ * the dependency before it takes any job. */
+#define PUT_BACK_DELAY_MS  1000
+#define OUTAGE_POLL_MAX_MS 5000
 
 struct slot {
     struct alm_worker *w;
@@ -33,6 +37,12 @@ struct slot {
     struct alm_job job;
     char started_at[32];
     int64_t started_ms;
+    /* Jobs delivered with the one running (a read returns one per queue): renewed with
+     * it and run next, in queue order; guarded by w->mu. */
+    int nnext;
+    struct alm_job next[ALM_QUEUE_READ_MAX - 1];
+    /* The dependency this thread waits for ("" when none); guarded by w->mu. */
+    char waiting_for[160];
     /* Owned by the thread. */
     redisContext *redis;
     struct alm_ingest_ctx ingest;
@@ -104,7 +114,9 @@ static bool connect_all(struct slot *s)
             return false;
         }
     }
-    if (s->ingest.pg && PQstatus(s->ingest.pg) != CONNECTION_OK) {
+    /* A statement that timed out leaves the connection active, an error may leave it in a
+     * transaction: either is replaced, never reused. */
+    if (s->ingest.pg && !alm_db_reusable(s->ingest.pg)) {
         PQfinish(s->ingest.pg);
         s->ingest.pg = NULL;
     }
@@ -149,8 +161,7 @@ static enum alm_err execute(struct slot *s, const struct alm_job *job, struct al
         v = json_object_get(job->payload, "document_id");
         if (!json_is_integer(v))
             return alm_fail(eb, ALM_ERR_INVALID, "ingest job without a document_id");
-        return alm_ingest_document(&s->ingest, json_integer_value(v),
-                                   job->attempt >= cfg->job_max_attempts, deadline, eb);
+        return alm_ingest_document(&s->ingest, json_integer_value(v), deadline, eb);
     }
     if (job->type && strcmp(job->type, "purge_vectors") == 0) {
         v = json_object_get(job->payload, "document_id");
@@ -176,16 +187,89 @@ static void set_busy(struct slot *s, const struct alm_job *job)
     pthread_mutex_unlock(&s->w->mu);
 }
 
-/* After a failure: retry later, or bury it after the last attempt. Invalid jobs (not
- * ours, or malformed) are buried at once: no retry can fix them. */
+static void set_waiting(struct slot *s, const char *what)
+{
+    pthread_mutex_lock(&s->w->mu);
+    snprintf(s->waiting_for, sizeof(s->waiting_for), "%s", what);
+    pthread_mutex_unlock(&s->w->mu);
+}
+
+/* Which dependency is down, into what ("postgres: ..."); false when all answer. A
+ * connection left unusable by a timed-out statement is replaced first, so a frozen
+ * PostgreSQL is told from a slow document. Without a named culprit, an outage error
+ * (err) still counts: the embeddings endpoint has no cheap probe. */
+static bool dependency_down(struct slot *s, enum alm_err err, const char *why, char *what, size_t n)
+{
+    const struct alm_config *cfg = s->w->cfg;
+    int t = (int)cfg->ready_timeout_ms;
+    struct alm_errbuf eb = {{0}};
+
+    if (s->ingest.pg && !alm_db_reusable(s->ingest.pg)) {
+        PQfinish(s->ingest.pg);
+        s->ingest.pg = NULL;
+    }
+    if (!s->ingest.pg)
+        s->ingest.pg = alm_db_connect(cfg, "almanac-worker", t, &eb);
+    if (!s->ingest.pg || alm_db_ping(s->ingest.pg, t, &eb)) {
+        snprintf(what, n, "postgres: %s", eb.msg);
+        return true;
+    }
+    if (!s->redis || alm_redis_ping(s->redis, t, &eb)) {
+        snprintf(what, n, "redis: %s", s->redis ? eb.msg : "not connected");
+        return true;
+    }
+    if (s->ingest.qdrant && alm_qdrant_readyz(s->ingest.qdrant, t, &eb)) {
+        snprintf(what, n, "qdrant: %s", eb.msg);
+        return true;
+    }
+    if (alm_err_outage(err)) {
+        snprintf(what, n, "a dependency: %s", why);
+        return true;
+    }
+    return false;
+}
+
+/* The document id of an ingest job, or 0. */
+static int64_t ingest_document(const struct alm_job *job)
+{
+    json_t *doc = json_object_get(job->payload, "document_id");
+
+    return job->type && strcmp(job->type, "ingest") == 0 && json_is_integer(doc)
+               ? json_integer_value(doc)
+               : 0;
+}
+
+/* A dependency is down: the job goes back unchanged (no attempt spent) and its document
+ * says what it waits for. */
+static void put_back(struct slot *s, const struct alm_job *job, const char *what)
+{
+    struct alm_errbuf eb = {{0}};
+    int64_t doc = ingest_document(job);
+    char *note = alm_xasprintf("waiting for %s", what);
+
+    if (alm_queue_put_back(s->redis, job, PUT_BACK_DELAY_MS, note, &eb))
+        alm_warn("job.put_back_failed",
+                 "cannot put a job back; it stays pending and is reclaimed later",
+                 "{s:s, s:s, s:s}", "job", job->id ? job->id : job->entry, "queue", job->queue,
+                 "error", eb.msg);
+    else
+        alm_warn("job.put_back", "a dependency is down; job put back without spending an attempt",
+                 "{s:s, s:s, s:i, s:s}", "job", job->id ? job->id : job->entry, "queue", job->queue,
+                 "attempt", job->attempt, "waiting_for", what);
+    if (doc)
+        alm_ingest_record_waiting(&s->ingest, doc, what);
+    free(note);
+}
+
+/* After a failure of the job itself: retry later, or bury it after the last attempt.
+ * Invalid jobs (not ours, or malformed) are buried at once: no retry can fix them. */
 static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_err err,
                            const char *why)
 {
     struct alm_worker *w = s->w;
     struct alm_errbuf eb = {{0}};
-    /* Input that can never be processed (not ours, not text) gains nothing from a retry. */
-    bool last = job->attempt >= w->cfg->job_max_attempts || err == ALM_ERR_INVALID ||
-                err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE ||
+    int64_t doc = ingest_document(job);
+    bool last = job->attempt >= w->cfg->job_max_attempts || alm_err_permanent(err) ||
                 job->deliveries > w->cfg->job_max_attempts;
 
     atomic_fetch_add(&w->failed, 1);
@@ -198,7 +282,15 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
             alm_warn("job.retry", "job failed; retrying later", "{s:s, s:s, s:i, s:i, s:s}", "job",
                      job->id ? job->id : job->entry, "queue", job->queue, "attempt", job->attempt,
                      "delay_ms", (int)delay, "error", why);
+        } else {
+            alm_error("job.retry_failed",
+                      "job failed and cannot be scheduled again; it stays pending and is "
+                      "reclaimed later",
+                      "{s:s, s:s, s:s, s:s}", "job", job->id ? job->id : job->entry, "queue",
+                      job->queue, "error", why, "detail", eb.msg);
         }
+        if (doc && s->ingest.pg)
+            alm_ingest_record_failure(&s->ingest, doc, false, why);
         return;
     }
     if (!alm_queue_bury(s->redis, job, why, &eb)) {
@@ -207,12 +299,42 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
         alm_error("job.dead", "job failed for good; moved to the dead letters",
                   "{s:s, s:s, s:i, s:s}", "job", job->id ? job->id : job->entry, "queue",
                   job->queue, "attempt", job->attempt, "error", why);
+    } else {
+        alm_error("job.bury_failed",
+                  "job failed for good but cannot be moved to the dead letters; it stays "
+                  "pending",
+                  "{s:s, s:s, s:s, s:s}", "job", job->id ? job->id : job->entry, "queue",
+                  job->queue, "error", why, "detail", eb.msg);
     }
     /* An ingest that never reached its last attempt (crash loop, bad job) still fails
      * its document visibly. */
-    json_t *doc = json_object_get(job->payload, "document_id");
-    if (job->type && strcmp(job->type, "ingest") == 0 && json_is_integer(doc) && s->ingest.pg)
-        alm_ingest_mark_failed(&s->ingest, json_integer_value(doc), why);
+    if (doc && s->ingest.pg)
+        alm_ingest_mark_failed(&s->ingest, doc, why);
+}
+
+/* Sleeps until every dependency answers again (or the worker stops), saying meanwhile
+ * what the thread waits for. The thread takes no job while it waits. */
+static void wait_out_outage(struct slot *s, const char *what)
+{
+    char now_what[160];
+    int backoff = 250;
+
+    snprintf(now_what, sizeof(now_what), "%s", what);
+    set_waiting(s, now_what);
+    alm_warn("worker.paused", "a dependency is down; taking no jobs until it is back", "{s:i, s:s}",
+             "thread", s->index, "waiting_for", now_what);
+    while (!atomic_load(&s->w->stopping)) {
+        atomic_store(&s->progress_ms, alm_clock_ms());
+        alm_clock_sleep_ms(backoff);
+        backoff = backoff * 2 > OUTAGE_POLL_MAX_MS ? OUTAGE_POLL_MAX_MS : backoff * 2;
+        /* Reconnects Redis (and sets up its queues) once it is back; logs while not. */
+        if (connect_all(s) && !dependency_down(s, ALM_OK, "", now_what, sizeof(now_what)))
+            break;
+        set_waiting(s, now_what);
+    }
+    set_waiting(s, "");
+    alm_info("worker.resumed", "dependencies answer again; taking jobs", "{s:i}", "thread",
+             s->index);
 }
 
 static void run_job(struct slot *s, struct alm_job *job)
@@ -241,43 +363,112 @@ static void run_job(struct slot *s, struct alm_job *job)
                  job->id ? job->id : job->entry, "type", job->type ? job->type : "", "queue",
                  job->queue, "attempt", job->attempt, "dur_ms", (json_int_t)(alm_clock_ms() - t0));
     } else {
-        settle_failure(s, job, err, eb.msg);
+        /* The one decision of who is to blame: an attempt is spent only when every
+         * dependency answers (or the input can never work). */
+        char what[160];
+        bool outage =
+            !alm_err_permanent(err) && dependency_down(s, err, eb.msg, what, sizeof(what));
+        if (outage)
+            put_back(s, job, what);
+        else
+            settle_failure(s, job, err, eb.msg);
+        observe_duration(stats_of(s->w, job), (double)(alm_clock_ms() - t0) / 1000.0);
+        set_busy(s, NULL);
+        if (outage)
+            wait_out_outage(s, what);
+        return;
     }
     observe_duration(stats_of(s->w, job), (double)(alm_clock_ms() - t0) / 1000.0);
     set_busy(s, NULL);
 }
 
-/* One turn: promote due retries (thread 0), reclaim an abandoned job, else read one. */
+/* Keeps the jobs delivered along with the one about to run, renewed meanwhile. */
+static void hold_next(struct slot *s, struct alm_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&s->w->mu);
+    for (size_t i = 0; i < n && s->nnext < ALM_QUEUE_READ_MAX - 1; i++) {
+        s->next[s->nnext++] = jobs[i];
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+    }
+    pthread_mutex_unlock(&s->w->mu);
+}
+
+/* The first held job, if any: true and *job filled (the caller releases it). */
+static bool take_next(struct slot *s, struct alm_job *job)
+{
+    bool got;
+
+    pthread_mutex_lock(&s->w->mu);
+    got = s->nnext > 0;
+    if (got) {
+        *job = s->next[0];
+        memmove(&s->next[0], &s->next[1], (size_t)(s->nnext - 1) * sizeof(s->next[0]));
+        s->nnext--;
+        memset(&s->next[s->nnext], 0, sizeof(s->next[0]));
+    }
+    pthread_mutex_unlock(&s->w->mu);
+    return got;
+}
+
+/* A queue command failed: the connection may be fine while the group is gone (Redis
+ * restarted empty, or flushed), so start over with a new connection and queue setup. */
+static void queue_failed(struct slot *s, const char *what, const struct alm_errbuf *eb)
+{
+    alm_warn("worker.queue_failed", "queue command failed; reconnecting", "{s:s, s:s, s:i}", "op",
+             what, "error", eb->msg, "thread", s->index);
+    redisFree(s->redis);
+    s->redis = NULL;
+}
+
+/* One turn: promote due retries (thread 0), reclaim an abandoned job, else read. */
 static void turn(struct slot *s, int64_t *next_promote, int64_t *next_claim)
 {
     struct alm_worker *w = s->w;
     struct alm_errbuf eb = {{0}};
-    struct alm_job job;
-    bool got = false;
+    struct alm_job jobs[ALM_QUEUE_READ_MAX];
+    size_t got = 0;
+    bool claimed = false;
     long moved = 0;
     int64_t now = alm_clock_ms();
 
+    if (take_next(s, &jobs[0])) {
+        run_job(s, &jobs[0]);
+        alm_job_release(&jobs[0]);
+        return;
+    }
     if (s->index == 0 && now >= *next_promote) {
-        if (!alm_queue_promote(s->redis, &moved, &eb) && moved)
+        if (alm_queue_promote(s->redis, &moved, &eb))
+            alm_warn("queue.promote_failed", "cannot move due retries back; they wait", "{s:s}",
+                     "error", eb.msg);
+        else if (moved)
             alm_info("queue.promoted", "retries due again", "{s:i}", "count", (int)moved);
         *next_promote = now + PROMOTE_EVERY_MS;
     }
     if (now >= *next_claim) {
-        if (alm_queue_claim(s->redis, w->consumer, w->cfg->job_claim_idle_ms, &job, &got, &eb))
+        if (alm_queue_claim(s->redis, w->consumer, w->cfg->job_claim_idle_ms, &jobs[0], &claimed,
+                            &eb)) {
+            queue_failed(s, "claim", &eb);
             return;
-        if (got)
+        }
+        if (claimed) {
+            got = 1;
             alm_warn("job.reclaimed", "took over a job of a worker that went away",
-                     "{s:s, s:s, s:I}", "job", job.id ? job.id : job.entry, "queue", job.queue,
-                     "deliveries", (json_int_t)job.deliveries);
-        else
+                     "{s:s, s:s, s:I}", "job", jobs[0].id ? jobs[0].id : jobs[0].entry, "queue",
+                     jobs[0].queue, "deliveries", (json_int_t)jobs[0].deliveries);
+        } else {
             *next_claim =
                 now + (w->cfg->job_claim_idle_ms < 10000 ? w->cfg->job_claim_idle_ms / 2 : 5000);
+        }
     }
-    if (!got && alm_queue_read(s->redis, w->consumer, READ_BLOCK_MS, &job, &got, &eb))
+    if (!got && alm_queue_read(s->redis, w->consumer, READ_BLOCK_MS, jobs, &got, &eb)) {
+        queue_failed(s, "read", &eb);
         return;
+    }
+    if (got > 1)
+        hold_next(s, &jobs[1], got - 1);
     if (got) {
-        run_job(s, &job);
-        alm_job_release(&job);
+        run_job(s, &jobs[0]);
+        alm_job_release(&jobs[0]);
     }
 }
 
@@ -328,8 +519,7 @@ struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *co
         s->ingest.embedder = alm_embedder_new(cfg);
         s->ingest.qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
         atomic_store(&s->progress_ms, alm_clock_ms());
-        pthread_create(&s->thread, NULL, worker_thread, s);
-        pthread_setname_np(s->thread, "alm-worker");
+        alm_xthread_create(&s->thread, worker_thread, s, "alm-worker");
     }
     return w;
 }
@@ -354,6 +544,8 @@ void alm_worker_free(struct alm_worker *w)
     for (int i = 0; i < w->n; i++) {
         struct slot *s = &w->slots[i];
         pthread_join(s->thread, NULL);
+        for (int k = 0; k < s->nnext; k++)
+            alm_job_release(&s->next[k]); /* left pending: reclaimed by another worker */
         if (s->redis)
             redisFree(s->redis);
         PQfinish(s->ingest.pg);
@@ -371,9 +563,13 @@ json_t *alm_worker_snapshot(void *arg)
     struct alm_worker *w = arg;
     json_t *jobs = json_array();
 
+    json_t *waiting = json_array();
+
     pthread_mutex_lock(&w->mu);
     for (int i = 0; i < w->n; i++) {
         const struct slot *s = &w->slots[i];
+        if (s->waiting_for[0])
+            json_array_append_new(waiting, json_string(s->waiting_for));
         if (!s->busy)
             continue;
         json_array_append_new(
@@ -383,7 +579,7 @@ json_t *alm_worker_snapshot(void *arg)
     }
     pthread_mutex_unlock(&w->mu);
     return json_pack(
-        "{s:o, s:I, s:I, s:I, s:I}", "jobs", jobs, "processed",
+        "{s:o, s:o, s:I, s:I, s:I, s:I}", "jobs", jobs, "waiting_for", waiting, "processed",
         (json_int_t)atomic_load(&w->processed), "failed", (json_int_t)atomic_load(&w->failed),
         "retried", (json_int_t)atomic_load(&w->retried), "dead", (json_int_t)atomic_load(&w->dead));
 }
@@ -391,17 +587,23 @@ json_t *alm_worker_snapshot(void *arg)
 void alm_worker_renew(void *arg, redisContext *c)
 {
     struct alm_worker *w = arg;
-    char(*entries)[2][48] = alm_xcalloc((size_t)w->n, sizeof(*entries));
+    char(*entries)[2][48] = alm_xcalloc((size_t)w->n * ALM_QUEUE_READ_MAX, sizeof(*entries));
     int n = 0;
 
     /* Copied under the lock, renewed outside it: no lock is held across I/O. */
     pthread_mutex_lock(&w->mu);
     for (int i = 0; i < w->n; i++) {
-        if (!w->slots[i].busy)
-            continue;
-        snprintf(entries[n][0], sizeof(entries[n][0]), "%s", w->slots[i].job.queue);
-        snprintf(entries[n][1], sizeof(entries[n][1]), "%s", w->slots[i].job.entry);
-        n++;
+        const struct slot *s = &w->slots[i];
+        if (s->busy) {
+            snprintf(entries[n][0], sizeof(entries[n][0]), "%s", s->job.queue);
+            snprintf(entries[n][1], sizeof(entries[n][1]), "%s", s->job.entry);
+            n++;
+        }
+        for (int k = 0; k < s->nnext; k++) {
+            snprintf(entries[n][0], sizeof(entries[n][0]), "%s", s->next[k].queue);
+            snprintf(entries[n][1], sizeof(entries[n][1]), "%s", s->next[k].entry);
+            n++;
+        }
     }
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < n; i++) {

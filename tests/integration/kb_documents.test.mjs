@@ -361,8 +361,17 @@ describe('knowledge bases and documents', () => {
     assert.equal(job.type, 'ingest');
     assert.equal(job.attempt, 1);
     assert.match(job.id, /^outbox-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    // Still pending: its job is queued, so reprocessing adds nothing (202, same state).
     let r = await c.call('POST', `/api/v1/documents/${doc}/reprocess`, { token: alice });
     assert.equal(r.status, 202, r.body);
+    assert.equal(r.json.status, 'pending');
+    await sleep(300);
+    assert.equal(jobsFor('ingest', doc).length, 1, 'no second job while one is queued');
+    // No worker runs here: finish the ingestion by hand, then reprocess queues one job.
+    sql(pg, `UPDATE documents SET status = 'ready' WHERE id = ${doc}`);
+    r = await c.call('POST', `/api/v1/documents/${doc}/reprocess`, { token: alice });
+    assert.equal(r.status, 202, r.body);
+    assert.equal(r.json.status, 'pending');
     await waitFor(() => jobsFor('ingest', doc).length === 2, { what: 'second ingest job' });
     r = await c.call('DELETE', `/api/v1/documents/${doc}`, { token: alice });
     assert.equal(r.status, 200);

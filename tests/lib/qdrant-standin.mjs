@@ -36,7 +36,8 @@
 // (or `Authorization: Bearer`): 401 otherwise. Fault modes (setMode): 'ok'; 'down' (the
 // listening socket is closed: connections are refused; another mode listens again on the
 // same port); 'hang' (requests are read but never answered); 'error' (500 on every
-// request); 'slow' ({ms}: every answer is delayed).
+// request); 'reject' (healthy to /readyz, 500 on everything else: Qdrant up, refusing
+// what it is sent); 'slow' ({ms}: every answer is delayed).
 //
 // The contract: tests/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
 
@@ -53,7 +54,7 @@ export const QDRANT_CONTRACT = process.env.ALMANAC_QDRANT_CONTRACT
   ? path.resolve(process.env.ALMANAC_QDRANT_CONTRACT)
   : path.join(REPO_ROOT, 'tests', 'contracts', 'qdrant-openapi-v1.19.json');
 
-const MODES = new Set(['ok', 'down', 'hang', 'error', 'slow']);
+const MODES = new Set(['ok', 'down', 'hang', 'error', 'reject', 'slow']);
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 const SCHEMA_ID = 'qdrant-openapi';
 const MAX_BODY = 32 << 20;
@@ -585,7 +586,9 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
   function answer(req, res, entry, raw, t0) {
     const url = new URL(req.url, 'http://127.0.0.1');
     const pathname = url.pathname;
-    if (current === 'error') return send(res, entry, 500, fail('Service internal error: stand-in fault mode', t0));
+    if (current === 'error' || (current === 'reject' && !HEALTH_PATHS.has(pathname))) {
+      return send(res, entry, 500, fail('Service internal error: stand-in fault mode', t0));
+    }
     if (!authorized(req, pathname)) return send(res, entry, 401, fail('Must provide an API key or an Authorization bearer token', t0));
     if (req.method === 'GET' && pathname === '/readyz') {
       entry.status = 200;
@@ -718,7 +721,7 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
       /** Removes every collection. */
       clear: () => store.clear(),
     },
-    /** 'ok' | 'down' | 'hang' | 'error' | 'slow' (with {ms}); resolves once in effect. */
+    /** 'ok' | 'down' | 'hang' | 'error' | 'reject' | 'slow' (with {ms}); resolves once in effect. */
     async setMode(m, { ms: delay } = {}) {
       if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
       const prev = current;
