@@ -30,8 +30,9 @@ while IFS= read -r f; do
         continue
     fi
     tmp=$(mktemp)
-    # After a #! line, which must stay first; otherwise as the first line.
-    if head -c 2 "$f" | grep -q '^#!'; then
+    # After a #! line, which must stay first, or a migration's compatible-from line, which
+    # cmake/embed_migrations.cmake reads from the first line; otherwise as the first line.
+    if head -n 1 "$f" | grep -qE '^(#!|-- compatible-from:)'; then
         { head -n 1 "$f"; echo "$line"; tail -n +2 "$f"; } >"$tmp"
     else
         { echo "$line"; cat "$f"; } >"$tmp"
