@@ -85,6 +85,14 @@ fail:
     return NULL;
 }
 
+/* A certificate that does not verify (sslmode verify-ca or verify-full: unknown CA, wrong
+ * host name, missing CA file) will not verify in a minute either: waiting only hides the
+ * cause. */
+static bool db_error_is_final(const char *msg)
+{
+    return strstr(msg, "certificate") != NULL;
+}
+
 PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
                                  int64_t wait_ms, struct alm_errbuf *eb)
 {
@@ -93,7 +101,7 @@ PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_n
 
     for (;;) {
         PGconn *conn = alm_db_connect(cfg, app_name, 5000, eb);
-        if (conn || alm_clock_ms() + backoff > deadline)
+        if (conn || alm_clock_ms() + backoff > deadline || db_error_is_final(eb->msg))
             return conn;
         alm_warn("db.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
                  eb->msg, "retry_ms", backoff);

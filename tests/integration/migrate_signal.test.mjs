@@ -1,3 +1,6 @@
+// The roles: the services' role (pg.url, the application role of production) has no DDL
+// rights; migrations run as the owner.
+//
 // `almanac migrate` as PID 1 (as in a Kubernetes Job or any container) exits on SIGTERM
 // at once instead of being killed after the grace period: as PID 1 a signal's default
 // action is dropped, so the command handles it. The migrator is made to wait on the
@@ -7,7 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { ALMANAC_BIN, binaryExists, migrate, waitFor } from '../lib/almanac.mjs';
+import { ALMANAC_BIN, binaryExists, migrate, runAlmanac, waitFor } from '../lib/almanac.mjs';
 import { startPostgres } from '../lib/services.mjs';
 
 const LOCK = '7019811101098109'; // src/schema.c MIGRATION_LOCK_KEY
@@ -18,7 +21,7 @@ const psql = (url, q) =>
 test('migrate as PID 1 exits on SIGTERM within a second, its lock wait ended', { skip: !binaryExists() && 'almanac not built' }, async () => {
   const pg = await startPostgres();
   after(() => pg.stop());
-  const env = { ALMANAC_DATABASE_URL: pg.url, ALMANAC_REDIS_URL: 'redis://127.0.0.1:1/0' };
+  const env = { ALMANAC_DATABASE_URL: pg.ownerUrl, ALMANAC_REDIS_URL: 'redis://127.0.0.1:1/0' };
 
   // Another migrator holds the lock for as long as this session is open.
   const holder = spawn('psql', ['-X', '-q', '-d', pg.url], { stdio: ['pipe', 'ignore', 'inherit'] });
@@ -59,4 +62,22 @@ test('migrate as PID 1 exits on SIGTERM within a second, its lock wait ended', {
   holder.stdin.end(`SELECT pg_advisory_unlock(${LOCK});\n`);
   await migrate(env);
   assert.notEqual(psql(pg.url, 'SELECT max(version) FROM schema_migrations').stdout.trim(), '');
+});
+
+test('the application role reads and writes rows but changes no schema; migrate needs the owner', { skip: !binaryExists() && 'almanac not built' }, async () => {
+  const pg = await startPostgres();
+  after(() => pg.stop());
+  const env = { ALMANAC_DATABASE_URL: pg.url, ALMANAC_REDIS_URL: 'redis://127.0.0.1:1/0' };
+  const asApp = await runAlmanac(['migrate'], { env });
+  assert.equal(asApp.code, 1, 'migrate as the application role fails');
+  assert.match(asApp.stderr, /migrate: database error \(schema left at version 0\)/);
+  await migrate(env); // as the owner
+  const ok = psql(pg.url, "INSERT INTO users (email, password_hash, role) VALUES ('r@example.org', 'x', 'user'); UPDATE users SET role = 'admin'; DELETE FROM users");
+  assert.equal(ok.status, 0, ok.stderr);
+  for (const ddl of ['CREATE TABLE t (x int)', 'ALTER TABLE users ADD COLUMN x int', 'DROP TABLE chunks', 'CREATE INDEX i ON users (email)',
+    'TRUNCATE outbox', 'CREATE SCHEMA s', 'CREATE TEMP TABLE t (x int)']) {
+    const r = psql(pg.url, ddl);
+    assert.notEqual(r.status, 0, `${ddl} must fail for the application role`);
+    assert.match(r.stderr, /permission denied|must be owner/, ddl);
+  }
 });
