@@ -14,7 +14,9 @@
 // whose tool is missing is skipped, saying so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -179,5 +181,30 @@ for (const overlay of ['all-in-one', 'production']) test(`kustomize renders over
         assert.ok(c.readinessProbe.timeoutSeconds >= 3, `${d.metadata.name}: readiness timeout above the /ready deadline`);
       }
     }
+  }
+});
+
+// The settings each Kubernetes overlay gives the almanac containers are accepted by the
+// binary in production mode (with the Secret's keys as files, as the pods read them).
+for (const overlay of ['all-in-one', 'production']) test(`overlays/${overlay}: check-config accepts every almanac container's settings`, { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
+  const docs = loadYaml(execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s', 'overlays', overlay)]), true);
+  const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-k8s-secrets-'));
+  try {
+    for (const k of ['ALMANAC_DATABASE_PASSWORD', 'ALMANAC_DATABASE_OWNER_PASSWORD', 'ALMANAC_REDIS_PASSWORD', 'ALMANAC_JWT_SECRET', 'ALMANAC_QDRANT_API_KEY'])
+      fs.writeFileSync(path.join(secretDir, k), crypto.randomBytes(32).toString('hex') + '\n');
+    let checked = 0;
+    for (const d of docs.filter((x) => ['Deployment', 'Job'].includes(x.kind))) {
+      for (const c of d.spec.template.spec.containers.filter((x) => /\/almanac(:|@)/.test(x.image))) {
+        const env = { PATH: process.env.PATH };
+        for (const e of c.envFrom || []) Object.assign(env, docs.find((x) => x.kind === 'ConfigMap' && x.metadata.name === e.configMapRef.name).data);
+        for (const e of c.env || []) if (e.value !== undefined) env[e.name] = e.value.replace('/run/secrets/almanac/', `${secretDir}/`);
+        const r = spawnSync(BIN, ['check-config'], { env, encoding: 'utf8' });
+        assert.equal(r.status, 0, `${d.metadata.name}/${c.name}: ${r.stderr}`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 4, 'api, worker, beat and the migration Job');
+  } finally {
+    fs.rmSync(secretDir, { recursive: true, force: true });
   }
 });

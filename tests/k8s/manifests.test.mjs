@@ -48,6 +48,10 @@ test('the overlays differ where they should: data stores, TLS to managed service
   assert.equal(url.searchParams.get('sslmode'), 'verify-full');
   assert.equal(url.searchParams.get('sslrootcert'), '/run/secrets/almanac-ca/ca.crt');
   assert.match(cfg(prod).ALMANAC_QDRANT_URL, /^https:/);
+  const redisUrl = new URL(cfg(prod).ALMANAC_REDIS_URL);
+  assert.equal(redisUrl.protocol, 'rediss:');
+  assert.equal(redisUrl.username, 'almanac', 'an ACL user');
+  assert.equal(redisUrl.searchParams.get('cacert'), '/run/secrets/almanac-ca/ca.crt');
   const api = find(prod, 'Deployment', 'api');
   assert.ok(api.spec.template.spec.containers[0].volumeMounts.some((m) => m.mountPath === '/run/secrets/almanac-ca'));
   // Redis in the all-in-one overlay: append-only, noeviction, password from the Secret file.

@@ -551,12 +551,26 @@ function redisPing(port, timeoutMs = 1000) {
  * Start a Redis on a free loopback port in a fresh temp dir.
  * Persistence is off unless {aof:true}.
  */
-export async function startRedis({ aof = false } = {}) {
+/**
+ * Start a Redis on a free loopback port. tls: {cert, key, ca} (PEM text, tests/lib/tls.mjs)
+ * adds a TLS-only port beside the plain one (handle.tlsPort), which the plain port's
+ * readiness check and the tests' own redis-cli keep using.
+ */
+export async function startRedis({ aof = false, tls = null } = {}) {
   registerCleanup();
   const dir = makeTempDir('almanac-redis-');
   const logFile = path.join(dir, 'redis.log');
   fs.writeFileSync(logFile, '');
-  const inst = { port: 0, child: null, pid: 0 };
+  const inst = { port: 0, child: null, pid: 0, tlsPort: 0 };
+  const tlsArgs = [];
+  if (tls) {
+    for (const [f, text] of [['server.crt', tls.cert], ['server.key', tls.key], ['ca.crt', tls.ca]])
+      fs.writeFileSync(path.join(dir, f), text, { mode: 0o600 });
+    inst.tlsPort = await freePort();
+    tlsArgs.push('--tls-port', String(inst.tlsPort), '--tls-cert-file', path.join(dir, 'server.crt'),
+      '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.crt'),
+      '--tls-auth-clients', 'no');
+  }
 
   async function launch(port) {
     const args = [
@@ -568,6 +582,7 @@ export async function startRedis({ aof = false } = {}) {
       '--daemonize', 'no',
       '--logfile', '',
       '--protected-mode', 'yes',
+      ...tlsArgs,
     ];
     const child = spawnService('redis-server', args, { env: { PATH: process.env.PATH || '/usr/bin:/bin' } }, logFile);
     inst.child = child;
@@ -588,7 +603,7 @@ export async function startRedis({ aof = false } = {}) {
 
   inst.port = await launchOnFreePort(launch);
 
-  return serviceHandle(inst, {
+  const handle = serviceHandle(inst, {
     dir,
     logFile,
     launch,
@@ -600,6 +615,7 @@ export async function startRedis({ aof = false } = {}) {
       await killService(inst.child);
     },
   });
+  return Object.defineProperty(handle, 'tlsPort', { get: () => inst.tlsPort, enumerable: true });
 }
 
 /** redis-cli against the Redis on 127.0.0.1:port: the raw reply, trimmed. */
