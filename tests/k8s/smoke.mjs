@@ -1,8 +1,9 @@
 // Smoke run of the rendered all-in-one overlay with `podman kube play` (podman 4.3):
 // the manifests as `kubectl kustomize` renders them, adapted only where podman cannot run
 // what Kubernetes would (each adaptation below names the gap it answers), then the
-// system used through the frontend (sign in, upload, search) and its security contexts
-// checked inside every container.
+// system used through the frontend (sign in, upload, search), the services' database
+// role, the beat's leader and standby (the leader killed, the standby takes over), the
+// security contexts inside every container, and the frontend's preStop drain.
 //
 // Adaptations, and why (see /work/shared/guides/containers-here.md):
 //  A1 images: the locally built ones (tests/deploy/build-images.sh; no registry here).
@@ -33,10 +34,12 @@
 //     image does on first start: the test runs the same two scripts (from the rendered
 //     ConfigMap) in the container, before the migration pod starts. Only this needs an
 //     order; Kubernetes itself needs none.
-//  A9 the beat: one replica (podman 4.3 plays one pod per Deployment).
+//  A9 the preStop hook: run by the test with podman exec, as the kubelet would (podman
+//     runs no hooks). The beat's two replicas get no static address (one --ip is per pod; nobody
+//     connects to the beat).
 //  A10 pod, volume and secret names carry "i14": podman's names are global on this
 //     shared machine.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -157,7 +160,6 @@ function adapt(objs, secrets) {
   };
   for (const d of byKind('Deployment')) {
     fixPod(d.metadata.name, d.spec.template.spec);
-    if (d.metadata.name === 'beat') d.spec.replicas = 1; // A9
     pods.push([d.metadata.name, [{ ...d, metadata: { ...d.metadata, name: `i14-${d.metadata.name}` } }]]);
   }
   for (const s of byKind('StatefulSet')) { // A2
@@ -280,7 +282,7 @@ async function main() {
   }
   log('PostgreSQL up, roles made');
 
-  for (const n of ['migrate', 'api', 'worker', 'beat', 'frontend']) play(n, pods.get(n), `${SUBNET}.${IPS[n]}`);
+  for (const n of ['migrate', 'api', 'worker', 'beat', 'frontend']) play(n, pods.get(n), n === 'beat' ? null : `${SUBNET}.${IPS[n]}`);
   const mig = container('migrate');
   await until('the migration pod completed', () => {
     const s = podman('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', mig).trim();
@@ -325,6 +327,23 @@ async function main() {
     "SELECT string_agg(DISTINCT usename || ':' || application_name, ' ') FROM pg_stat_activity WHERE application_name LIKE 'almanac%'"], { encoding: 'utf8' }).stdout.trim();
   check(roles && roles.split(' ').every((r) => r.startsWith('almanac:')), `the services connect as the application role only (${roles})`);
 
+  // The beat: two replicas, one leader and a hot standby that takes over when the
+  // leader's process dies without releasing the lease (a lost node).
+  const beats = podman('ps', '--format', '{{.Names}}').split('\n').filter((n) => /^i14-beat-pod-\d+-beat$/.test(n)).sort();
+  const leads = (c) => (podman('logs', c) + '').split('\n').filter((l) => l.includes('"event":"beat.leader"')).length;
+  check(beats.length === 2, `two beat pods (${beats.join(', ')})`);
+  if (beats.length === 2) {
+    const leader = await until('a beat leader', () => beats.find((c) => leads(c) > 0), 30000).catch(() => null);
+    const standby = beats.find((c) => c !== leader);
+    check(leader && leads(standby) === 0, `one leader (${leader}), one standby (${standby})`);
+    if (leader) {
+      const t1 = Date.now();
+      process.kill(Number(podman('inspect', '-f', '{{.State.Pid}}', leader).trim()), 'SIGKILL');
+      const took = await until('the standby takes over', () => leads(standby) > 0, 40000).then(() => Date.now() - t1, () => null);
+      check(took !== null && took < 25000, `the standby leads ${took === null ? 'never' : `after ${(took / 1000).toFixed(1)} s`} (lease 15 s: within about 20 s)`);
+    }
+  }
+
   // Security contexts in force, inside every container.
   const rendered = render('all-in-one');
   for (const o of rendered.filter((x) => ['Deployment', 'StatefulSet'].includes(x.kind))) {
@@ -340,6 +359,37 @@ async function main() {
     check(field('Seccomp') === '2', `${name}: seccomp filter (${field('Seccomp')})`);
     check(/Read-only file system/.test(st) && !/rc=0/.test(st), `${name}: read-only root filesystem`);
   }
+
+  // Last, as it takes the frontend down: its preStop hook (run here as the kubelet would,
+  // since podman runs no hooks) keeps serving through the endpoint-removal delay, then
+  // nginx quits gracefully: an upload in flight completes, and nginx exits 0.
+  const fe = container('frontend');
+  const hook = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === 'frontend')
+    .spec.template.spec.containers[0].lifecycle.preStop.exec.command;
+  const bodyFile = path.join(work, 'slow.md');
+  fs.writeFileSync(bodyFile, '# Slow upload\n\n' + 'A line about the graceful quit of the frontend.\n'.repeat(16000));
+  const restarts0 = Number(podman('inspect', '-f', '{{.RestartCount}}', fe).trim());
+  const upload = spawn('curl', ['-sS', '-m', '60', '--limit-rate', '100k', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST',
+    '-H', `Authorization: Bearer ${login.json?.access_token}`, '-H', 'Content-Type: text/markdown', '--data-binary', `@${bodyFile}`,
+    `${base}/api/v1/knowledge-bases/${kbId}/documents?filename=slow.md`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let code = '';
+  upload.stdout.on('data', (d) => (code += d));
+  const uploaded = new Promise((r) => upload.on('exit', r));
+  await sleep(1000);
+  const tHook = Date.now();
+  const hookRun = spawn('podman', ['exec', fe, ...hook], { stdio: 'ignore' });
+  await sleep(3000);
+  check((await http('GET', `${base}/healthz`)).status === 200, 'the frontend still serves during the preStop delay');
+  await uploaded;
+  check(code === '202', `the upload in flight when the frontend was told to quit completed: ${code} (${((Date.now() - tHook) / 1000).toFixed(1)} s after the hook began)`);
+  await new Promise((r) => hookRun.on('exit', r));
+  // podman restarts it at once (restartPolicy Always): its restart count says it exited,
+  // its last exit code how.
+  const st = await until('the frontend exited', () => {
+    const [restarts, exit] = podman('inspect', '-f', '{{.RestartCount}} {{.State.ExitCode}}', fe).trim().split(' ');
+    return Number(restarts) > restarts0 ? { status: `exited and restarted`, exit } : null;
+  }, 20000).catch((e) => ({ status: e.message, exit: '?' }));
+  check(st.exit === '0', `nginx quit gracefully (${st.status}, exit ${st.exit})`);
   dns.close();
 }
 
