@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-d
     libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
     libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev)
 run_pkgs=(postgresql redis-server nginx ca-certificates)
-test_pkgs=(curl wrk procps psmisc iproute2 nodejs strace
+test_pkgs=(curl wrk procps psmisc iproute2 nodejs strace openssl # openssl: test CAs (tests/lib/tls.mjs)
     chromium) # chromium: the web frontend's browser tests (playwright-core drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

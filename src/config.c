@@ -28,8 +28,10 @@ static const struct alm_setting settings[] = {
      F(database_url), "PostgreSQL connection URI (postgresql://user[:password]@host:port/db)"},
     {"ALMANAC_DATABASE_PASSWORD", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(database_password),
      "PostgreSQL password; overrides one in ALMANAC_DATABASE_URL"},
-    {"ALMANAC_REDIS_URL", ALM_SET_URL, NULL, SECRET | ALM_SET_REQUIRED, 0, 0, "redis", F(redis_url),
-     "Redis URL (redis://[:password@]host:port[/db])"},
+    {"ALMANAC_REDIS_URL", ALM_SET_URL, NULL, SECRET | ALM_SET_REQUIRED, 0, 0, "redis|rediss",
+     F(redis_url),
+     "Redis URL (redis://[user[:password]@]host:port[/db]; rediss:// for TLS, verified against "
+     "the system's CAs or ?cacert=FILE)"},
     {"ALMANAC_REDIS_PASSWORD", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(redis_password),
      "Redis password; overrides one in ALMANAC_REDIS_URL"},
     {"ALMANAC_QDRANT_URL", ALM_SET_URL, NULL, ALM_SET_REQUIRED_PROD, 0, 0, "http|https",

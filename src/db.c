@@ -134,6 +134,14 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
     return connect_to(cfg, app_name, timeout_ms, true, eb);
 }
 
+/* A certificate that does not verify (sslmode verify-ca or verify-full: unknown CA, wrong
+ * host name, missing CA file) will not verify in a minute either: waiting only hides the
+ * cause. */
+static bool db_error_is_final(const char *msg)
+{
+    return strstr(msg, "certificate") != NULL;
+}
+
 PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_name,
                                  int64_t wait_ms, struct alm_errbuf *eb)
 {
@@ -142,7 +150,7 @@ PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_n
 
     for (;;) {
         PGconn *conn = connect_to(cfg, app_name, 5000, false, eb);
-        if (conn || alm_clock_ms() + backoff > deadline)
+        if (conn || alm_clock_ms() + backoff > deadline || db_error_is_final(eb->msg))
             return conn;
         alm_warn("db.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
                  eb->msg, "retry_ms", backoff);

@@ -1,12 +1,14 @@
 #include "compat.h"
 #include "redis.h"
 #include "mem.h"
+#include "redis_tls.h"
 #include "url.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 enum alm_err alm_redis_error(const redisContext *c, int timeout_ms, struct alm_errbuf *eb)
 {
@@ -41,6 +43,41 @@ static bool command_ok(redisContext *c, int timeout_ms, struct alm_errbuf *eb, i
     return ok;
 }
 
+/* The value of ?cacert=PATH in the URL's path part (a new string), or NULL. */
+static char *query_cacert(const char *path)
+{
+    const char *q = strchr(path, '?'), *p;
+
+    for (p = q; p && *p; p = strchr(p, '&')) {
+        p++;
+        if (strncmp(p, "cacert=", 7) == 0)
+            return alm_xstrndup(p + 7, strcspn(p + 7, "&"));
+    }
+    return NULL;
+}
+
+/* rediss://: TLS through redis_tls.c, then hiredis on the local end of the session. */
+static redisContext *connect_tls(const struct alm_url *u, int timeout_ms, struct alm_errbuf *eb)
+{
+    char *ca = query_cacert(u->path);
+    int fd = alm_redis_tls_open(u->host, u->port ? u->port : 6379, ca, timeout_ms, eb);
+    redisContext *c;
+
+    free(ca);
+    if (fd < 0)
+        return NULL;
+    c = redisConnectFd(fd);
+    if (!c || c->err) {
+        alm_redis_error(c, timeout_ms, eb);
+        if (c)
+            redisFree(c); /* closes fd */
+        else
+            close(fd);
+        return NULL;
+    }
+    return c;
+}
+
 redisContext *alm_redis_connect(const struct alm_config *cfg, int timeout_ms, struct alm_errbuf *eb)
 {
     struct alm_url u;
@@ -50,13 +87,19 @@ redisContext *alm_redis_connect(const struct alm_config *cfg, int timeout_ms, st
     long db = 0;
 
     if (!alm_url_parse(cfg->redis_url, &u)) {
-        alm_fail(eb, ALM_ERR_INVALID, "ALMANAC_REDIS_URL is not a redis:// URL");
+        alm_fail(eb, ALM_ERR_INVALID, "ALMANAC_REDIS_URL is not a redis:// or rediss:// URL");
         return NULL;
     }
     if (u.path[0] == '/' && u.path[1])
         db = strtol(u.path + 1, NULL, 10);
     password = cfg->redis_password ? cfg->redis_password : u.password;
-    c = redisConnectWithTimeout(u.host, u.port ? u.port : 6379, tv);
+    if (strcmp(u.scheme, "rediss") == 0) {
+        c = connect_tls(&u, timeout_ms, eb);
+        if (!c)
+            goto fail;
+    } else {
+        c = redisConnectWithTimeout(u.host, u.port ? u.port : 6379, tv);
+    }
     if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
         alm_redis_error(c, timeout_ms, eb);
         goto fail;

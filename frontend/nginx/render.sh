@@ -20,6 +20,10 @@ if [ -z "${ALMANAC_NGINX_RESOLVER:-}" ]; then
     ALMANAC_NGINX_RESOLVER=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)
     : "${ALMANAC_NGINX_RESOLVER:=127.0.0.1}"
 fi
+# Proxies in front of nginx (an Ingress controller, a load balancer) whose
+# X-Forwarded-For names the real client: space-separated addresses or CIDRs. Empty: the
+# peer's address is the client's (nothing in front, or a proxy that keeps it).
+: "${ALMANAC_NGINX_REAL_IP_FROM:=}"
 case $ALMANAC_MAX_UPLOAD_BYTES in
 '' | *[!0-9]*) echo "render.sh: ALMANAC_MAX_UPLOAD_BYTES must be a number of bytes" >&2; exit 78 ;;
 esac
@@ -44,3 +48,14 @@ done
 for f in "$here"/*.conf; do
     cp "$f" "$out/"
 done
+# After the copies: real-ip.conf is generated, not a file of this folder.
+: >"$out/real-ip.conf"
+for cidr in $ALMANAC_NGINX_REAL_IP_FROM; do
+    case $cidr in
+    *[!0-9a-fA-F.:/]*) echo "render.sh: ALMANAC_NGINX_REAL_IP_FROM: '$cidr' is not an address or CIDR" >&2; exit 78 ;;
+    esac
+    printf 'set_real_ip_from %s;\n' "$cidr" >>"$out/real-ip.conf"
+done
+if [ -s "$out/real-ip.conf" ]; then
+    printf 'real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n' >>"$out/real-ip.conf"
+fi

@@ -7,9 +7,11 @@
 #include "schema.h"
 #include "signals.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: almanac migrate [--status] [--target VERSION]\n"
@@ -18,7 +20,45 @@ static const char usage[] =
     "transaction, under an advisory lock (a second migrator waits, then finds nothing to\n"
     "do). Waits up to 60 s for PostgreSQL to accept connections, then fails. --status\n"
     "prints the applied and the needed version and applies nothing; --target stops at\n"
-    "VERSION. Exits 0 on success and 1 on any error.\n";
+    "VERSION. Exits 0 on success and 1 on any error; on SIGTERM or SIGINT at once (143,\n"
+    "130), leaving the migration in progress rolled back.\n";
+
+/* The cancel handle of the open connection, for the signal handler. */
+static PGcancel *volatile stop_cancel;
+
+/* As PID 1 (a Kubernetes Job, a container) a signal's default action is dropped, so
+ * SIGTERM would be ignored until the kubelet's SIGKILL: exit on it explicitly. First
+ * cancel the statement in progress (PQcancel is safe in a signal handler): a backend
+ * blocked on the migration lock or in a long DDL statement does not notice a closed
+ * socket, and would keep its place in the lock queue. The cancel rolls the migration's
+ * transaction back; the closed connection then ends the session. Only async-signal-safe
+ * calls here. */
+static void on_stop_signal(int sig)
+{
+    static const char msg[] =
+        "almanac: migrate: stopped by a signal; the migration in progress is rolled back\n";
+    char errbuf[256];
+    PGcancel *c = stop_cancel;
+    ssize_t n;
+
+    if (c)
+        (void)PQcancel(c, errbuf, sizeof(errbuf));
+    n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)n;
+    _exit(sig == SIGINT ? 130 : 143);
+}
+
+static void exit_on_stop_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+}
 
 static int parse_args(int argc, char **argv, bool *status, int *target)
 {
@@ -54,8 +94,7 @@ int alm_cmd_migrate(int argc, char **argv)
     rc = parse_args(argc, argv, &status, &target);
     if (rc)
         return rc;
-    /* One-shot: a signal ends the process and PostgreSQL rolls back the open
-     * transaction of the migration in progress. */
+    exit_on_stop_signals();
     alm_signals_unblock();
     alm_log_init("migrate", ALM_LOG_INFO);
     rc = alm_config_load_or_report(&cfg, false);
@@ -67,6 +106,7 @@ int alm_cmd_migrate(int argc, char **argv)
         rc = ALM_EXIT_FAILURE;
         goto out;
     }
+    stop_cancel = PQgetCancel(conn);
     if (status) {
         if (alm_schema_version(conn, 10000, &from, &eb)) {
             fprintf(stderr, "almanac: migrate: %s\n", eb.msg);
@@ -88,6 +128,11 @@ int alm_cmd_migrate(int argc, char **argv)
     alm_info("migrate.done", from == to ? "schema up to date" : "schema migrated", "{s:i, s:i}",
              "from", from, "to", to);
 out:
+    if (stop_cancel) {
+        PGcancel *c = stop_cancel;
+        stop_cancel = NULL;
+        PQfreeCancel(c);
+    }
     PQfinish(conn);
     alm_config_release(&cfg);
     return rc;

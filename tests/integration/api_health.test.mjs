@@ -83,7 +83,7 @@ async function waitReady200(api, timeoutMs = 10000) {
  * schema version), when the binary has a `migrate` command.
  */
 async function migrate(pgInst, redisInst) {
-  const env = { ALMANAC_DATABASE_URL: pgInst.url, ALMANAC_REDIS_URL: redisInst.url };
+  const env = { ALMANAC_DATABASE_URL: pgInst.ownerUrl, ALMANAC_REDIS_URL: redisInst.url };
   const help = await runAlmanac(['migrate', '--help'], { env });
   if (help.code !== 0) return; // no migrate command in this binary
   const r = await runAlmanac(['migrate'], { env, timeoutMs: 90000 });

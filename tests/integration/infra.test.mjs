@@ -5,15 +5,18 @@
 //   through the production compose file (or is fixed there), compose defaults equal the
 //   binary's, and the template documents every variable the compose file reads;
 // - both compose files validate against the Compose specification's JSON schema;
-// - `kubectl kustomize infrastructure/k8s` renders, and every workload has probes, runs
-//   as non-root on a read-only root filesystem, with requests and limits;
+// - `kubectl kustomize` renders each overlay of infrastructure/k8s, and every workload has
+//   probes, runs as non-root on a read-only root filesystem, with requests and limits
+//   (tests/k8s validates the overlays against the Kubernetes schemas and their rules);
 // - no secret literal in the production files; the development file's credentials are
 //   all on the production deny-list.
 // YAML is read with python3's yaml module and Kubernetes rendered with kubectl; a check
 // whose tool is missing is skipped, saying so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -135,7 +138,9 @@ test('production compose: limits, reservations, restart, health checks, logging,
 });
 
 test('no secret literals; development credentials are on the production deny-list', () => {
-  const prodText = [PROD, TEMPLATE, ...fs.readdirSync(path.join(ROOT, 'infrastructure', 'k8s')).map((f) => path.join(ROOT, 'infrastructure', 'k8s', f))]
+  const k8sDir = path.join(ROOT, 'infrastructure', 'k8s');
+  const k8sFiles = fs.readdirSync(k8sDir, { recursive: true }).map((f) => path.join(k8sDir, f)).filter((f) => fs.statSync(f).isFile());
+  const prodText = [PROD, TEMPLATE, ...k8sFiles]
     .map((f) => fs.readFileSync(f, 'utf8'))
     .join('\n');
   assert.doesNotMatch(prodText, /almanac-dev|change-me-in-production|sk-dev-master-key/);
@@ -148,15 +153,15 @@ test('no secret literals; development credentials are on the production deny-lis
   for (const c of creds) assert.ok(denied.includes(`"${c}"`), `${c} (docker-compose.yml) is on the deny-list in src/config.c`);
 });
 
-test('kustomize renders; workloads have probes, non-root, read-only root, resources', { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
-  const rendered = execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s')]).toString();
+for (const overlay of ['all-in-one', 'production']) test(`kustomize renders overlays/${overlay}; workloads have probes, non-root, read-only root, resources (tests/k8s checks the rest)`, { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
+  const rendered = execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s', 'overlays', overlay)]).toString();
   const docs = loadYaml(Buffer.from(rendered), true);
-  const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`);
-  for (const k of ['Deployment/api', 'Deployment/worker', 'Deployment/beat', 'Deployment/frontend', 'Service/api', 'Service/frontend', 'ConfigMap/almanac-config', 'HorizontalPodAutoscaler/api', 'HorizontalPodAutoscaler/worker']) {
+  const kinds = docs.map((d) => `${d.kind}/${d.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`);
+  for (const k of ['Deployment/api', 'Deployment/worker', 'Deployment/beat', 'Deployment/frontend', 'Service/api', 'Service/frontend', 'ConfigMap/almanac-config', 'HorizontalPodAutoscaler/api', 'HorizontalPodAutoscaler/worker', 'Job/migrate', 'Ingress/almanac']) {
     assert.ok(kinds.includes(k), `${k} rendered`);
   }
   for (const d of docs.filter((x) => x.kind === 'Service')) {
-    assert.equal(d.spec.type, d.metadata.name === 'frontend' ? 'LoadBalancer' : 'ClusterIP', `Service ${d.metadata.name}`);
+    assert.equal(d.spec.type || 'ClusterIP', 'ClusterIP', `Service ${d.metadata.name}: inside only (the Ingress is the way in)`);
   }
   assert.ok(!docs.some((d) => d.kind === 'Secret'), 'no Secret with values is applied');
   for (const d of docs.filter((x) => x.kind === 'Deployment')) {
@@ -170,11 +175,36 @@ test('kustomize renders; workloads have probes, non-root, read-only root, resour
     }
     for (const c of pod.containers) {
       assert.ok(c.livenessProbe?.httpGet && c.readinessProbe?.httpGet, `${d.metadata.name}: liveness and readiness probes`);
-      if (c.image.startsWith('almanac:') || c.image === 'almanac') {
+      if (/\/almanac(:|@)/.test(c.image)) {
         assert.equal(c.livenessProbe.httpGet.path, '/health', `${d.metadata.name}: liveness on /health`);
         assert.equal(c.readinessProbe.httpGet.path, '/ready', `${d.metadata.name}: readiness on /ready`);
         assert.ok(c.readinessProbe.timeoutSeconds >= 3, `${d.metadata.name}: readiness timeout above the /ready deadline`);
       }
     }
+  }
+});
+
+// The settings each Kubernetes overlay gives the almanac containers are accepted by the
+// binary in production mode (with the Secret's keys as files, as the pods read them).
+for (const overlay of ['all-in-one', 'production']) test(`overlays/${overlay}: check-config accepts every almanac container's settings`, { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
+  const docs = loadYaml(execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s', 'overlays', overlay)]), true);
+  const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-k8s-secrets-'));
+  try {
+    for (const k of ['ALMANAC_DATABASE_PASSWORD', 'ALMANAC_DATABASE_OWNER_PASSWORD', 'ALMANAC_REDIS_PASSWORD', 'ALMANAC_JWT_SECRET', 'ALMANAC_QDRANT_API_KEY'])
+      fs.writeFileSync(path.join(secretDir, k), crypto.randomBytes(32).toString('hex') + '\n');
+    let checked = 0;
+    for (const d of docs.filter((x) => ['Deployment', 'Job'].includes(x.kind))) {
+      for (const c of d.spec.template.spec.containers.filter((x) => /\/almanac(:|@)/.test(x.image))) {
+        const env = { PATH: process.env.PATH };
+        for (const e of c.envFrom || []) Object.assign(env, docs.find((x) => x.kind === 'ConfigMap' && x.metadata.name === e.configMapRef.name).data);
+        for (const e of c.env || []) if (e.value !== undefined) env[e.name] = e.value.replace('/run/secrets/almanac/', `${secretDir}/`);
+        const r = spawnSync(BIN, ['check-config'], { env, encoding: 'utf8' });
+        assert.equal(r.status, 0, `${d.metadata.name}/${c.name}: ${r.stderr}`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 4, 'api, worker, beat and the migration Job');
+  } finally {
+    fs.rmSync(secretDir, { recursive: true, force: true });
   }
 });

@@ -89,7 +89,8 @@ describe('migrations', () => {
     const pg = await startPostgres();
     const redis = await startRedis();
     const env = baseEnv(pg, redis);
-    const [a, b] = await Promise.all([runAlmanac(['migrate'], { env }), runAlmanac(['migrate'], { env })]);
+    const owner = { ...env, ALMANAC_DATABASE_URL: pg.ownerUrl };
+    const [a, b] = await Promise.all([runAlmanac(['migrate'], { env: owner }), runAlmanac(['migrate'], { env: owner })]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
     assert.equal(sql(pg, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
@@ -105,8 +106,8 @@ describe('migrations', () => {
     const env = baseEnv(pg, redis);
     await migrate(env, ['--target', '1']);
     // a conflicting object makes migration 2 fail
-    sql(pg, 'CREATE INDEX chunks_kb_idx ON users (id)');
-    const r = await runAlmanac(['migrate'], { env });
+    sql({ url: pg.ownerUrl }, 'CREATE INDEX chunks_kb_idx ON users (id)');
+    const r = await runAlmanac(['migrate'], { env: { ...env, ALMANAC_DATABASE_URL: pg.ownerUrl } });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /migration 0002_chunk_search failed/);
     assert.equal(sql(pg, 'SELECT max(version) FROM schema_migrations'), '1', 'rolled back');

@@ -15,7 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, sleep } from './services.mjs';
+import { asOwner, freePort, sleep } from './services.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ALMANAC_BIN = process.env.ALMANAC_BIN
@@ -361,9 +361,12 @@ export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000, bin 
   });
 }
 
-/** `almanac migrate [args]`: asserts that it exits 0; resolves to its result. */
+/**
+ * `almanac migrate [args]` as the owner role (production's migration Job does the same):
+ * asserts that it exits 0; resolves to its result.
+ */
 export async function migrate(env, args = []) {
-  const r = await runAlmanac(['migrate', ...args], { env });
+  const r = await runAlmanac(['migrate', ...args], { env: { ...env, ALMANAC_DATABASE_URL: asOwner(env.ALMANAC_DATABASE_URL) } });
   assert.equal(r.code, 0, `migrate ${args.join(' ')}: ${r.stderr}${r.stdout}`);
   return r;
 }

@@ -10,6 +10,12 @@
 // kill9() signal the whole group, so PostgreSQL backends that already hold a
 // connection from the service under test are frozen too. Everything still running
 // is thawed and killed when the test process exits.
+//
+// PostgreSQL has the roles of production (infrastructure/k8s/overlays/all-in-one/initdb/):
+// almanac_owner (the bootstrap superuser here) owns the schema and runs the migrations;
+// `almanac`, the application role of pg.url, reads and writes rows but has no DDL
+// rights, so a service that needs one fails its test as it would fail in production.
+// migrate() of lib/almanac.mjs and pg.ownerUrl connect as the owner.
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +25,12 @@ import path from 'node:path';
 
 const PG_BIN = process.env.ALMANAC_PG_BIN || findPgBin();
 const KEEP = process.env.ALMANAC_TEST_KEEP === '1';
+const PG_OWNER = 'almanac_owner';
+const PG_APP = 'almanac';
+const APP_ROLE_SQL = path.join(
+  path.dirname(new URL(import.meta.url).pathname),
+  '..', '..', 'infrastructure', 'k8s', 'overlays', 'all-in-one', 'initdb', '20-app-role.sql',
+);
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function findPgBin() {
@@ -363,17 +375,30 @@ function pgTemplate() {
   const opts = pgSpawnOpts({ encoding: 'utf8' });
   let r = spawnSync(
     path.join(PG_BIN, 'initdb'),
-    ['-D', data, '-U', 'almanac', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N'],
+    ['-D', data, '-U', PG_OWNER, '--auth=trust', '-E', 'UTF8', '--locale=C', '-N'],
     opts,
   );
   if (r.status !== 0) throw new Error(`initdb failed (${r.status}): ${r.stderr}${r.stdout}${r.error || ''}`);
-  // The bootstrap superuser is `almanac`; create its database in single-user mode.
+  // The database and the application role, in single-user mode.
   r = spawnSync(
     path.join(PG_BIN, 'postgres'),
     ['--single', '-D', data, '-c', 'fsync=off', 'postgres'],
-    { ...opts, input: 'CREATE DATABASE almanac;\n' },
+    { ...opts, input: `CREATE DATABASE almanac;\nCREATE ROLE ${PG_APP} LOGIN;\n` },
   );
   if (r.status !== 0) throw new Error(`creating database almanac failed (${r.status}): ${r.stderr}${r.stdout}`);
+  // The application role's rights: production's own file, one statement a line.
+  const grants = fs
+    .readFileSync(APP_ROLE_SQL, 'utf8')
+    .replace(/--.*$/gm, '')
+    .split(';')
+    .map((x) => x.replace(/\s+/g, ' ').trim())
+    .filter(Boolean)
+    .join(';\n');
+  r = spawnSync(path.join(PG_BIN, 'postgres'), ['--single', '-D', data, '-c', 'fsync=off', 'almanac'], {
+    ...opts,
+    input: `${grants};\n`,
+  });
+  if (r.status !== 0 || /ERROR/.test(r.stderr)) throw new Error(`the application role's grants failed (${r.status}): ${r.stderr}${r.stdout}`);
   template = data;
   return template;
 }
@@ -409,8 +434,9 @@ function safeRead(file) {
 /**
  * Start a PostgreSQL on a free loopback port in a fresh temp dir.
  * Statement logging is on (log_statement=all) so tests can count queries via logText().
+ * ssl: {cert, key} (PEM text) turns TLS on with that server certificate (tests/lib/tls.mjs).
  */
-export async function startPostgres() {
+export async function startPostgres({ ssl = null } = {}) {
   registerCleanup();
   const tpl = pgTemplate();
   const dir = makeTempDir('almanac-pg-');
@@ -418,6 +444,12 @@ export async function startPostgres() {
   execFileSync('cp', ['-a', tpl, data]);
   const logFile = path.join(dir, 'postgres.log');
   fs.writeFileSync(logFile, '');
+  const sslArgs = [];
+  if (ssl) {
+    fs.writeFileSync(path.join(dir, 'server.crt'), ssl.cert);
+    fs.writeFileSync(path.join(dir, 'server.key'), ssl.key, { mode: 0o600 });
+    sslArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${dir}/server.crt`, '-c', `ssl_key_file=${dir}/server.key`);
+  }
   chownR(dir);
 
   const inst = { port: 0, url: '', dir, pid: 0, child: null, logFile };
@@ -438,6 +470,7 @@ export async function startPostgres() {
         '-c', 'shared_buffers=16MB',
         '-c', 'max_connections=100',
         '-c', 'log_line_prefix=%m [%p] ',
+        ...sslArgs,
       ],
       pgSpawnOpts(),
       logFile,
@@ -448,9 +481,9 @@ export async function startPostgres() {
   }
 
   inst.port = await launchOnFreePort(launch);
-  inst.url = `postgresql://almanac@127.0.0.1:${inst.port}/almanac`;
+  inst.url = `postgresql://${PG_APP}@127.0.0.1:${inst.port}/almanac`;
 
-  return serviceHandle(inst, {
+  const handle = serviceHandle(inst, {
     dir,
     logFile,
     launch,
@@ -466,6 +499,12 @@ export async function startPostgres() {
       await waitPidsGone(kids); // a surviving backend would block the next start
     },
   });
+  return Object.defineProperty(handle, 'ownerUrl', { get: () => asOwner(inst.url), enumerable: true });
+}
+
+/** The same PostgreSQL URL as the owner role (migrations, DDL in tests); others unchanged. */
+export function asOwner(url) {
+  return typeof url === 'string' ? url.replace(/^(postgres(?:ql)?:\/\/)almanac@/, `$1${PG_OWNER}@`) : url;
 }
 
 async function waitGroupGone(pgid, timeoutMs = 5000) {
@@ -512,12 +551,26 @@ function redisPing(port, timeoutMs = 1000) {
  * Start a Redis on a free loopback port in a fresh temp dir.
  * Persistence is off unless {aof:true}.
  */
-export async function startRedis({ aof = false } = {}) {
+/**
+ * Start a Redis on a free loopback port. tls: {cert, key, ca} (PEM text, tests/lib/tls.mjs)
+ * adds a TLS-only port beside the plain one (handle.tlsPort), which the plain port's
+ * readiness check and the tests' own redis-cli keep using.
+ */
+export async function startRedis({ aof = false, tls = null } = {}) {
   registerCleanup();
   const dir = makeTempDir('almanac-redis-');
   const logFile = path.join(dir, 'redis.log');
   fs.writeFileSync(logFile, '');
-  const inst = { port: 0, child: null, pid: 0 };
+  const inst = { port: 0, child: null, pid: 0, tlsPort: 0 };
+  const tlsArgs = [];
+  if (tls) {
+    for (const [f, text] of [['server.crt', tls.cert], ['server.key', tls.key], ['ca.crt', tls.ca]])
+      fs.writeFileSync(path.join(dir, f), text, { mode: 0o600 });
+    inst.tlsPort = await freePort();
+    tlsArgs.push('--tls-port', String(inst.tlsPort), '--tls-cert-file', path.join(dir, 'server.crt'),
+      '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.crt'),
+      '--tls-auth-clients', 'no');
+  }
 
   async function launch(port) {
     const args = [
@@ -529,6 +582,7 @@ export async function startRedis({ aof = false } = {}) {
       '--daemonize', 'no',
       '--logfile', '',
       '--protected-mode', 'yes',
+      ...tlsArgs,
     ];
     const child = spawnService('redis-server', args, { env: { PATH: process.env.PATH || '/usr/bin:/bin' } }, logFile);
     inst.child = child;
@@ -549,7 +603,7 @@ export async function startRedis({ aof = false } = {}) {
 
   inst.port = await launchOnFreePort(launch);
 
-  return serviceHandle(inst, {
+  const handle = serviceHandle(inst, {
     dir,
     logFile,
     launch,
@@ -561,6 +615,7 @@ export async function startRedis({ aof = false } = {}) {
       await killService(inst.child);
     },
   });
+  return Object.defineProperty(handle, 'tlsPort', { get: () => inst.tlsPort, enumerable: true });
 }
 
 /** redis-cli against the Redis on 127.0.0.1:port: the raw reply, trimmed. */

@@ -1,0 +1,348 @@
+// Renders Almanac's Kubernetes overlays with `kubectl kustomize` and checks what they
+// render: strictly against the Kubernetes API schemas, then against the deployment rules
+// of infrastructure/k8s (docs/kubernetes.md). The checks return lists of problems, so the
+// tests can show that each one fails on a manifest that breaks its rule.
+//
+// Schemas, both from npm, nothing fetched at run time:
+// - kubernetes-models (and its KEDA and prometheus-operator models for the CRDs): types,
+//   formats, enums and required fields, compiled from the Kubernetes OpenAPI;
+// - @kubernetes/client-node's generated models: the complete field list of every object,
+//   for the strict part (an unknown or misspelled field is an error, as in
+//   `kubectl apply --validate=strict`).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+// Only the generated models: the client itself needs a newer Node.
+import * as k8s from '@kubernetes/client-node/dist/gen/models/all.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const K8S = path.join(REPO, 'infrastructure', 'k8s');
+export const OVERLAYS = fs.readdirSync(path.join(K8S, 'overlays')).sort();
+export const COMPONENTS = fs.readdirSync(path.join(K8S, 'components')).sort();
+
+/** `kubectl kustomize DIR` (or of an overlay plus components) as a list of objects. */
+export function render(overlay, components = []) {
+  let dir = path.join(K8S, 'overlays', overlay);
+  let tmp = null;
+  if (components.length) {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-i14-kustomize-'));
+    const k = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      `resources: [${JSON.stringify(path.relative(tmp, dir))}]`,
+      `components: [${components.map((c) => JSON.stringify(path.relative(tmp, path.join(K8S, 'components', c)))).join(', ')}]`,
+    ];
+    fs.writeFileSync(path.join(tmp, 'kustomization.yaml'), k.join('\n') + '\n');
+    dir = tmp;
+  }
+  try {
+    const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return parseYaml(out);
+  } finally {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export function parseYaml(text) {
+  const docs = parseAllDocuments(text);
+  const objs = [];
+  for (const d of docs) {
+    if (d.errors.length) throw new Error(`YAML: ${d.errors[0].message}`);
+    const o = d.toJS();
+    if (o) objs.push(o);
+  }
+  return objs;
+}
+
+const id = (o) => `${o.kind}/${o.metadata?.name}`;
+
+// ------------------------------------------------------------------ schema checks
+
+const modelModules = {
+  'keda.sh/v1alpha1': '@kubernetes-models/keda/keda.sh/v1alpha1',
+  'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+};
+
+async function kmModel(apiVersion, kind) {
+  let mod = modelModules[apiVersion];
+  if (!mod) mod = `kubernetes-models/${apiVersion}`; // "v1", "apps/v1", ...
+  try {
+    return (await import(`${mod}/${kind}`))[kind];
+  } catch {
+    return null;
+  }
+}
+
+/** client-node's model class of a built-in kind: V1Deployment, V2HorizontalPodAutoscaler... */
+function cnModel(apiVersion, kind) {
+  const version = apiVersion.split('/').pop();
+  return k8s[`${version[0].toUpperCase()}${version.slice(1)}${kind}`] || null;
+}
+
+const PRIMITIVE = { string: 'string', number: 'number', boolean: 'boolean', Date: 'string' };
+
+/** Unknown fields of value against client-node's type name; pushes "path: ..." lines. */
+function strictWalk(value, type, where, errs) {
+  if (value === null || value === undefined || type === 'any' || type === 'object') return;
+  if (type === 'IntOrString') {
+    if (typeof value !== 'string' && !Number.isInteger(value)) errs.push(`${where}: must be an integer or a string`);
+    return;
+  }
+  if (PRIMITIVE[type]) {
+    if (typeof value !== PRIMITIVE[type]) errs.push(`${where}: must be a ${type}`);
+    return;
+  }
+  let m = /^Array<(.+)>$/.exec(type);
+  if (m) {
+    if (!Array.isArray(value)) return errs.push(`${where}: must be a list`);
+    value.forEach((v, i) => strictWalk(v, m[1], `${where}[${i}]`, errs));
+    return;
+  }
+  m = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+  if (m) {
+    if (typeof value !== 'object' || Array.isArray(value)) return errs.push(`${where}: must be a map`);
+    for (const [k, v] of Object.entries(value)) strictWalk(v, m[1], `${where}.${k}`, errs);
+    return;
+  }
+  const cls = k8s[type];
+  if (!cls?.getAttributeTypeMap) return errs.push(`${where}: no schema for type ${type}`);
+  if (typeof value !== 'object' || Array.isArray(value)) return errs.push(`${where}: must be an object (${type})`);
+  const attrs = new Map(cls.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+  for (const [k, v] of Object.entries(value)) {
+    if (!attrs.has(k)) errs.push(`${where}.${k}: unknown field (${type})`);
+    else strictWalk(v, attrs.get(k), `${where}.${k}`, errs);
+  }
+}
+
+/** Schema problems of the rendered objects: [] when all are valid. */
+export async function schemaErrors(objs) {
+  const errs = [];
+  for (const o of objs) {
+    if (!o.apiVersion || !o.kind) {
+      errs.push(`an object without apiVersion/kind: ${JSON.stringify(o).slice(0, 80)}`);
+      continue;
+    }
+    const Model = await kmModel(o.apiVersion, o.kind);
+    if (!Model) {
+      errs.push(`${id(o)}: no schema for ${o.apiVersion} ${o.kind}`);
+      continue;
+    }
+    try {
+      new Model(o).validate();
+    } catch (e) {
+      errs.push(`${id(o)}: ${e.message}`);
+    }
+    const cn = cnModel(o.apiVersion, o.kind);
+    if (cn) strictWalk(o, cn.name, id(o), errs);
+    else if (!modelModules[o.apiVersion]) errs.push(`${id(o)}: no strict schema for ${o.apiVersion} ${o.kind}`);
+  }
+  return errs;
+}
+
+// ------------------------------------------------------------------ deployment rules
+
+const WORKLOADS = ['Deployment', 'StatefulSet', 'Job'];
+const podSpec = (o) => o.spec.template.spec;
+const podLabels = (o) => o.spec.template.metadata?.labels || {};
+const containersOf = (o) => [...(podSpec(o).initContainers || []), ...podSpec(o).containers];
+const matches = (selector, labels) =>
+  Object.entries(selector?.matchLabels || {}).every(([k, v]) => labels[k] === v) &&
+  (selector?.matchExpressions || []).every((e) =>
+    e.operator === 'In' ? e.values.includes(labels[e.key]) : e.operator === 'Exists' ? e.key in labels : true,
+  );
+
+/** A fully qualified image: registry host, repository, and a tag or a digest (never latest). */
+export function imageProblem(image) {
+  const [first, ...rest] = image.split('/');
+  if (!rest.length || !(first.includes('.') || first.includes(':') || first === 'localhost'))
+    return `image ${image} is not fully qualified (no registry host)`;
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  if (!last.includes(':') && !image.includes('@sha256:')) return `image ${image} has neither tag nor digest`;
+  if (/:latest(@|$)/.test(image)) return `image ${image} uses latest`;
+  return null;
+}
+
+function restrictedProblems(o) {
+  const errs = [];
+  const ps = podSpec(o);
+  const psc = ps.securityContext || {};
+  if (psc.runAsNonRoot !== true) errs.push(`${id(o)}: pod securityContext.runAsNonRoot is not true`);
+  if (psc.runAsUser === 0) errs.push(`${id(o)}: runs as uid 0`);
+  if (psc.seccompProfile?.type !== 'RuntimeDefault') errs.push(`${id(o)}: no RuntimeDefault seccomp profile`);
+  for (const f of ['hostNetwork', 'hostPID', 'hostIPC']) if (ps[f]) errs.push(`${id(o)}: ${f}`);
+  for (const v of ps.volumes || []) if (v.hostPath) errs.push(`${id(o)}: hostPath volume ${v.name}`);
+  for (const c of containersOf(o)) {
+    const sc = c.securityContext || {};
+    const where = `${id(o)} container ${c.name}`;
+    if (sc.allowPrivilegeEscalation !== false) errs.push(`${where}: allowPrivilegeEscalation is not false`);
+    if (sc.privileged) errs.push(`${where}: privileged`);
+    if (!(sc.capabilities?.drop || []).includes('ALL')) errs.push(`${where}: does not drop ALL capabilities`);
+    if ((sc.capabilities?.add || []).some((a) => a !== 'NET_BIND_SERVICE')) errs.push(`${where}: adds capabilities`);
+    if (sc.readOnlyRootFilesystem !== true) errs.push(`${where}: root filesystem is writable`);
+    if (sc.runAsUser === 0) errs.push(`${where}: runs as uid 0`);
+  }
+  return errs;
+}
+
+function resourceProblems(o) {
+  const errs = [];
+  for (const c of containersOf(o)) {
+    for (const kind of ['requests', 'limits'])
+      for (const r of ['cpu', 'memory', 'ephemeral-storage'])
+        if (!c.resources?.[kind]?.[r]) errs.push(`${id(o)} container ${c.name}: no ${kind}.${r}`);
+    const p = imageProblem(c.image || '');
+    if (p) errs.push(`${id(o)} container ${c.name}: ${p}`);
+  }
+  return errs;
+}
+
+/** The deployment rules; [] when the rendered overlay meets them all. */
+export function lintErrors(objs) {
+  const errs = [];
+  const of = (kind) => objs.filter((o) => o.kind === kind);
+  const byName = (kind, name) => objs.find((o) => o.kind === kind && o.metadata.name === name);
+  const workloads = objs.filter((o) => WORKLOADS.includes(o.kind));
+  const longRunning = workloads.filter((o) => o.kind !== 'Job');
+
+  const ns = of('Namespace');
+  if (ns.length !== 1 || ns[0].metadata.labels?.['pod-security.kubernetes.io/enforce'] !== 'restricted')
+    errs.push('the namespace does not enforce the restricted Pod Security Standard');
+  if (of('Secret').length) errs.push('a Secret is rendered: secrets are created from files, not from the manifests');
+
+  for (const o of workloads) {
+    errs.push(...restrictedProblems(o), ...resourceProblems(o));
+    const ps = podSpec(o);
+    const sa = ps.serviceAccountName;
+    if (!sa || sa === 'default') errs.push(`${id(o)}: uses the default ServiceAccount`);
+    else if (byName('ServiceAccount', sa)?.automountServiceAccountToken !== false)
+      errs.push(`${id(o)}: ServiceAccount ${sa} is missing or automounts its token`);
+    if (ps.automountServiceAccountToken !== false) errs.push(`${id(o)}: the pod automounts a token`);
+    for (const c of ps.initContainers || [])
+      if ((c.args || []).includes('migrate')) errs.push(`${id(o)}: migrates in an init container`);
+    for (const v of ps.volumes || [])
+      if (v.secret && v.secret.optional !== false)
+        errs.push(`${id(o)}: Secret volume ${v.name} without optional: false`);
+    // Generated ConfigMaps (name-hash): a change rolls the pods.
+    const cms = [
+      ...containersOf(o).flatMap((c) => (c.envFrom || []).map((e) => e.configMapRef?.name)),
+      ...(ps.volumes || []).map((v) => v.configMap?.name),
+    ].filter(Boolean);
+    for (const name of cms)
+      if (!/-[a-z0-9]{10}$/.test(name) || !byName('ConfigMap', name))
+        errs.push(`${id(o)}: ConfigMap ${name} is not a generated one of this render`);
+  }
+
+  for (const o of longRunning) {
+    const ps = podSpec(o);
+    for (const c of ps.containers)
+      for (const p of ['livenessProbe', 'readinessProbe'])
+        if (!c[p]) errs.push(`${id(o)} container ${c.name}: no ${p}`);
+    const pdbs = of('PodDisruptionBudget').filter((p) => matches(p.spec.selector, podLabels(o)));
+    if (pdbs.length !== 1) errs.push(`${id(o)}: ${pdbs.length} PodDisruptionBudgets select it (want 1)`);
+    for (const p of pdbs)
+      if (p.spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow')
+        errs.push(`PodDisruptionBudget/${p.metadata.name}: unhealthyPodEvictionPolicy is not AlwaysAllow`);
+    if (o.kind === 'Deployment' && !(ps.topologySpreadConstraints || []).length)
+      errs.push(`${id(o)}: no topology spread constraints`);
+    const ingress = of('NetworkPolicy').filter(
+      (n) => matches(n.spec.podSelector, podLabels(o)) && (n.spec.policyTypes || []).includes('Ingress'),
+    );
+    if (!ingress.length) errs.push(`${id(o)}: no NetworkPolicy selects it for ingress`);
+  }
+
+  // Autoscaled Deployments carry no replicas; api and frontend keep two, scale down slowly.
+  const hpaTargets = new Map();
+  for (const h of of('HorizontalPodAutoscaler')) hpaTargets.set(h.spec.scaleTargetRef.name, h);
+  for (const s of of('ScaledObject')) hpaTargets.set(s.spec.scaleTargetRef.name, s);
+  for (const d of of('Deployment')) {
+    const h = hpaTargets.get(d.metadata.name);
+    if (h && d.spec.replicas !== undefined) errs.push(`${id(d)}: sets replicas although ${id(h)} scales it`);
+  }
+  for (const name of ['api', 'frontend', 'worker'])
+    if (!hpaTargets.has(name)) errs.push(`Deployment/${name}: no autoscaler`);
+  if (of('HorizontalPodAutoscaler').filter((h) => h.spec.scaleTargetRef.name === 'worker').length +
+      of('ScaledObject').length > 1)
+    errs.push('Deployment/worker: scaled by both an HPA and KEDA');
+  for (const name of ['api', 'frontend']) {
+    const h = of('HorizontalPodAutoscaler').find((x) => x.spec.scaleTargetRef.name === name);
+    if (h && !(h.spec.minReplicas >= 2)) errs.push(`${id(h)}: minReplicas under 2`);
+    if (h && !h.spec.behavior?.scaleDown) errs.push(`${id(h)}: no scale-down behaviour`);
+  }
+
+  // The beat: leader and hot standby. The worker: grace period covers the job deadline.
+  const beat = byName('Deployment', 'beat');
+  if (!beat || beat.spec.replicas !== 2 || beat.spec.strategy?.type === 'Recreate')
+    errs.push('Deployment/beat: not two replicas rolling');
+  const worker = byName('Deployment', 'worker');
+  const cfg = of('ConfigMap').find((c) => c.metadata.name.startsWith('almanac-config-'));
+  if (worker && cfg) {
+    const jobS = Number(cfg.data.ALMANAC_JOB_TIMEOUT_MS || 300000) / 1000;
+    const env = Object.fromEntries(podSpec(worker).containers[0].env.map((e) => [e.name, e.value]));
+    const drainS = Number(env.ALMANAC_SHUTDOWN_TIMEOUT_MS ?? cfg.data.ALMANAC_SHUTDOWN_TIMEOUT_MS) / 1000;
+    if (drainS < jobS) errs.push(`Deployment/worker: drains ${drainS} s, less than the ${jobS} s job deadline`);
+    if (podSpec(worker).terminationGracePeriodSeconds < drainS + Number(cfg.data.ALMANAC_SHUTDOWN_DELAY_MS || 0) / 1000)
+      errs.push('Deployment/worker: grace period shorter than its shutdown delay plus drain');
+  }
+
+  // The frontend: the api by a fully qualified name, preStop drain.
+  const fe = byName('Deployment', 'frontend');
+  if (fe) {
+    const c = podSpec(fe).containers[0];
+    const env = Object.fromEntries((c.env || []).map((e) => [e.name, e.value]));
+    if (!/^api\.\$\(POD_NAMESPACE\)\.svc\.|^api\.[a-z0-9-]+\.svc\./.test(env.ALMANAC_API_UPSTREAM || ''))
+      errs.push(`Deployment/frontend: ALMANAC_API_UPSTREAM ${env.ALMANAC_API_UPSTREAM} is not a fully qualified service name`);
+    if ((c.env || []).find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath !== 'metadata.namespace')
+      errs.push('Deployment/frontend: POD_NAMESPACE is not the pod\'s namespace');
+    if (!c.lifecycle?.preStop) errs.push('Deployment/frontend: no preStop');
+  }
+
+  // Migrations: one Job, as the owner role.
+  const jobs = of('Job').filter((j) => podSpec(j).containers.some((c) => (c.args || []).includes('migrate')));
+  if (jobs.length !== 1) errs.push(`${jobs.length} migration Jobs (want 1)`);
+  for (const j of jobs) {
+    const refs = podSpec(j).containers[0].envFrom.map((e) => e.configMapRef?.name);
+    const mig = refs.map((n) => byName('ConfigMap', n)).find((c) => c?.metadata.name.startsWith('almanac-migrate-'));
+    if (!mig || refs.indexOf(mig.metadata.name) !== refs.length - 1)
+      errs.push(`${id(j)}: does not take its database URL from almanac-migrate (last envFrom)`);
+    else if (cfg && mig.data.ALMANAC_DATABASE_URL === cfg.data.ALMANAC_DATABASE_URL)
+      errs.push(`${id(j)}: migrates with the application role's URL`);
+  }
+
+  // Network: default deny, the api reachable from the frontend and monitoring only.
+  const deny = of('NetworkPolicy').find(
+    (n) => Object.keys(n.spec.podSelector || {}).length === 0 && !n.spec.ingress && !n.spec.egress &&
+      ['Ingress', 'Egress'].every((t) => (n.spec.policyTypes || []).includes(t)),
+  );
+  if (!deny) errs.push('no default-deny NetworkPolicy');
+  const apiLabels = { 'app.kubernetes.io/name': 'api' };
+  for (const n of of('NetworkPolicy').filter((x) => matches(x.spec.podSelector, apiLabels) && x.spec.ingress))
+    for (const rule of n.spec.ingress)
+      for (const peer of rule.from || [{}]) {
+        const ok =
+          (peer.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'frontend' && !peer.namespaceSelector) ||
+          (peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring' && !peer.podSelector);
+        if (!ok) errs.push(`NetworkPolicy/${n.metadata.name}: lets ${JSON.stringify(peer)} reach the api`);
+      }
+
+  // The way in: an Ingress with TLS, no LoadBalancer Service.
+  const ing = of('Ingress');
+  if (!ing.length || ing.some((i) => !(i.spec.tls || []).length)) errs.push('no Ingress with TLS');
+  for (const s of of('Service')) if (s.spec.type === 'LoadBalancer') errs.push(`${id(s)}: a LoadBalancer Service`);
+
+  // Data stores in the cluster: headless Services under the names the ConfigMap uses.
+  for (const st of of('StatefulSet')) {
+    const svc = byName('Service', st.spec.serviceName);
+    if (!svc || svc.spec.clusterIP !== 'None') errs.push(`${id(st)}: no headless Service ${st.spec.serviceName}`);
+    if (!(st.spec.volumeClaimTemplates || []).length) errs.push(`${id(st)}: no volume claim`);
+  }
+  if (of('StatefulSet').length && cfg) {
+    for (const key of ['ALMANAC_DATABASE_URL', 'ALMANAC_REDIS_URL', 'ALMANAC_QDRANT_URL']) {
+      const host = new URL(cfg.data[key]).hostname;
+      if (!of('StatefulSet').some((s) => s.spec.serviceName === host)) errs.push(`${key} names ${host}, not a StatefulSet's Service`);
+    }
+  }
+  return errs;
+}

@@ -1,0 +1,409 @@
+// Smoke run of the rendered all-in-one overlay with `podman kube play` (podman 4.3):
+// the manifests as `kubectl kustomize` renders them, adapted only where podman cannot run
+// what Kubernetes would (each adaptation below names the gap it answers), then the
+// system used through the frontend (sign in, upload, search), the services' database
+// role, the beat's leader and standby (the leader killed, the standby takes over), the
+// security contexts inside every container, and the frontend's preStop drain.
+//
+// Adaptations, and why (see /work/shared/guides/containers-here.md):
+//  A1 images: the locally built ones (tests/deploy/build-images.sh; no registry here).
+//     PostgreSQL and Redis are look-alikes from Debian packages, Qdrant is the contract
+//     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI).
+//  A2 Job -> Pod with restartPolicy OnFailure; StatefulSet -> Deployment plus one
+//     PersistentVolumeClaim per claim template: kube play 4.3 runs neither kind.
+//  A3 Services, Ingress, HPAs, PDBs, NetworkPolicies, ServiceAccounts, the Namespace are
+//     not run by podman and left out. In their place: static pod addresses on a network
+//     of this test, hostAliases for the Service names (what cluster DNS answers for
+//     getaddrinfo), and a DNS stub on the host answering the frontend's nginx for the
+//     fully qualified api name (what CoreDNS answers; the stub knows FQDNs only, no
+//     search domains, as nginx's resolver does not use them).
+//  A4 $(VAR) references and fieldRef metadata.namespace in env: the test puts in the
+//     values Kubernetes computes (podman 4.3 leaves them unexpanded).
+//  A5 containerPort and the probes: removed. podman publishes every containerPort on the
+//     host at 0.0.0.0 (fixed ports collide with other tests); readiness and startup
+//     probes are ignored and liveness needs systemd. The test polls /ready itself.
+//  A6 emptyDir: renamed per pod, since podman turns each into a named volume shared by
+//     every pod using the same name (and medium: Memory is no tmpfs there).
+//  A7 the Secret: made first with `podman secret create` from the Secret object as JSON
+//     (podman needs it before the pods, and its secretKeyRef reads JSON), with values
+//     from the base64 alphabet, since podman writes the data text into files undecoded.
+//     podman 4.3 reads a secret for secretKeyRef env as a flat JSON map of base64 values
+//     instead, so one secret cannot serve both: env refers to a second one made that way
+//     with the same values. Both carry i14 in their names (podman secrets are global).
+//  A8 the PostgreSQL look-alike does not run /docker-entrypoint-initdb.d as the official
+//     image does on first start: the test runs the same two scripts (from the rendered
+//     ConfigMap) in the container, before the migration pod starts. Only this needs an
+//     order; Kubernetes itself needs none.
+//  A9 the preStop hook: run by the test with podman exec, as the kubelet would (podman
+//     runs no hooks). The beat's two replicas get no static address (one --ip is per pod; nobody
+//     connects to the beat).
+//  A10 pod, volume and secret names carry "i14": podman's names are global on this
+//     shared machine.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { render } from './manifests.mjs';
+
+const TAG = process.env.DEPLOY_TAG || 'i14';
+const NET = process.env.SMOKE_NETWORK || 'almanac-i14-k8s';
+const SUBNET = process.env.SMOKE_SUBNET || '10.89.214';
+const GW = `${SUBNET}.1`;
+const IMAGES = {
+  'registry.example.com/almanac/almanac': `localhost/almanac:${TAG}`,
+  'registry.example.com/almanac/almanac-frontend': `localhost/almanac-frontend:${TAG}`,
+  'docker.io/library/postgres': `localhost/almanac-test/postgres:${TAG}`,
+  'docker.io/library/redis': `localhost/almanac-test/redis:${TAG}`,
+  'docker.io/qdrant/qdrant': `localhost/almanac-test/qdrant-standin:${TAG}`,
+};
+const IPS = { postgres: 10, redis: 11, qdrant: 12, migrate: 13, api: 20, worker: 21, beat: 22, frontend: 30 };
+const NAMESPACE = 'almanac';
+const API_FQDN = `api.${NAMESPACE}.svc.cluster.local`;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-i14-smoke-'));
+const played = [];
+let failures = 0;
+const t0 = Date.now();
+
+const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${m}`);
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures++;
+};
+const podman = (...args) => execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ the DNS stub (A3)
+const dnsAsked = new Set();
+function dnsStub(records) {
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (q, rinfo) => {
+    let off = 12;
+    const labels = [];
+    while (q[off]) {
+      labels.push(q.subarray(off + 1, off + 1 + q[off]).toString());
+      off += q[off] + 1;
+    }
+    const qEnd = off + 5;
+    const name = labels.join('.').toLowerCase();
+    const qtype = q.readUInt16BE(off + 1);
+    dnsAsked.add(name);
+    const ip = records[name];
+    const head = Buffer.from(q.subarray(0, 12));
+    head.writeUInt16BE(ip ? 0x8180 : 0x8183, 2); // answer, or NXDOMAIN
+    head.writeUInt16BE(ip && qtype === 1 ? 1 : 0, 6);
+    head.writeUInt32BE(0, 8);
+    const parts = [head, q.subarray(12, qEnd)];
+    if (ip && qtype === 1) {
+      const a = Buffer.alloc(16);
+      a.writeUInt16BE(0xc00c, 0);
+      a.writeUInt16BE(1, 2);
+      a.writeUInt16BE(1, 4);
+      a.writeUInt32BE(5, 6);
+      a.writeUInt16BE(4, 10);
+      ip.split('.').forEach((b, i) => (a[12 + i] = Number(b)));
+      parts.push(a);
+    }
+    sock.send(Buffer.concat(parts), rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(5353, GW, () => resolve(sock));
+  });
+}
+
+// ------------------------------------------------------------------ adaptation
+function adapt(objs, secrets) {
+  const byKind = (k) => objs.filter((o) => o.kind === k);
+  const hostAliases = [
+    { ip: `${SUBNET}.${IPS.postgres}`, hostnames: ['postgres'] },
+    { ip: `${SUBNET}.${IPS.redis}`, hostnames: ['redis'] },
+    { ip: `${SUBNET}.${IPS.qdrant}`, hostnames: ['qdrant'] },
+    { ip: `${SUBNET}.${IPS.api}`, hostnames: [API_FQDN] },
+  ];
+  const configMaps = byKind('ConfigMap');
+  const pods = []; // [name, kube objects]
+  const fixPod = (name, spec) => {
+    spec.hostAliases = hostAliases;
+    for (const v of spec.volumes || []) {
+      if (v.secret?.secretName === 'almanac-secrets') v.secret.secretName = 'almanac-i14-secrets'; // A7
+      if (v.emptyDir) {
+        const old = v.name;
+        v.name = `almanac-i14-${name}-${old}`; // A6
+        v.emptyDir = {};
+        for (const c of [...(spec.initContainers || []), ...spec.containers])
+          for (const m of c.volumeMounts || []) if (m.name === old) m.name = v.name;
+      }
+    }
+    for (const c of [...(spec.initContainers || []), ...spec.containers]) {
+      c.image = IMAGES[c.image.replace(/[:@].*$/, '')] || c.image; // A1
+      delete c.ports; // A5
+      delete c.livenessProbe;
+      delete c.readinessProbe;
+      delete c.startupProbe;
+      const env = {};
+      for (const e of c.envFrom || [])
+        Object.assign(env, configMaps.find((m) => m.metadata.name === e.configMapRef?.name)?.data || {});
+      for (const e of c.env || []) {
+        if (e.valueFrom?.secretKeyRef?.name === 'almanac-secrets') e.valueFrom.secretKeyRef.name = 'almanac-i14-secrets-env'; // A7
+        if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
+          delete e.valueFrom; // A4
+          e.value = NAMESPACE;
+        }
+        if (typeof e.value === 'string') e.value = e.value.replace(/\$\((\w+)\)/g, (_, v) => env[v] ?? `$(${v})`);
+        env[e.name] = e.value;
+      }
+      if (name === 'frontend') c.env.push({ name: 'ALMANAC_NGINX_RESOLVER', value: `${GW}:5353` }); // A3
+    }
+  };
+  for (const d of byKind('Deployment')) {
+    fixPod(d.metadata.name, d.spec.template.spec);
+    pods.push([d.metadata.name, [{ ...d, metadata: { ...d.metadata, name: `i14-${d.metadata.name}` } }]]);
+  }
+  for (const s of byKind('StatefulSet')) { // A2
+    const name = s.metadata.name;
+    const pvcs = (s.spec.volumeClaimTemplates || []).map((t) => ({
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+      metadata: { name: `almanac-i14-${name}-${t.metadata.name}` },
+      spec: t.spec,
+    }));
+    s.spec.template.spec.volumes = [
+      ...(s.spec.template.spec.volumes || []),
+      ...(s.spec.volumeClaimTemplates || []).map((t, i) => ({ name: t.metadata.name, persistentVolumeClaim: { claimName: pvcs[i].metadata.name } })),
+    ];
+    fixPod(name, s.spec.template.spec);
+    pods.push([name, [...pvcs, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { ...s.metadata, name: `i14-${name}` },
+      spec: { replicas: 1, selector: s.spec.selector, template: s.spec.template } }]]);
+  }
+  for (const j of byKind('Job')) { // A2
+    const spec = j.spec.template.spec;
+    fixPod(j.metadata.name, spec);
+    spec.restartPolicy = 'OnFailure';
+    pods.push([j.metadata.name, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: `i14-${j.metadata.name}`, labels: j.spec.template.metadata.labels }, spec }]]);
+  }
+  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'almanac-secrets' }, type: 'Opaque', data: secrets }; // A7
+  return { pods: new Map(pods), configMaps, secret };
+}
+
+// ------------------------------------------------------------------ running
+// ConfigMaps go to podman in the file of each pod that uses them, not alone.
+let cmFile = null;
+let allConfigMaps = [];
+const configMapsOf = (objs) => {
+  const text = JSON.stringify(objs);
+  return allConfigMaps.filter((m) => text.includes(`"${m.metadata.name}"`));
+};
+
+function play(name, objs, ip) {
+  const file = path.join(work, `${name}.yaml`);
+  fs.writeFileSync(file, [...(cmFile ? configMapsOf(objs) : []), ...objs].map((o) => stringify(o)).join('---\n'));
+  const args = ['kube', 'play', '--network', NET, ...(ip ? ['--ip', ip] : []), file];
+  const r = spawnSync('podman', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`podman kube play ${name}: ${r.stderr}`);
+  played.push(file);
+}
+
+function container(name, c = name) {
+  const out = podman('ps', '-a', '--format', '{{.Names}}');
+  return out.split('\n').find((n) => n.startsWith(`i14-${name}-`) && n.endsWith(`-${c}`));
+}
+
+async function until(what, fn, ms) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e.message;
+    }
+    await sleep(1000);
+  }
+  throw new Error(`${what}: not within ${ms / 1000} s (last: ${last})`);
+}
+
+async function http(method, url, { body, headers = {} } = {}) {
+  const r = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(15000) });
+  const text = await r.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: r.status, json, text };
+}
+
+function teardown() {
+  for (const f of played.reverse()) spawnSync('podman', ['kube', 'down', f], { stdio: 'ignore' });
+  for (const v of podman('volume', 'ls', '--format', '{{.Name}}').split('\n'))
+    if (v.startsWith('almanac-i14-'))
+      spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
+  spawnSync('podman', ['secret', 'rm', 'almanac-i14-secrets', 'almanac-i14-secrets-env'], { stdio: 'ignore' });
+  spawnSync('podman', ['network', 'rm', '-f', NET], { stdio: 'ignore' });
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+async function main() {
+  teardown(); // leftovers of an interrupted run
+  fs.mkdirSync(work, { recursive: true });
+  podman('network', 'create', '--subnet', `${SUBNET}.0/24`, '--gateway', GW, NET);
+  const hex = () => crypto.randomBytes(32).toString('hex'); // 64 characters of the base64 alphabet (A7)
+  const secrets = {
+    ALMANAC_DATABASE_PASSWORD: hex(), ALMANAC_DATABASE_OWNER_PASSWORD: hex(), ALMANAC_REDIS_PASSWORD: hex(),
+    ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(),
+  };
+  const { pods, configMaps, secret } = adapt(render('all-in-one'), secrets);
+  log(`rendered all-in-one: ${[...pods.keys()].join(', ')}`);
+
+  // The gateway address exists once the bridge does: start the data stores first.
+  const secretFile = path.join(work, 'secret.json');
+  fs.writeFileSync(secretFile, JSON.stringify(secret), { mode: 0o600 });
+  podman('secret', 'create', 'almanac-i14-secrets', secretFile);
+  const envFile = path.join(work, 'secret-env.json');
+  fs.writeFileSync(envFile, JSON.stringify(Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, Buffer.from(v).toString('base64')]))), { mode: 0o600 });
+  podman('secret', 'create', 'almanac-i14-secrets-env', envFile);
+  cmFile = true;
+  allConfigMaps = configMaps;
+  for (const n of ['postgres', 'redis', 'qdrant']) play(n, pods.get(n), `${SUBNET}.${IPS[n]}`);
+  const dns = await dnsStub({ [API_FQDN]: `${SUBNET}.${IPS.api}` });
+
+  // A8: the initdb scripts the official image would run on first start.
+  const pgc = container('postgres');
+  await until('PostgreSQL accepting connections', () =>
+    // Over TCP: during its first start the image runs a socket-only server for initdb.
+    spawnSync('podman', ['exec', pgc, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'almanac_owner', '-d', 'almanac']).status === 0, 90000);
+  for (const f of ['10-roles.sh', '20-app-role.sql']) {
+    const cmd = f.endsWith('.sh') ? `sh /docker-entrypoint-initdb.d/${f}`
+      : `psql -v ON_ERROR_STOP=1 -q -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /docker-entrypoint-initdb.d/${f}`;
+    const r = spawnSync('podman', ['exec', '-e', 'PGHOST=/tmp', pgc, 'sh', '-c', cmd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${f}: ${r.stderr}`);
+  }
+  log('PostgreSQL up, roles made');
+
+  for (const n of ['migrate', 'api', 'worker', 'beat', 'frontend']) play(n, pods.get(n), n === 'beat' ? null : `${SUBNET}.${IPS[n]}`);
+  const mig = container('migrate');
+  await until('the migration pod completed', () => {
+    const s = podman('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', mig).trim();
+    return s === 'exited 0';
+  }, 60000);
+  log('migration done (owner role)');
+
+  const base = `http://${SUBNET}.${IPS.frontend}:8080`;
+  await until('/api/ready 200 through the frontend', async () => (await http('GET', `${base}/api/ready`)).status === 200, 120000);
+  log('the frontend reaches a Ready api by its fully qualified name');
+  const ready = await http('GET', `${base}/api/ready`);
+  check(ready.status === 200, `/api/ready through the frontend: ${ready.text.slice(0, 200)}`);
+
+  // The first administrator, as docs/kubernetes.md makes it: password on stdin.
+  const email = 'admin@example.test';
+  const password = crypto.randomBytes(12).toString('hex');
+  const u = spawnSync('podman', ['exec', '-i', container('api'), 'almanac', 'user', 'create', '--admin', '--email', email],
+    { input: `${password}\n`, encoding: 'utf8' });
+  check(u.status === 0, `almanac user create --admin in the api container ${u.stderr.trim()}`);
+
+  const login = await http('POST', `${base}/api/v1/auth/login`, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  check(login.status === 200 && login.json?.access_token, `sign in through the frontend: ${login.status}`);
+  const auth = { Authorization: `Bearer ${login.json?.access_token}` };
+  const kb = await http('POST', `${base}/api/v1/knowledge-bases`, { headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'k8s smoke' }) });
+  check(kb.status === 201, `knowledge base created: ${kb.status}`);
+  const kbId = kb.json?.id;
+  const up = await http('POST', `${base}/api/v1/knowledge-bases/${kbId}/documents?filename=handbook.md`, {
+    headers: { ...auth, 'Content-Type': 'text/markdown' },
+    body: '# Handbook\n\nEvery ptarmigan on the night shift gets two extra days of leave.\n',
+  });
+  check(up.status === 202, `upload through the frontend: ${up.status}`);
+  await until('the document ready', async () => {
+    const r = await http('GET', `${base}/api/v1/knowledge-bases/${kbId}/documents?status=ready&limit=10`, { headers: auth });
+    return r.json?.documents?.length === 1;
+  }, 90000).then(() => check(true, 'the worker ingested the document'), (e) => check(false, e.message));
+  const s = await http('POST', `${base}/api/v1/search`, { headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ query: 'ptarmigan leave', knowledge_base_ids: [kbId] }) });
+  check(s.status === 200 && s.json?.results?.[0]?.document_id === up.json?.id && s.json?.degraded === false,
+    `search finds it: ${s.status} document ${s.json?.results?.[0]?.document_id} degraded=${s.json?.degraded}`);
+
+  check(dnsAsked.has(API_FQDN), `the frontend's nginx resolved ${API_FQDN} with its own resolver (asked: ${[...dnsAsked].join(', ')})`);
+  const roles = spawnSync('podman', ['exec', '-e', 'PGHOST=/tmp', container('postgres'), 'psql', '-At', '-U', 'almanac_owner', '-d', 'almanac', '-c',
+    "SELECT string_agg(DISTINCT usename || ':' || application_name, ' ') FROM pg_stat_activity WHERE application_name LIKE 'almanac%'"], { encoding: 'utf8' }).stdout.trim();
+  check(roles && roles.split(' ').every((r) => r.startsWith('almanac:')), `the services connect as the application role only (${roles})`);
+
+  // The beat: two replicas, one leader and a hot standby that takes over when the
+  // leader's process dies without releasing the lease (a lost node).
+  const beats = podman('ps', '--format', '{{.Names}}').split('\n').filter((n) => /^i14-beat-pod-\d+-beat$/.test(n)).sort();
+  const leads = (c) => (podman('logs', c) + '').split('\n').filter((l) => l.includes('"event":"beat.leader"')).length;
+  check(beats.length === 2, `two beat pods (${beats.join(', ')})`);
+  if (beats.length === 2) {
+    const leader = await until('a beat leader', () => beats.find((c) => leads(c) > 0), 30000).catch(() => null);
+    const standby = beats.find((c) => c !== leader);
+    check(leader && leads(standby) === 0, `one leader (${leader}), one standby (${standby})`);
+    if (leader) {
+      const t1 = Date.now();
+      process.kill(Number(podman('inspect', '-f', '{{.State.Pid}}', leader).trim()), 'SIGKILL');
+      const took = await until('the standby takes over', () => leads(standby) > 0, 40000).then(() => Date.now() - t1, () => null);
+      check(took !== null && took < 25000, `the standby leads ${took === null ? 'never' : `after ${(took / 1000).toFixed(1)} s`} (lease 15 s: within about 20 s)`);
+    }
+  }
+
+  // Security contexts in force, inside every container.
+  const rendered = render('all-in-one');
+  for (const o of rendered.filter((x) => ['Deployment', 'StatefulSet'].includes(x.kind))) {
+    const name = o.metadata.name;
+    const c = container(name, o.spec.template.spec.containers[0].name);
+    const want = o.spec.template.spec.securityContext.runAsUser;
+    const r = spawnSync('podman', ['exec', c, 'sh', '-c', 'cat /proc/1/status; id -u; touch /smoke-probe 2>&1; echo rc=$?'], { encoding: 'utf8' });
+    const st = r.stdout;
+    const field = (k) => (st.match(new RegExp(`^${k}:\\s*(.*)$`, 'm')) || [])[1]?.trim();
+    check(field('Uid')?.split(/\s+/)[0] === String(want), `${name}: PID 1 runs as uid ${field('Uid')?.split(/\s+/)[0]} (want ${want})`);
+    check(field('CapEff') === '0000000000000000', `${name}: no effective capabilities (${field('CapEff')})`);
+    check(field('NoNewPrivs') === '1', `${name}: no_new_privs (${field('NoNewPrivs')})`);
+    check(field('Seccomp') === '2', `${name}: seccomp filter (${field('Seccomp')})`);
+    check(/Read-only file system/.test(st) && !/rc=0/.test(st), `${name}: read-only root filesystem`);
+  }
+
+  // Last, as it takes the frontend down: its preStop hook (run here as the kubelet would,
+  // since podman runs no hooks) keeps serving through the endpoint-removal delay, then
+  // nginx quits gracefully: an upload in flight completes, and nginx exits 0.
+  const fe = container('frontend');
+  const hook = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === 'frontend')
+    .spec.template.spec.containers[0].lifecycle.preStop.exec.command;
+  const bodyFile = path.join(work, 'slow.md');
+  fs.writeFileSync(bodyFile, '# Slow upload\n\n' + 'A line about the graceful quit of the frontend.\n'.repeat(16000));
+  const restarts0 = Number(podman('inspect', '-f', '{{.RestartCount}}', fe).trim());
+  const upload = spawn('curl', ['-sS', '-m', '60', '--limit-rate', '100k', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST',
+    '-H', `Authorization: Bearer ${login.json?.access_token}`, '-H', 'Content-Type: text/markdown', '--data-binary', `@${bodyFile}`,
+    `${base}/api/v1/knowledge-bases/${kbId}/documents?filename=slow.md`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let code = '';
+  upload.stdout.on('data', (d) => (code += d));
+  const uploaded = new Promise((r) => upload.on('exit', r));
+  await sleep(1000);
+  const tHook = Date.now();
+  const hookRun = spawn('podman', ['exec', fe, ...hook], { stdio: 'ignore' });
+  await sleep(3000);
+  check((await http('GET', `${base}/healthz`)).status === 200, 'the frontend still serves during the preStop delay');
+  await uploaded;
+  check(code === '202', `the upload in flight when the frontend was told to quit completed: ${code} (${((Date.now() - tHook) / 1000).toFixed(1)} s after the hook began)`);
+  await new Promise((r) => hookRun.on('exit', r));
+  // podman restarts it at once (restartPolicy Always): its restart count says it exited,
+  // its last exit code how.
+  const st = await until('the frontend exited', () => {
+    const [restarts, exit] = podman('inspect', '-f', '{{.RestartCount}} {{.State.ExitCode}}', fe).trim().split(' ');
+    return Number(restarts) > restarts0 ? { status: `exited and restarted`, exit } : null;
+  }, 20000).catch((e) => ({ status: e.message, exit: '?' }));
+  check(st.exit === '0', `nginx quit gracefully (${st.status}, exit ${st.exit})`);
+  dns.close();
+}
+
+try {
+  await main();
+} catch (e) {
+  console.log(`FAIL ${e.message}`);
+  for (const n of ['migrate', 'api', 'frontend', 'postgres']) {
+    const c = (() => { try { return container(n); } catch { return null; } })();
+    if (c) console.log(`--- ${c}:\n${spawnSync('podman', ['logs', '--tail', '15', c], { encoding: 'utf8' }).stdout}`);
+  }
+  failures++;
+} finally {
+  if (process.env.SMOKE_KEEP !== '1') teardown();
+}
+log(failures ? `${failures} check(s) failed` : 'all checks passed');
+process.exit(failures ? 1 : 0);
