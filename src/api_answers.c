@@ -599,6 +599,7 @@ static bool conversation_or_reply(struct alm_req *req, PGconn *conn, const struc
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
     if (!j->conversation_id)
         return true; /* created once the retrieval worked: create_conversation_or_reply */
+    snprintf(cid, sizeof(cid), "%lld", (long long)j->conversation_id);
     snprintf(turns, sizeof(turns), "%ld", app->cfg->answer_history_turns);
     const char *params[3] = {cid, uid, turns};
     if (!alm_api_query_or_reply(
