@@ -132,9 +132,12 @@ size_t alm_answer_select(struct alm_passage *p, size_t n, int min_relevance, lon
 {
     size_t kept = 0;
     long used = 0;
+    int best = 0;
 
+    for (size_t i = 0; i < n; i++)
+        best = p[i].relevance > best ? p[i].relevance : best;
     for (size_t i = 0; i < n; i++) {
-        bool keep = p[i].relevance >= min_relevance;
+        bool keep = best >= min_relevance;
         if (keep && kept == 0 && tokens_of(&p[i]) > budget_tokens) {
             long room = budget_tokens - HEADING_TOKENS;
             cut_utf8(p[i].text, (size_t)(room > 16 ? room : 16) * BYTES_PER_TOKEN);

@@ -26,10 +26,13 @@ struct alm_passage {
  * the question has no such word: nothing to judge by. */
 int alm_answer_relevance(const char *question, const char *text);
 
-/* Keeps, in order, the passages at or above min_relevance while their estimated tokens
- * (4 bytes each, plus a little for the heading) fit within budget_tokens; the first kept
- * passage is cut to the budget if it alone exceeds it. Frees the others; returns the new
- * count. */
+/* The relevance floor and the token budget. When no passage reaches min_relevance there
+ * is nothing relevant: all are freed and 0 returned. Otherwise the passages are kept in
+ * search order while their estimated tokens (4 bytes each, plus a little for the
+ * heading) fit within budget_tokens: the floor judges the retrieval as a whole, and the
+ * model sees every passage search ranked, since a passage that shares few words with the
+ * question may still answer it. The first passage is cut to the budget if it alone
+ * exceeds it. Returns the count kept. */
 size_t alm_answer_select(struct alm_passage *p, size_t n, int min_relevance, long budget_tokens);
 void alm_passage_release(struct alm_passage *p);
 

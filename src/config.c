@@ -146,9 +146,9 @@ static const struct alm_setting settings[] = {
     {"ALMANAC_ANSWER_CONTEXT_TOKENS", ALM_SET_INT, "3000", 0, 100, 100000, NULL,
      F(answer_context_tokens),
      "token budget of the passages in a prompt (estimated at 4 bytes a token)"},
-    {"ALMANAC_ANSWER_MIN_RELEVANCE", ALM_SET_INT, "30", 0, 0, 100, NULL, F(answer_min_relevance),
-     "relevance floor: percent of the question's words a passage must contain to be given to "
-     "the model; with none left the answer says nothing relevant was found"},
+    {"ALMANAC_ANSWER_MIN_RELEVANCE", ALM_SET_INT, "20", 0, 0, 100, NULL, F(answer_min_relevance),
+     "relevance floor: when no retrieved passage holds this percent of the question's words, "
+     "the answer says nothing relevant was found instead of asking the model"},
     {"ALMANAC_ANSWER_RATE_LIMIT", ALM_SET_INT, "20", 0, 1, 100000, NULL, F(answer_rate_limit),
      "answers one user may ask for per minute before 429"},
     {"ALMANAC_ANSWER_HISTORY_TURNS", ALM_SET_INT, "3", 0, 0, 20, NULL, F(answer_history_turns),

@@ -453,6 +453,32 @@ describe('isolation, rate limit, conversations', () => {
   });
 });
 
+describe('shutdown', () => {
+  test('a graceful stop with answers in flight: they end with a reason, the api exits 0 (leak-checked)', async () => {
+    const api = await startAlmanac(['api'], {
+      env: { ...s.env, ALMANAC_LLM_URL: chat.url, ALMANAC_LLM_TIMEOUT_MS: '60000', ALMANAC_LLM_IDLE_TIMEOUT_MS: '60000', ALMANAC_SHUTDOWN_TIMEOUT_MS: '500', ALMANAC_ANSWER_RATE_LIMIT: '1000' },
+    });
+    chat.setMode('hang');
+    const before = chat.count;
+    const q = { question: 'How long must passwords be?' };
+    const streamed = postStream(`${api.url}/api/v1/answers`, { ...q, stream: true }, { token: alice });
+    const whole = client(api).call('POST', '/api/v1/answers', { token: alice, json: q, timeoutMs: 20000 });
+    await waitFor(() => chat.count >= before + 2, { what: 'both answers at the model' });
+    const t0 = Date.now();
+    api.signal('SIGTERM');
+    const exit = await api.waitExit(15000);
+    assert.equal(exit.code, 0, api.output().slice(-3000));
+    assert.ok(Date.now() - t0 < 8000, 'stopped promptly');
+    const st = await streamed;
+    assert.equal(st.events.at(-1).event, 'done');
+    assert.equal(st.events.find((e) => e.event === 'error').data.reason, 'unavailable');
+    const w = await whole;
+    assert.equal(w.status, 200);
+    assert.equal(w.json.answer_unavailable.reason, 'unavailable');
+    chat.setMode('ok');
+  });
+});
+
 describe('operations', () => {
   test('metrics count answers, latency, first tokens, tokens and upstream errors', async () => {
     const m = (await httpRequest(`${s.api.url}/metrics`)).body;
