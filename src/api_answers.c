@@ -401,16 +401,17 @@ static void count_outcome(struct job *j)
     if (j->fail != ALM_LLM_OK)
         atomic_fetch_add(&metrics.upstream_errors[j->fail], 1);
     /* Never the question, the passages or the answer: only their shape. */
-    alm_log(j->fail == ALM_LLM_OK || j->fail == ALM_LLM_CANCELLED ? ALM_LOG_INFO : ALM_LOG_WARN,
-            "answers.done", "answer finished",
-            "{s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:I, s:I, s:i, s:I, s:I, s:b}", "request_id",
-            j->request_id, "user_id", (json_int_t)j->user_id, "conversation_id",
-            (json_int_t)j->conversation_id, "outcome", alm_llm_fail_name(j->fail), "detail",
-            j->fail_detail, "passages", (int)j->n, "citations", (int)json_array_size(j->citations),
-            "search_ms", (json_int_t)j->search_ms, "first_token_ms",
-            (json_int_t)j->usage.first_token_ms, "attempts", j->usage.attempts, "answer_bytes",
-            (json_int_t)j->answer.len, "total_ms", (json_int_t)total, "client_gone",
-            j->client_gone);
+    alm_log(
+        j->fail == ALM_LLM_OK || j->fail == ALM_LLM_CANCELLED ? ALM_LOG_INFO : ALM_LOG_WARN,
+        "answers.done", "answer finished",
+        "{s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:I, s:I, s:i, s:I, s:I, s:b}", "request_id",
+        j->request_id, "user_id", (json_int_t)j->user_id, "conversation_id",
+        (json_int_t)j->conversation_id, "outcome", alm_llm_fail_name(j->fail), "detail",
+        j->fail_detail, "passages", (int)j->n, "citations", (int)json_array_size(j->citations),
+        "search_ms", (json_int_t)j->search_ms, "first_token_ms",
+        (json_int_t)(j->usage.first_token_ms >= 0 ? j->search_ms + j->usage.first_token_ms : -1),
+        "attempts", j->usage.attempts, "answer_bytes", (json_int_t)j->answer.len, "total_ms",
+        (json_int_t)total, "client_gone", j->client_gone);
 }
 
 static void finish_stream(struct job *j)

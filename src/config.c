@@ -522,6 +522,12 @@ static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
     if (cfg->job_claim_idle_ms && cfg->job_claim_idle_ms < 2 * cfg->heartbeat_ms)
         report_add(errs, "ALMANAC_JOB_CLAIM_IDLE_MS: must be at least twice ALMANAC_HEARTBEAT_MS, "
                          "or live jobs would be taken over");
+    if (cfg->llm_url &&
+        cfg->llm_timeout_ms + cfg->search_timeout_ms > (cfg->http_timeout_s + 5) * 1000)
+        report_add(warns,
+                   "ALMANAC_LLM_TIMEOUT_MS: with the search deadline it passes nginx's proxy "
+                   "timeout (ALMANAC_HTTP_TIMEOUT_S + 5 s): answers in one JSON object may be "
+                   "cut there; streamed answers are not");
     if (cfg->chunk_size && cfg->chunk_overlap * 2 >= cfg->chunk_size)
         report_add(errs, "ALMANAC_CHUNK_OVERLAP: must be less than half of ALMANAC_CHUNK_SIZE");
     if (cfg->production) {
