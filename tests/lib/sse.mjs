@@ -19,7 +19,15 @@ export function parseSse(text) {
       if (field === 'event') event = value;
       else if (field === 'data') data.push(value);
     }
-    if (data.length) events.push({ event, data: JSON.parse(data.join('\n')) });
+    if (!data.length) continue;
+    const text = data.join('\n');
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text; // "[DONE]" of a chat completions stream
+    }
+    events.push({ event, data: parsed });
   }
   return { events, rest };
 }
