@@ -560,6 +560,12 @@ static void free_check(void *state)
 
 void alm_llm_add_check(struct alm_health *h, const struct alm_config *cfg)
 {
+    if (!cfg->llm_url) {
+        /* A note rather than a check that warns: /ready of a deployment that chose search
+         * without answers stays "pass". */
+        alm_health_add_note(h, "answers: search results only (ALMANAC_LLM_URL unset)");
+        return;
+    }
     struct check *c = alm_xcalloc(1, sizeof(*c));
     struct alm_check chk = {.name = "llm",
                             .component_type = "component",
@@ -569,15 +575,10 @@ void alm_llm_add_check(struct alm_health *h, const struct alm_config *cfg)
                             .free_state = free_check};
 
     c->cfg = cfg;
-    if (!cfg->llm_url) {
-        chk.disabled_note = "not configured (ALMANAC_LLM_URL unset): answers return search "
-                            "results only";
-    } else {
-        c->endpoint = endpoint_of(cfg->llm_url, "models");
-        c->headers = headers_of(cfg->llm_api_key, "Accept: application/json");
-        c->curl = alm_http_client_new();
-        alm_http_client_target(c->curl, c->endpoint, c->headers);
-        curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
-    }
+    c->endpoint = endpoint_of(cfg->llm_url, "models");
+    c->headers = headers_of(cfg->llm_api_key, "Accept: application/json");
+    c->curl = alm_http_client_new();
+    alm_http_client_target(c->curl, c->endpoint, c->headers);
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
     alm_health_add(h, &chk);
 }

@@ -57,7 +57,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
                                struct alm_llm_usage *usage, struct alm_errbuf *eb);
 
 /* Adds the LLM endpoint to /ready as a check that never fails readiness (answers degrade
- * to search results without it): GET {url}/models. */
+ * to search results without it): GET {url}/models. Not configured, a note says so. */
 void alm_llm_add_check(struct alm_health *h, const struct alm_config *cfg);
 
 /* ---------------------------------------------------------------- stream parsing
