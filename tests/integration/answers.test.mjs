@@ -275,6 +275,15 @@ describe('never a hang', () => {
     assert.ok(r.ms < LLM_TIMEOUT_MS + SLACK_MS, `answered in ${r.ms} ms`);
   });
 
+  test('a server that ignores "stream" and answers one chat.completion is understood', async () => {
+    chat.setMode('whole');
+    const st = await postStream(`${s.api.url}/api/v1/answers`, { ...Q, stream: true }, { token: alice });
+    assert.match(st.events.filter((e) => e.event === 'delta').map((e) => e.data.text).join(''), /45 euros/);
+    assert.equal(st.events.at(-1).data.answer_unavailable, null);
+    assert.ok(st.events.at(-1).data.usage.prompt_tokens > 0);
+    chat.setMode('ok');
+  });
+
   test('slow within the deadline: answered', async () => {
     chat.setMode('slow', { ms: 300 });
     const r = await ask(alice, Q);
