@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-import { startAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startFakeChat } from '../lib/fakechat.mjs';
 import { postStream } from '../lib/sse.mjs';
 import { startStack, client, sql, cpSlice } from '../eval/stack.mjs';
@@ -486,6 +486,28 @@ describe('shutdown', () => {
     assert.equal(w.status, 200);
     assert.equal(w.json.answer_unavailable.reason, 'unavailable');
     chat.setMode('ok');
+  });
+});
+
+describe('the key', () => {
+  const PROD = {
+    ALMANAC_ENV: 'production',
+    ALMANAC_DATABASE_URL: 'postgresql://almanac:Vq7mZp2Lr9Ts4Wx8@127.0.0.1:5432/almanac',
+    ALMANAC_REDIS_URL: 'redis://:Hy3nKd8Rb6Fj1Gc5@127.0.0.1:6379/0',
+    ALMANAC_QDRANT_URL: 'http://127.0.0.1:6333',
+    ALMANAC_JWT_SECRET: 'Qm9vdHN0cmFwLXByb2Qtand0LWtleS1mb3ItdGVzdHM',
+  };
+  test('production refuses a known gateway default key, and a key over plain http to another host', async () => {
+    const ok = await runAlmanac(['check-config'], { env: { ...PROD, ALMANAC_LLM_URL: 'https://llm.example.org/v1', ALMANAC_LLM_API_KEY: API_KEY } });
+    assert.equal(ok.code, 0, ok.stderr);
+    const denied = await runAlmanac(['check-config'], { env: { ...PROD, ALMANAC_LLM_URL: 'https://llm.example.org/v1', ALMANAC_LLM_API_KEY: 'sk-dev-master-key' } });
+    assert.equal(denied.code, 78);
+    assert.match(denied.stderr, /ALMANAC_LLM_API_KEY/);
+    assert.ok(!denied.stderr.includes('sk-dev-master-key'), 'the value is never printed');
+    const plain = await runAlmanac(['check-config'], { env: { ...PROD, ALMANAC_LLM_URL: 'http://llm.example.org/v1', ALMANAC_LLM_API_KEY: API_KEY } });
+    assert.equal(plain.code, 78);
+    assert.match(plain.stderr, /ALMANAC_LLM_URL/);
+    assert.ok(!plain.stderr.includes(API_KEY));
   });
 });
 
