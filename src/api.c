@@ -39,6 +39,11 @@ static const struct alm_route routes[] = {
     {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, ALM_ROUTE_AUTH},
     {"GET", "/api/v1/documents/{id}/content", alm_api_docs_content, 0},
     {"POST", "/api/v1/search", alm_api_search, ALM_ROUTE_AUTH},
+    {"POST", "/api/v1/answers", alm_api_answers, ALM_ROUTE_AUTH},
+    {"GET", "/api/v1/conversations", alm_api_conversations_list, 0},
+    {"GET", "/api/v1/conversations/{id}", alm_api_conversations_get, 0},
+    {"PATCH", "/api/v1/conversations/{id}", alm_api_conversations_update, ALM_ROUTE_AUTH},
+    {"DELETE", "/api/v1/conversations/{id}", alm_api_conversations_delete, 0},
 };
 
 const struct alm_route *alm_api_routes(size_t *n)

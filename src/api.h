@@ -87,6 +87,23 @@ void alm_api_docs_delete(struct alm_req *req);
 void alm_api_docs_reprocess(struct alm_req *req);
 void alm_api_docs_content(struct alm_req *req);
 void alm_api_search(struct alm_req *req);
+/* The body's "knowledge_base_ids", each readable by the user (404 names the first that is
+ * not), or all readable ones when none is named. *kbs is new. */
+bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *me,
+                                 const json_t *body, int64_t **kbs, size_t *n);
+struct alm_search_hit;
+/* One search result as the search API shows it. */
+json_t *alm_api_search_hit_json(const struct alm_search_hit *h);
+void alm_api_answers(struct alm_req *req);
+void alm_api_conversations_list(struct alm_req *req);
+void alm_api_conversations_get(struct alm_req *req);
+void alm_api_conversations_update(struct alm_req *req);
+void alm_api_conversations_delete(struct alm_req *req);
+/* Cancels the answers still running and waits (briefly) for their threads: before the
+ * http server stops, which it must not do with suspended requests. */
+void alm_api_answers_shutdown(void);
+/* The answers' Prometheus metrics. */
+void alm_api_answers_metrics(struct alm_buf *out);
 void alm_api_health_workers(struct alm_req *req);
 void alm_api_health_queues(struct alm_req *req);
 void alm_api_admin_workers(struct alm_req *req);

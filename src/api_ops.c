@@ -143,6 +143,7 @@ void alm_api_admin_retry_dead(struct alm_req *req)
 
 void alm_api_queue_metrics(void *arg, struct alm_buf *out)
 {
+    alm_api_answers_metrics(out);
     const struct alm_app *app = arg;
     struct alm_errbuf eb = {{0}};
     redisContext *c = alm_pool_get(app->redis, &eb);

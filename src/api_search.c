@@ -64,10 +64,8 @@ static bool options_or_reply(struct alm_req *req, const json_t *body, int *limit
     return false;
 }
 
-/* The requested knowledge bases, each readable by the user (404 names the first that is
- * not), or all readable ones when none is named. *kbs is new. */
-static bool kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *me,
-                         const json_t *body, int64_t **kbs, size_t *n)
+bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *me,
+                                 const json_t *body, int64_t **kbs, size_t *n)
 {
     const struct alm_app *app = alm_req_app(req);
     const json_t *ids = json_object_get(body, "knowledge_base_ids");
@@ -135,7 +133,7 @@ out:
     return ok;
 }
 
-static json_t *hit_json(const struct alm_search_hit *h)
+json_t *alm_api_search_hit_json(const struct alm_search_hit *h)
 {
     json_t *sources = json_array();
 
@@ -174,7 +172,7 @@ void alm_api_search(struct alm_req *req)
         goto out;
     body = alm_api_json_or_reply(req);
     if (!body || !(q = query_or_reply(req, body)) || !options_or_reply(req, body, &limit, &mode) ||
-        !kbs_or_reply(req, conn, &me, body, &kbs, &nkbs))
+        !alm_api_search_kbs_or_reply(req, conn, &me, body, &kbs, &nkbs))
         goto out;
     struct alm_search_env env = {app->cfg, conn, app->embedders, app->qdrants};
     enum alm_err err = nkbs ? alm_search_run(&env, q, kbs, nkbs, limit, mode,
@@ -186,7 +184,7 @@ void alm_api_search(struct alm_req *req)
     }
     results = json_array();
     for (size_t i = 0; i < res.n; i++)
-        json_array_append_new(results, hit_json(&res.hits[i]));
+        json_array_append_new(results, alm_api_search_hit_json(&res.hits[i]));
     json_t *answer =
         json_pack("{s:o, s:b, s:s, s:I}", "results", results, "degraded", res.degraded, "mode",
                   mode_name(mode), "took_ms", (json_int_t)(alm_clock_ms() - t0));

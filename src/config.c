@@ -147,6 +147,37 @@ static const struct alm_setting settings[] = {
      "dies, at once after a leader stops"},
     {"ALMANAC_DEAD_LETTER_TTL_S", ALM_SET_INT, "604800", 0, 60, 31536000, NULL,
      F(dead_letter_ttl_s), "dead letters older than this are trimmed by the beat"},
+    {"ALMANAC_LLM_URL", ALM_SET_URL, NULL, 0, 0, 0, "http|https", F(llm_url),
+     "OpenAI-compatible chat completions base URL (LiteLLM, Ollama, vLLM, OpenAI: up to /v1); "
+     "unset means answers return search results only"},
+    {"ALMANAC_LLM_MODEL", ALM_SET_STRING, "gpt-4o-mini", 0, 0, 0, NULL, F(llm_model),
+     "model name sent to the chat completions endpoint"},
+    {"ALMANAC_LLM_API_KEY", ALM_SET_STRING, NULL, SECRET, 0, 0, NULL, F(llm_api_key),
+     "API key of the chat completions endpoint, if it requires one"},
+    {"ALMANAC_LLM_TIMEOUT_MS", ALM_SET_INT, "30000", 0, 500, 600000, NULL, F(llm_timeout_ms),
+     "deadline of a whole answer from the model, retries included; past it the client gets the "
+     "search results with answer_unavailable"},
+    {"ALMANAC_LLM_IDLE_TIMEOUT_MS", ALM_SET_INT, "15000", 0, 200, 600000, NULL,
+     F(llm_idle_timeout_ms),
+     "an attempt that receives nothing from the model for this long (before the first token or "
+     "between chunks) is abandoned"},
+    {"ALMANAC_LLM_RETRIES", ALM_SET_INT, "2", 0, 0, 10, NULL, F(llm_retries),
+     "retries of a chat request refused with 429 or 5xx or failing to connect, with exponential "
+     "backoff and jitter, before any text was received"},
+    {"ALMANAC_LLM_MAX_TOKENS", ALM_SET_INT, "512", 0, 16, 32768, NULL, F(llm_max_tokens),
+     "max_tokens of an answer"},
+    {"ALMANAC_ANSWER_PASSAGES", ALM_SET_INT, "6", 0, 1, 20, NULL, F(answer_passages),
+     "passages retrieved by hybrid search for an answer (fewer when the token budget is spent)"},
+    {"ALMANAC_ANSWER_CONTEXT_TOKENS", ALM_SET_INT, "3000", 0, 100, 100000, NULL,
+     F(answer_context_tokens),
+     "token budget of the passages in a prompt (estimated at 4 bytes a token)"},
+    {"ALMANAC_ANSWER_MIN_RELEVANCE", ALM_SET_INT, "20", 0, 0, 100, NULL, F(answer_min_relevance),
+     "relevance floor: when no retrieved passage holds this percent of the question's words, "
+     "the answer says nothing relevant was found instead of asking the model"},
+    {"ALMANAC_ANSWER_RATE_LIMIT", ALM_SET_INT, "20", 0, 1, 100000, NULL, F(answer_rate_limit),
+     "answers one user may ask for per minute before 429"},
+    {"ALMANAC_ANSWER_HISTORY_TURNS", ALM_SET_INT, "3", 0, 0, 20, NULL, F(answer_history_turns),
+     "earlier turns of a conversation sent with a follow-up question"},
 };
 
 #undef F
@@ -511,9 +542,17 @@ static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
                         cfg->qdrant_api_key, errs, warns);
     check_cleartext_key(cfg, "ALMANAC_EMBEDDINGS_URL", cfg->embeddings_url,
                         "ALMANAC_EMBEDDINGS_API_KEY", cfg->embeddings_api_key, errs, warns);
+    check_cleartext_key(cfg, "ALMANAC_LLM_URL", cfg->llm_url, "ALMANAC_LLM_API_KEY",
+                        cfg->llm_api_key, errs, warns);
     if (cfg->job_claim_idle_ms && cfg->job_claim_idle_ms < 2 * cfg->heartbeat_ms)
         report_add(errs, "ALMANAC_JOB_CLAIM_IDLE_MS: must be at least twice ALMANAC_HEARTBEAT_MS, "
                          "or live jobs would be taken over");
+    if (cfg->llm_url &&
+        cfg->llm_timeout_ms + cfg->search_timeout_ms > (cfg->http_timeout_s + 5) * 1000)
+        report_add(warns,
+                   "ALMANAC_LLM_TIMEOUT_MS: with the search deadline it passes nginx's proxy "
+                   "timeout (ALMANAC_HTTP_TIMEOUT_S + 5 s): answers in one JSON object may be "
+                   "cut there; streamed answers are not");
     if (cfg->chunk_size && cfg->chunk_overlap * 2 >= cfg->chunk_size)
         report_add(errs, "ALMANAC_CHUNK_OVERLAP: must be less than half of ALMANAC_CHUNK_SIZE");
     if (cfg->production) {

@@ -92,6 +92,18 @@ struct alm_config {
     long dead_letter_ttl_s;
     long chunk_overlap;
     char *trust_proxy;
+    char *llm_url;
+    char *llm_model;
+    char *llm_api_key;
+    long llm_timeout_ms;
+    long llm_idle_timeout_ms;
+    long llm_retries;
+    long llm_max_tokens;
+    long answer_passages;
+    long answer_context_tokens;
+    long answer_min_relevance;
+    long answer_rate_limit;
+    long answer_history_turns;
     bool jwt_secret_generated; /* development only: no secret was given */
 };
 

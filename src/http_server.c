@@ -265,8 +265,6 @@ void alm_reply_raw(struct alm_req *req, int status, const char *content_type, ch
         free(data);
         return;
     }
-    req->answered = true;
-    req->status = status;
     req->sent_bytes = len;
     if (req->early && req->body_expected) {
         format_raw(req, status, content_type, data, len);
@@ -278,6 +276,21 @@ void alm_reply_raw(struct alm_req *req, int status, const char *content_type, ch
         free(data);
         return;
     }
+    alm_reply_response(req, status, content_type, resp);
+    MHD_destroy_response(resp);
+}
+
+void *alm_req_connection(const struct alm_req *req)
+{
+    return req->conn;
+}
+
+void alm_reply_response(struct alm_req *req, int status, const char *content_type, void *response)
+{
+    struct MHD_Response *resp = response;
+
+    req->answered = true;
+    req->status = status;
     MHD_add_response_header(resp, "Content-Type", content_type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -289,7 +302,6 @@ void alm_reply_raw(struct alm_req *req, int status, const char *content_type, ch
     if (MHD_queue_response(req->conn, (unsigned)status, resp) != MHD_YES)
         alm_warn("http.queue_failed", "cannot queue the answer", "{s:s}", "request_id",
                  req->request_id);
-    MHD_destroy_response(resp);
 }
 
 void alm_reply_json_as(struct alm_req *req, int status, const char *content_type, json_t *body)

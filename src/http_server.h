@@ -105,3 +105,9 @@ void alm_reply_json(struct alm_req *req, int status, json_t *body);
 void alm_reply_raw(struct alm_req *req, int status, const char *content_type, char *data,
                    size_t len);
 void alm_reply_error(struct alm_req *req, enum alm_err err, const char *fmt, ...) ALM_PRINTF(3, 4);
+
+/* For http_stream.c: the request's libmicrohttpd connection, and queueing a response
+ * (struct MHD_Response *) with the headers every answer carries; the caller still
+ * destroys its reference. */
+void *alm_req_connection(const struct alm_req *req);
+void alm_reply_response(struct alm_req *req, int status, const char *content_type, void *response);

@@ -215,3 +215,57 @@ export function uploadFile(kbId, file, { onProgress, signal } = {}) {
     xhr.send(form);
   });
 }
+
+/**
+ * POSTs json and reads the answer as Server-Sent Events: onEvent(name, data) for each.
+ * Resolves when the stream ends; rejects with ApiError (or AbortError when signal fires).
+ */
+export async function stream(path, json, { signal, onEvent }) {
+  const s = getSession();
+  if (!s) throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
+  let res;
+  try {
+    res = await fetch(path, {
+      method: 'POST',
+      headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json', Authorization: `Bearer ${s.token}` },
+      body: JSON.stringify(json),
+      signal,
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+    });
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw networkError();
+  }
+  if (!res.ok) {
+    sessionLost(res.status);
+    const err = toError(res.status, parseBody(await res.text()), (n) => res.headers.get(n));
+    if (res.status === 429) err.message = `You have asked many questions in a short time. Try again in ${waitText(err.retryAfter)}.`;
+    throw err;
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      const blocks = buf.split(/\r\n\r\n|\n\n/);
+      buf = blocks.pop();
+      for (const block of blocks) {
+        let name = 'message';
+        const data = [];
+        for (const line of block.split(/\r\n|\n/)) {
+          if (line.startsWith('event:')) name = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        if (data.length) onEvent(name, parseBody(data.join('\n')));
+      }
+    }
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'The answer was cut off. Check your connection and try again.');
+  }
+}

@@ -8,6 +8,7 @@ import { renderSignIn } from './views/signin.js';
 import { renderKnowledgeBases } from './views/kbs.js';
 import { renderKnowledgeBase } from './views/kb.js';
 import { renderSearch } from './views/search.js';
+import { renderAsk } from './views/ask.js';
 import { renderOperations } from './views/ops.js';
 
 const main = document.getElementById('main');
@@ -20,6 +21,7 @@ const routes = [
   { re: /^\/$/, view: renderKnowledgeBases, nav: 'kbs', title: 'Knowledge bases' },
   { re: /^\/kb\/(\d+)$/, view: renderKnowledgeBase, nav: 'kbs', title: 'Knowledge base' },
   { re: /^\/search$/, view: renderSearch, nav: 'search', title: 'Search' },
+  { re: /^\/ask$/, view: renderAsk, nav: 'ask', title: 'Ask' },
   { re: /^\/operations$/, view: renderOperations, nav: 'ops', title: 'Operations', admin: true },
 ];
 
@@ -59,6 +61,7 @@ function renderHeader(active) {
         {},
         h('li', {}, link('/', 'Knowledge bases', 'kbs')),
         h('li', {}, link('/search', 'Search', 'search')),
+        h('li', {}, link('/ask', 'Ask', 'ask')),
         s.user && s.user.role === 'admin' ? h('li', {}, link('/operations', 'Operations', 'ops')) : null,
       ),
     ),

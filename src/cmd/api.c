@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "cmd.h"
 #include "http_server.h"
+#include "llm.h"
 #include "log.h"
 #include "metrics.h"
 #include "service.h"
@@ -120,6 +121,7 @@ int alm_cmd_api(int argc, char **argv)
     app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
     alm_checks_add_dependencies(app.health, &cfg);
     alm_checks_add_schema(app.health, &cfg, &app.schema_version);
+    alm_llm_add_check(app.health, &cfg);
     alm_health_start(app.health);
     alm_metrics_init(routes, nroutes);
     app.db =
@@ -169,6 +171,7 @@ int alm_cmd_api(int argc, char **argv)
     (void)alm_health_wait(app.health, no_op, NULL); /* log dependency state early */
     alm_signals_wait(-1);
     drain(http, app.health, &cfg);
+    alm_api_answers_shutdown();
     alm_http_stop(http);
     alm_info("shutdown.done", "api stopped", NULL);
 out:

@@ -52,7 +52,7 @@ export async function openCitation(result, { kbName = '' } = {}) {
         'div',
         {},
         h('h2', { id: titleId }, result.title),
-        h('p', { class: 'muted small' }, [kbName, result.section ? `§ ${result.section}` : null, `passage ${result.chunk_index + 1}`].filter(Boolean).join(' · ')),
+        h('p', { class: 'muted small' }, [kbName, result.section ? `§ ${result.section}` : null, result.page ? `page ${result.page}` : null, `passage ${result.chunk_index + 1}`].filter(Boolean).join(' · ')),
       ),
       close,
     ),

@@ -114,8 +114,8 @@ export async function startNginx({ apiUpstream, maxUploadBytes, env = {} }) {
   };
 }
 
-/** Everything up and answering. maxUploadBytes goes to the api and to nginx alike. */
-export async function startStack({ maxUploadBytes = 4096 } = {}) {
+/** Everything up and answering. maxUploadBytes goes to the api and to nginx alike; apiEnv to the api only. */
+export async function startStack({ maxUploadBytes = 4096, apiEnv = {} } = {}) {
   const pg = await startPostgres();
   const redis = await startRedis();
   const qdrant = await startQdrantStandin();
@@ -140,7 +140,7 @@ export async function startStack({ maxUploadBytes = 4096 } = {}) {
   ]) {
     await createUser(env, email, PASSWORD, { admin });
   }
-  const api = await startAlmanac(['api'], { env });
+  const api = await startAlmanac(['api'], { env: { ...env, ...apiEnv } });
   const procs = [];
   for (const role of ['worker', 'beat']) procs.push(await startProbed(role, env, { healthRequestMs: 1000 }));
   buildFrontend();
