@@ -548,6 +548,20 @@ static struct conn *conn_of(struct MHD_Connection *mc)
 
 /* ------------------------------------------------------------------ housekeeping */
 
+/* Whether a whole request head sits in the kernel's buffer of fd, unread: then the
+ * client sent it in time and the server is the slow one (the thread that serves the
+ * connection is busy with another request), so the head deadline must not cut it. */
+static bool head_waiting(int fd)
+{
+    char buf[8192];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return strstr(buf, "\r\n\r\n") != NULL;
+}
+
 /* Which deadline c missed, if any; h->mu held. */
 static const char *missed(const struct alm_http *h, struct conn *c, int64_t now)
 {
@@ -558,7 +572,7 @@ static const char *missed(const struct alm_http *h, struct conn *c, int64_t now)
         return NULL;
     if (c->refused)
         return since > REFUSED_LINGER_MS ? "" : NULL; /* counted when refused */
-    if (phase == PHASE_HEAD && since > (int64_t)h->opts.head_timeout_ms)
+    if (phase == PHASE_HEAD && since > (int64_t)h->opts.head_timeout_ms && !head_waiting(c->fd))
         return "head_timeout";
     /* After the grace period the body must have averaged the minimum rate. */
     if (phase == PHASE_BODY && h->opts.min_body_rate && since > (int64_t)h->opts.head_timeout_ms &&

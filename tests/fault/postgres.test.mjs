@@ -169,7 +169,7 @@ describe('statements past their deadline', () => {
 
   test('/ready fails while no new connection can be had, and recovers', async () => {
     assert.equal(await readyStatus(sys.api.url), 200);
-    const admin = { url: sys.pg.url.replace(/\/almanac$/, '/postgres') };
+    const admin = { url: sys.pg.ownerUrl.replace(/\/almanac$/, '/postgres') };
     sql(admin, 'ALTER DATABASE almanac ALLOW_CONNECTIONS false');
     try {
       // The pool's connections go; the check's own one stays, as under "too many clients".
