@@ -104,6 +104,7 @@ secrets=$work/secrets
 observed=$work/observed.txt # what the system printed, for the troubleshooting guide's check
 : >"$observed"
 observe() { cat >>"$observed"; }
+cd "$work" # nothing this script runs writes into the repository
 
 cn() { echo "${project}_$1_1"; }
 
