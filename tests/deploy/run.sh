@@ -274,6 +274,11 @@ for s in api worker beat redis; do
     done
 done
 check "no secret value in the environment of api, worker, beat, redis-server" [ "$leaks" = 0 ]
+# The troubleshooting guide's commands for a running service (no shell in the image).
+check "podman exec ... almanac check-config in the api: configuration ok" bash -c \
+    "podman exec $(cn api) almanac check-config 2>/dev/null | grep -q 'configuration ok (production)'"
+check "podman exec ... almanac healthcheck in the worker probes its ALMANAC_HEALTHCHECK_URL" \
+    podman exec "$(cn worker)" almanac healthcheck
 check "only the frontend publishes a port" bash -c \
     "[ \"\$(podman ps --filter label=io.podman.compose.project=$project --format '{{.Names}} {{.Ports}}' | grep -c ':[0-9]*->')\" = 1 ]"
 
