@@ -125,6 +125,9 @@ static const struct alm_setting settings[] = {
      "characters shared by consecutive chunks; less than half of ALMANAC_CHUNK_SIZE"},
     {"ALMANAC_SEARCH_TIMEOUT_MS", ALM_SET_INT, "3000", 0, 200, 30000, NULL, F(search_timeout_ms),
      "deadline of a search; the vector path is dropped (degraded answer) when it is late"},
+    {"ALMANAC_HEALTHCHECK_URL", ALM_SET_URL, NULL, 0, 0, 0, "http|https", F(healthcheck_url),
+     "URL `almanac healthcheck` probes when given none; unset means the api's /health on "
+     "ALMANAC_LISTEN's port (set it to the probe listener for worker and beat)"},
     {"ALMANAC_PROBE_LISTEN", ALM_SET_HOSTPORT, "0.0.0.0:8001", 0, 0, 0, NULL, F(probe_listen),
      "address and port of the /health, /ready and /metrics listener of api, worker and beat"},
     {"ALMANAC_WORKER_CONCURRENCY", ALM_SET_INT, "2", 0, 1, 64, NULL, F(worker_concurrency),
@@ -497,6 +500,18 @@ static void check_denied(const char *name, const char *value, struct alm_config_
         report_add(errs, "%s: a known insecure default; set a real secret in production", name);
 }
 
+/* A host whose traffic stays on this machine, or on the container network of one Compose
+ * project: loopback, or a single-label name such as Compose's service name `qdrant`
+ * (names of other hosts have dots; IP literals other than loopback are refused). */
+static bool host_is_local_network(const char *host)
+{
+    if (alm_url_host_is_loopback(host))
+        return true;
+    if (strchr(host, '.') || strchr(host, ':'))
+        return false;
+    return strspn(host, "0123456789") != strlen(host);
+}
+
 /* A key sent in clear text to another host is readable by anyone on the path. */
 static void check_cleartext_key(const struct alm_config *cfg, const char *url_name, const char *url,
                                 const char *key_name, const char *key,
@@ -506,12 +521,46 @@ static void check_cleartext_key(const struct alm_config *cfg, const char *url_na
 
     if (!url || !key || !alm_url_parse(url, &u))
         return;
-    if (strcmp(u.scheme, "http") == 0 && !alm_url_host_is_loopback(u.host)) {
+    if (strcmp(u.scheme, "http") == 0 && !host_is_local_network(u.host)) {
         report_add(cfg->production ? errs : warns,
-                   "%s: sends %s over plain http to a non-loopback host; use https", url_name,
-                   key_name);
+                   "%s: sends %s over plain http to another host; use https", url_name, key_name);
     }
     alm_url_release(&u);
+}
+
+/* Production: a service on another host (anything but loopback, the Compose network's
+ * own service names included) must be called with a key. */
+static void check_key_required(const char *url_name, const char *url, const char *key_name,
+                               const char *key, struct alm_config_report *errs)
+{
+    struct alm_url u;
+
+    if (!url || (key && *key) || !alm_url_parse(url, &u))
+        return;
+    if (!alm_url_host_is_loopback(u.host))
+        report_add(errs, "%s: required in production when %s is not on loopback (or set its _FILE)",
+                   key_name, url_name);
+    alm_url_release(&u);
+}
+
+enum { MIN_PASSWORD_BYTES = 16 };
+
+/* A database or Redis password: from its own variable (or _FILE), else from the URL. */
+static void check_password(const char *pw_name, const char *pw, const char *url_name,
+                           const char *url, struct alm_config_report *errs)
+{
+    char *from_url = url_password(url);
+    const char *eff = pw && *pw ? pw : from_url;
+    const char *name = pw && *pw ? pw_name : url_name;
+
+    if (!eff) {
+        report_add(errs, "%s: required in production (or set its _FILE, or a password in %s)",
+                   pw_name, url_name);
+    } else if (strlen(eff) < MIN_PASSWORD_BYTES) {
+        report_add(errs, "%s: must be at least %d bytes in production", name,
+                   (int)MIN_PASSWORD_BYTES);
+    }
+    free(from_url);
 }
 
 static void check_production(struct alm_config *cfg, struct alm_config_report *errs,
@@ -530,6 +579,14 @@ static void check_production(struct alm_config *cfg, struct alm_config_report *e
     pw = url_password(cfg->redis_url);
     check_denied("ALMANAC_REDIS_URL (its password)", pw, errs);
     free(pw);
+    check_password("ALMANAC_DATABASE_PASSWORD", cfg->database_password, "ALMANAC_DATABASE_URL",
+                   cfg->database_url, errs);
+    check_password("ALMANAC_REDIS_PASSWORD", cfg->redis_password, "ALMANAC_REDIS_URL",
+                   cfg->redis_url, errs);
+    check_key_required("ALMANAC_QDRANT_URL", cfg->qdrant_url, "ALMANAC_QDRANT_API_KEY",
+                       cfg->qdrant_api_key, errs);
+    check_key_required("ALMANAC_EMBEDDINGS_URL", cfg->embeddings_url, "ALMANAC_EMBEDDINGS_API_KEY",
+                       cfg->embeddings_api_key, errs);
     if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32)
         report_add(errs, "ALMANAC_JWT_SECRET: must be at least 32 bytes in production");
     (void)warns;

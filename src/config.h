@@ -81,6 +81,8 @@ struct alm_config {
     long chunk_size;
     long search_timeout_ms;
     char *probe_listen;
+    /* only read by `almanac healthcheck` (getenv); declared so that it is a known setting */
+    char *healthcheck_url;
     long worker_concurrency;
     long job_timeout_ms;
     long job_max_attempts;

@@ -11,7 +11,8 @@ static const char usage[] =
     "usage: almanac healthcheck [--timeout MS] [URL]\n"
     "\n"
     "A tiny HTTP client for container health checks, so images need no curl: GETs URL\n"
-    "(default http://127.0.0.1:PORT/health with PORT from ALMANAC_LISTEN, else 8000) and\n"
+    "(default ALMANAC_HEALTHCHECK_URL, else http://127.0.0.1:PORT/health with PORT from\n"
+    "ALMANAC_LISTEN, else 8000: an image's exec-form HEALTHCHECK needs no argument) and\n"
     "exits 0 on a 2xx answer, 1 otherwise. The whole run, connect and reply, is bounded\n"
     "by --timeout (default 3000 ms).\n";
 
@@ -22,10 +23,16 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* http://127.0.0.1:PORT/health from ALMANAC_LISTEN; a new string. */
+/* ALMANAC_HEALTHCHECK_URL, else http://127.0.0.1:PORT/health from ALMANAC_LISTEN; a new
+ * string. The variable lets one image-level HEALTHCHECK serve the api and the worker and
+ * beat (their probe listener) without a shell to pick the URL. */
 static char *default_url(void)
 {
+    const char *set = getenv("ALMANAC_HEALTHCHECK_URL");
     const char *listen = getenv("ALMANAC_LISTEN");
+
+    if (set && *set)
+        return alm_xstrdup(set);
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
 

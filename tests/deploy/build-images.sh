@@ -45,7 +45,10 @@ cp "$repo/tests/contracts/qdrant-openapi-v1.19.json" "$tmp/qdrant/tests/contract
 find "$tmp/qdrant" -exec touch -h -d @0 {} +
 build "localhost/almanac-test/qdrant-standin:$tag" "$tmp/qdrant"
 
-build "localhost/almanac:$tag" "$repo" -f "$repo/infrastructure/docker/Dockerfile"
+# The Dockerfile's base may be pinned by digest (scripts/refresh-image-pins.sh); the
+# local base image is base-image.sh's, known here by its tag only.
+build "localhost/almanac:$tag" "$repo" -f "$repo/infrastructure/docker/Dockerfile" \
+    --build-arg BASE_IMAGE=docker.io/library/debian:bookworm-slim
 # The frontend: built on this machine with the frontend's own commands, then packed by
 # Dockerfile.frontend's `prebuilt` target (its default target builds in a node image,
 # which cannot be pulled here).

@@ -84,6 +84,40 @@ describe('almanac check-config', { skip: SKIP, timeout: 120000 }, () => {
     assert.ok(linesNaming(r.stderr, 'ALMANAC_JWT_SECRET', { orFile: true }).length >= 1, show(r));
   });
 
+  test('production refuses a missing, short or denied database or Redis password (URL, variable or file)', async () => {
+    const noPw = { ...PROD, ALMANAC_DATABASE_URL: 'postgresql://almanac@127.0.0.1:5432/almanac', ALMANAC_REDIS_URL: 'redis://127.0.0.1:6379/0' };
+    let r = await runAlmanac(['check-config'], { env: noPw });
+    assert.equal(r.code, EX_CONFIG, show(r));
+    assert.equal(linesNaming(r.stderr, 'ALMANAC_DATABASE_PASSWORD').length, 1, show(r));
+    assert.equal(linesNaming(r.stderr, 'ALMANAC_REDIS_PASSWORD').length, 1, show(r));
+    assert.doesNotMatch(r.stdout, /configuration ok/);
+    // "abc" as the issue found it accepted, once in the URL and once in a file
+    const abc = file('pw-abc', 'abc\n');
+    r = await runAlmanac(['check-config'], {
+      env: { ...noPw, ALMANAC_DATABASE_URL: 'postgresql://almanac:abc@127.0.0.1:5432/almanac', ALMANAC_REDIS_PASSWORD_FILE: abc },
+    });
+    assert.equal(r.code, EX_CONFIG, show(r));
+    assert.match(r.stderr, /ALMANAC_DATABASE_URL: must be at least 16 bytes in production/);
+    assert.match(r.stderr, /ALMANAC_REDIS_PASSWORD: must be at least 16 bytes in production/);
+    assert.ok(!/\babc\b/.test(r.stderr + r.stdout), 'the value is never printed');
+    // a denied one of 16 bytes or more, and exactly 16 random bytes passing
+    r = await runAlmanac(['check-config'], { env: { ...noPw, ALMANAC_DATABASE_PASSWORD: 'almanac-dev-password', ALMANAC_REDIS_PASSWORD: 'Zt4kQ9wVb2Np7Lx3' } });
+    assert.equal(r.code, EX_CONFIG, show(r));
+    assert.match(r.stderr, /ALMANAC_DATABASE_PASSWORD: a known insecure default/);
+    assert.equal(problemLines(r.stderr).length, 1, show(r));
+  });
+
+  test('production requires the Qdrant and embeddings API keys when their URLs are not on loopback', async () => {
+    const env = { ...PROD, ALMANAC_QDRANT_URL: 'http://qdrant:6333', ALMANAC_EMBEDDINGS_URL: 'https://embed.example.com/v1' };
+    let r = await runAlmanac(['check-config'], { env });
+    assert.equal(r.code, EX_CONFIG, show(r));
+    assert.match(r.stderr, /ALMANAC_QDRANT_API_KEY: required in production when ALMANAC_QDRANT_URL is not on loopback/);
+    assert.match(r.stderr, /ALMANAC_EMBEDDINGS_API_KEY: required in production when ALMANAC_EMBEDDINGS_URL is not on loopback/);
+    const key = file('qdrant-key', 'Qk-0123456789abcdef0123\n');
+    r = await runAlmanac(['check-config'], { env: { ...env, ALMANAC_QDRANT_API_KEY_FILE: key, ALMANAC_EMBEDDINGS_API_KEY: 'Ek-0123456789abcdef0123' } });
+    assert.equal(r.code, 0, show(r)); // a Compose service name over plain http is the project's own network
+  });
+
   test('development without ALMANAC_JWT_SECRET is fine', async () => {
     const r = await runAlmanac(['check-config'], {
       env: { ...PROD, ALMANAC_ENV: 'development', ALMANAC_JWT_SECRET: undefined, ALMANAC_QDRANT_URL: undefined },

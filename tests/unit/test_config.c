@@ -2,6 +2,7 @@
 #include "unit.h"
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ static void production_env(void)
     setenv("ALMANAC_DATABASE_URL", "postgresql://almanac:Xq9-db-pass-unit@db:5432/almanac", 1);
     setenv("ALMANAC_REDIS_URL", "redis://:Rk7-redis-pass-unit@redis:6379/0", 1);
     setenv("ALMANAC_QDRANT_URL", "http://qdrant:6333", 1);
+    setenv("ALMANAC_QDRANT_API_KEY", "qdrant-key-unit-0123456789", 1);
     setenv("ALMANAC_JWT_SECRET", good_jwt, 1);
 }
 
@@ -230,9 +232,12 @@ static void production_deny_list(void **state)
     assert_true(reported(&l.errs, "ALMANAC_DATABASE_URL (its password)"));
     assert_true(reported(&l.errs, "ALMANAC_REDIS_URL (its password)"));
     assert_true(reported(&l.errs, "ALMANAC_QDRANT_API_KEY: a known insecure default"));
-    /* change-me-in-production is also shorter than 32 bytes */
+    /* change-me-in-production is also shorter than 32 bytes, postgres and Password are
+     * shorter than 16 */
     assert_true(reported(&l.errs, "at least 32 bytes"));
-    assert_int_equal(l.errs.count, 6);
+    assert_true(reported(&l.errs, "ALMANAC_DATABASE_URL: must be at least 16 bytes"));
+    assert_true(reported(&l.errs, "ALMANAC_REDIS_URL: must be at least 16 bytes"));
+    assert_int_equal(l.errs.count, 8);
     unload(&l);
 }
 
@@ -276,11 +281,15 @@ static void cleartext_api_key(void **state)
     struct loaded l;
     (void)state;
     production_env();
-    setenv("ALMANAC_QDRANT_API_KEY", "qdrant-key-unit-0123456789", 1);
     setenv("ALMANAC_EMBEDDINGS_URL", "http://127.0.0.1:4000/v1", 1);
     setenv("ALMANAC_EMBEDDINGS_API_KEY", "embed-key-unit-0123456789", 1);
+    /* http://qdrant, a service name on the Compose network, and loopback are fine */
     load(&l);
-    /* qdrant at http://qdrant: refused in production; the loopback embedder is fine */
+    assert_true(l.ok);
+    unload(&l);
+    setenv("ALMANAC_QDRANT_URL", "http://qdrant.example.com:6333", 1);
+    load(&l);
+    /* another host over plain http: refused in production */
     assert_false(l.ok);
     assert_int_equal(l.errs.count, 1);
     assert_true(
@@ -291,6 +300,86 @@ static void cleartext_api_key(void **state)
     load(&l);
     assert_true(l.ok);
     assert_true(reported(&l.warns, "ALMANAC_QDRANT_URL: sends ALMANAC_QDRANT_API_KEY"));
+    unload(&l);
+}
+
+/* Database and Redis passwords in production: from the variable, its _FILE or the URL;
+ * missing, short (under 16 bytes) and denied ones are refused, naming the source. */
+static void production_passwords(void **state)
+{
+    struct loaded l;
+    char path[] = "/tmp/almanac-unit-pw-XXXXXX";
+    int fd;
+    (void)state;
+
+    production_env();
+    setenv("ALMANAC_DATABASE_URL", "postgresql://almanac@db:5432/almanac", 1);
+    setenv("ALMANAC_REDIS_URL", "redis://redis:6379/0", 1);
+    load(&l);
+    assert_false(l.ok);
+    assert_int_equal(l.errs.count, 2);
+    assert_true(reported(&l.errs, "ALMANAC_DATABASE_PASSWORD: required in production"));
+    assert_true(reported(&l.errs, "ALMANAC_REDIS_PASSWORD: required in production"));
+    unload(&l);
+
+    setenv("ALMANAC_DATABASE_PASSWORD", "abc", 1);
+    setenv("ALMANAC_REDIS_PASSWORD", "fifteen-bytes!!", 1);
+    load(&l);
+    assert_false(l.ok);
+    assert_int_equal(l.errs.count, 2);
+    assert_true(reported(&l.errs, "ALMANAC_DATABASE_PASSWORD: must be at least 16 bytes"));
+    assert_true(reported(&l.errs, "ALMANAC_REDIS_PASSWORD: must be at least 16 bytes"));
+    assert_false(reported_anywhere(&l, "fifteen-bytes!!"));
+    unload(&l);
+
+    /* exactly 16 bytes passes; a file holds one too */
+    setenv("ALMANAC_DATABASE_PASSWORD", "sixteen-bytes-ok", 1);
+    unsetenv("ALMANAC_REDIS_PASSWORD");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "redis-file-secret-0123\n", 23), 23);
+    close(fd);
+    setenv("ALMANAC_REDIS_PASSWORD_FILE", path, 1);
+    load(&l);
+    assert_true(l.ok);
+    unload(&l);
+
+    /* a short one in a file, a denied one in a variable */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, "short\n", 6), 6);
+    close(fd);
+    setenv("ALMANAC_DATABASE_PASSWORD", "almanac-dev-password", 1);
+    load(&l);
+    assert_false(l.ok);
+    assert_true(reported(&l.errs, "ALMANAC_REDIS_PASSWORD: must be at least 16 bytes"));
+    assert_true(reported(&l.errs, "ALMANAC_DATABASE_PASSWORD: a known insecure default"));
+    unload(&l);
+    unlink(path);
+}
+
+/* Production calls Qdrant and the embeddings endpoint with a key unless they are on
+ * loopback; the hashing embedder (no URL) needs none. */
+static void production_keys_required(void **state)
+{
+    struct loaded l;
+    (void)state;
+
+    production_env();
+    unsetenv("ALMANAC_QDRANT_API_KEY");
+    setenv("ALMANAC_EMBEDDINGS_URL", "https://embed.example.com/v1", 1);
+    load(&l);
+    assert_false(l.ok);
+    assert_int_equal(l.errs.count, 2);
+    assert_true(reported(&l.errs, "ALMANAC_QDRANT_API_KEY: required in production when "
+                                  "ALMANAC_QDRANT_URL is not on loopback"));
+    assert_true(reported(&l.errs, "ALMANAC_EMBEDDINGS_API_KEY: required in production when "
+                                  "ALMANAC_EMBEDDINGS_URL is not on loopback"));
+    unload(&l);
+
+    setenv("ALMANAC_QDRANT_URL", "http://127.0.0.1:6333", 1);
+    setenv("ALMANAC_EMBEDDINGS_URL", "http://localhost:4000/v1", 1);
+    load(&l);
+    assert_true(l.ok);
     unload(&l);
 }
 
@@ -357,6 +446,8 @@ int main(void)
         cmocka_unit_test_setup(deny_list_in_development_is_allowed, clean_env),
         cmocka_unit_test(deny_list_contents),
         cmocka_unit_test_setup(short_jwt_in_production, clean_env),
+        cmocka_unit_test_setup(production_passwords, clean_env),
+        cmocka_unit_test_setup(production_keys_required, clean_env),
         cmocka_unit_test_setup(cleartext_api_key, clean_env),
         cmocka_unit_test_setup(unknown_names_warn, clean_env),
         cmocka_unit_test_setup(required_dependencies, clean_env),
