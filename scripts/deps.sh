@@ -6,9 +6,13 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev)
-run_pkgs=(postgresql redis-server nginx ca-certificates)
-test_pkgs=(curl wrk procps psmisc iproute2 nodejs
+    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev libzip-dev libmagic-dev)
+# poppler-utils (pdfinfo, pdftotext, pdftoppm; GPL, run as separate programs) and
+# tesseract-ocr with its English data: the worker's PDF and OCR extractors.
+run_pkgs=(postgresql redis-server nginx ca-certificates poppler-utils tesseract-ocr
+    tesseract-ocr-eng)
+# ghostscript and qpdf make and encrypt the PDFs of the format tests.
+test_pkgs=(curl wrk procps psmisc iproute2 nodejs ghostscript qpdf
     chromium) # chromium: the web frontend's browser tests (playwright-core drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -35,6 +35,7 @@ static const struct alm_route routes[] = {
     {"DELETE", "/api/v1/documents/{id}", alm_api_docs_delete, 0},
     {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, 0},
     {"GET", "/api/v1/documents/{id}/content", alm_api_docs_content, 0},
+    {"GET", "/api/v1/documents/{id}/file", alm_api_docs_file, 0},
     {"POST", "/api/v1/search", alm_api_search, 0},
 };
 

@@ -81,6 +81,7 @@ void alm_api_docs_get(struct alm_req *req);
 void alm_api_docs_delete(struct alm_req *req);
 void alm_api_docs_reprocess(struct alm_req *req);
 void alm_api_docs_content(struct alm_req *req);
+void alm_api_docs_file(struct alm_req *req);
 void alm_api_search(struct alm_req *req);
 void alm_api_health_workers(struct alm_req *req);
 void alm_api_health_queues(struct alm_req *req);

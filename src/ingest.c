@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "db.h"
 #include "extract.h"
+#include "extract_doc.h"
 #include "log.h"
 #include "mem.h"
 
@@ -18,7 +19,7 @@ struct doc {
     int64_t kb;
     char *title;
     char *media_type;
-    char *content;
+    char *content; /* the text, or the original bytes of a binary format */
     size_t len;
 };
 
@@ -53,7 +54,7 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
     err = alm_db_query(ctx->pg, stmt_timeout(ctx, deadline),
                        "UPDATE documents SET status = 'processing', attempts = attempts + 1, "
                        "updated_at = now() WHERE id = $1 "
-                       "RETURNING knowledge_base_id, title, media_type, content",
+                       "RETURNING knowledge_base_id, title, media_type, content, original",
                        1, params, &res, eb);
     if (err)
         return err;
@@ -64,6 +65,16 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
         d->media_type = alm_xstrdup(PQgetvalue(res, 0, 2));
         d->len = (size_t)PQgetlength(res, 0, 3);
         d->content = alm_xstrndup(PQgetvalue(res, 0, 3), d->len);
+        if (alm_extract_is_binary(d->media_type) && !PQgetisnull(res, 0, 4)) {
+            unsigned char *b =
+                PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &d->len);
+            free(d->content);
+            d->content = alm_xmalloc(d->len + 1);
+            if (b)
+                memcpy(d->content, b, d->len);
+            d->content[d->len] = '\0';
+            PQfreemem(b);
+        }
     }
     PQclear(res);
     return ALM_OK;
@@ -135,10 +146,11 @@ static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *
 
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(
-            arr, json_pack("{s:i, s:s%, s:I, s:I, s:o}", "i", (int)i, "t",
+            arr, json_pack("{s:i, s:s%, s:I, s:I, s:o, s:o}", "i", (int)i, "t",
                            x->text + chunks[i].start, chunks[i].end - chunks[i].start, "s",
                            (json_int_t)chunks[i].cstart, "e", (json_int_t)chunks[i].cend, "sec",
-                           chunks[i].section ? json_string(chunks[i].section) : json_null()));
+                           chunks[i].section ? json_string(chunks[i].section) : json_null(), "loc",
+                           chunks[i].location ? json_integer(chunks[i].location) : json_null()));
     }
     text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
@@ -156,7 +168,7 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     char *json = chunks_json(x, chunks, n);
     const char *p_id[1] = {ids};
     const char *p_chunks[2] = {ids, json};
-    const char *p_ready[3] = {ids, count, x->text};
+    const char *p_ready[5] = {ids, count, x->text, x->location_kind, x->title};
     PGresult *res = NULL;
     enum alm_err err;
 
@@ -166,9 +178,11 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     if (!err)
         err = alm_db_query(ctx->pg, t,
                            "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "
-                           "text = $3, processed_at = now(), updated_at = now() WHERE id = $1 "
+                           "text = $3, processed_at = now(), updated_at = now(), "
+                           "location_kind = $4, title = CASE WHEN title_from_filename AND "
+                           "$5::text IS NOT NULL THEN $5 ELSE title END WHERE id = $1 "
                            "RETURNING id",
-                           3, p_ready, &res, eb);
+                           5, p_ready, &res, eb);
     *found = !err && PQntuples(res) > 0;
     if (!err && *found)
         err = alm_db_query(ctx->pg, t, "DELETE FROM chunks WHERE document_id = $1", 1, p_id, NULL,
@@ -176,10 +190,10 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     if (!err && *found)
         err = alm_db_query(ctx->pg, t,
                            "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
-                           "start_offset, end_offset, section) "
-                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec "
+                           "start_offset, end_offset, section, location) "
+                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec, r.loc "
                            "FROM documents d, jsonb_to_recordset($2::jsonb) "
-                           "AS r(i int, t text, s int, e int, sec text) WHERE d.id = $1",
+                           "AS r(i int, t text, s int, e int, sec text, loc int) WHERE d.id = $1",
                            2, p_chunks, NULL, eb);
     if (!err)
         err = alm_db_commit(ctx->pg, t, eb);
@@ -238,7 +252,9 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool la
     err = load(ctx, id, deadline_ms, &d, &found, eb);
     if (err || !found)
         goto out; /* a database failure is retried; a deleted document is done */
-    err = alm_extract(d.media_type, d.content, d.len, &x, eb);
+    struct alm_extract_env env;
+    alm_extract_env_from_config(ctx->cfg, &env);
+    err = alm_extract_document(&env, d.media_type, d.content, d.len, &x, eb);
     if (!err)
         err = alm_chunk_text(
             &x,
