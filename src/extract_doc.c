@@ -172,6 +172,7 @@ enum alm_err alm_extract_pdf_pages(const char *txt, size_t len, size_t cap,
     enum alm_err err = ALM_OK;
     int page = 1;
 
+    memset(out, 0, sizeof(*out));
     alm_build_init(&b, cap, "page");
     if (!alm_text_valid_utf8(txt, len))
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "PDF text is not valid UTF-8");

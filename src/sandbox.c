@@ -52,7 +52,7 @@ static void set_limit(int res, rlim_t v)
 
 /* In the child, after fork: system calls only. */
 static _Noreturn void child(const char *const *argv, int in, int out, int err,
-                            const struct alm_sandbox_limits *lim, char *const *env)
+                            const struct alm_sandbox_limits *lim, char *const *env, bool cap_as)
 {
     sigset_t none;
 
@@ -64,12 +64,8 @@ static _Noreturn void child(const char *const *argv, int in, int out, int err,
         _exit(126);
     close_range(3, ~0U, 0);
     (void)unshare_net(); /* where refused, alm_sandbox_network() says so once */
-#ifndef ALM_ASAN
-    /* The sanitizer runtime reserves terabytes of address space: only unsanitized
-     * builds can cap it, and only they ship. */
-    if (lim->as_bytes)
+    if (lim->as_bytes && cap_as)
         set_limit(RLIMIT_AS, lim->as_bytes);
-#endif
     set_limit(RLIMIT_CPU, (rlim_t)lim->cpu_s);
     set_limit(RLIMIT_FSIZE, lim->fsize_bytes);
     set_limit(RLIMIT_NOFILE, (rlim_t)lim->nofile);
@@ -227,11 +223,23 @@ static void init_asan_env(void)
 }
 #endif
 
+/* Whether path is this (sanitized) almanac binary, whose sanitizer runtime reserves
+ * terabytes of address space: only unsanitized builds, the ones that ship, can cap it. */
+static bool sanitized_self(const char *path)
+{
+#ifdef ALM_ASAN
+    return strstr(path, "almanac") != NULL || strcmp(path, "/proc/self/exe") == 0;
+#else
+    (void)path;
+    return false;
+#endif
+}
+
 static char *const *child_environment(const char *path)
 {
 #ifdef ALM_ASAN
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (strstr(path, "almanac") != NULL || strstr(path, "/proc/self/exe") != NULL) {
+    if (sanitized_self(path)) {
         pthread_once(&once, init_asan_env);
         return asan_env;
     }
@@ -268,7 +276,7 @@ enum alm_err alm_sandbox_run(const char *const *argv, const void *in, size_t inl
     }
     pid = fork();
     if (pid == 0)
-        child(argv, fd, po[1], pe[1], lim, env);
+        child(argv, fd, po[1], pe[1], lim, env, !sanitized_self(argv[0]));
     close(fd);
     close(po[1]);
     close(pe[1]);

@@ -84,7 +84,7 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
       html: tempFile(dir, 'incidents.html', INCIDENTS_HTML),
       big: tempFile(dir, 'big.txt', 'too large '.repeat(900)), // 9000 bytes > 4096: the api's 413
       huge: tempFile(dir, 'huge.txt', 'x'.repeat(200 * 1024)), // over nginx's limit too
-      png: tempFile(dir, 'photo.png', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex')),
+      png: tempFile(dir, 'archive.gz', Buffer.from('1f8b0800000000000003030000000000000000', 'hex')), // no accepted type
     };
   });
 
@@ -220,11 +220,11 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await huge.waitFor();
     assert.match(await huge.innerText(), /Too large: the upload is larger than this server accepts\./);
     await page.locator('#file-input').setInputFiles([files.png]);
-    const png = page.locator('li.upload.failed[data-filename="photo.png"]');
+    const png = page.locator('li.upload.failed[data-filename="archive.gz"]');
     await png.waitFor();
-    assert.match(await png.innerText(), /Unsupported file type\. Upload plain text \(\.txt\), Markdown \(\.md\) or HTML \(\.html\)\./);
+    assert.match(await png.innerText(), /Unsupported file type\. Upload text, Markdown, HTML, PDF, Word, PowerPoint, Excel, OpenDocument, EPUB or an image/);
     await shot('upload-errors-laptop');
-    await page.getByRole('button', { name: 'Dismiss message about photo.png' }).click();
+    await page.getByRole('button', { name: 'Dismiss message about archive.gz' }).click();
     assert.equal(await png.count(), 0);
   });
 
