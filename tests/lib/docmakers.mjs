@@ -52,6 +52,43 @@ export async function makeXlsx(sheets, { title } = {}) {
   return Buffer.from(await wb.xlsx.writeBuffer());
 }
 
+/** Lines of at most width characters, broken at spaces. */
+function wrap(line, width = 90) {
+  const out = [];
+  let cur = '';
+  for (const w of line.split(/\s+/).filter(Boolean)) {
+    if (cur && cur.length + 1 + w.length > width) {
+      out.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
+  }
+  if (cur) out.push(cur);
+  return out.length ? out : [''];
+}
+
+/** Pages (split at form feeds) of paragraphs (split at blank lines) of a text. */
+export function pagesOf(text) {
+  return text.split('\f').map((p) =>
+    p
+      .split(/\n\s*\n/)
+      .map((x) => x.replace(/\s+/g, ' ').trim())
+      .filter(Boolean),
+  );
+}
+
+/** A PDF of a text: pages at form feeds, paragraphs wrapped, a blank line between. */
+export function makePdfFromText(text, opts) {
+  return makePdf(
+    pagesOf(text).map((paras) => paras.flatMap((p, i) => [...(i ? [''] : []), ...wrap(p)])),
+    opts,
+  );
+}
+
+/** A DOCX of a text: pages at form feeds, each page's first paragraph a heading. */
+export function makeDocxFromText(text, opts) {
+  return makeDocx(pagesOf(text).map((paras) => paras.map((p, i) => (i === 0 ? `# ${p}` : p))), opts);
+}
+
 function psString(s) {
   return '(' + s.replace(/[\\()]/g, (c) => '\\' + c) + ')';
 }
