@@ -11,8 +11,10 @@ build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-d
 # tesseract-ocr with its English data: the worker's PDF and OCR extractors.
 run_pkgs=(postgresql redis-server nginx ca-certificates poppler-utils tesseract-ocr
     tesseract-ocr-eng)
-# ghostscript and qpdf make and encrypt the PDFs of the format tests.
-test_pkgs=(curl wrk procps psmisc iproute2 nodejs ghostscript qpdf
+# The format tests' producers: ghostscript and qpdf (PDFs, encrypted ones), pandoc (ODT,
+# EPUB), LibreOffice Impress (ODP, converted from a PPTX).
+test_pkgs=(curl wrk procps psmisc iproute2 nodejs ghostscript qpdf pandoc
+    libreoffice-impress-nogui
     chromium) # chromium: the web frontend's browser tests (playwright-core drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -12,7 +12,7 @@ import path from 'node:path';
 
 import { waitFor } from '../lib/almanac.mjs';
 import { startStack } from '../eval/stack.mjs';
-import { makeDocx, makePptx, makeXlsx, makePdf, makeScan, encryptPdf, makeZipBomb, makeZip } from '../lib/docmakers.mjs';
+import { makeDocx, makePptx, makeXlsx, makePdf, makeScan, encryptPdf, makeZipBomb, makeZip, makePandoc, makeOds, makeOdp } from '../lib/docmakers.mjs';
 
 const TIMEOUT_MS = 180000;
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
@@ -106,6 +106,30 @@ describe('document formats', () => {
     assert.equal(Buffer.compare(f.raw, pdf), 0, 'the original file, byte for byte');
     const other = await c.call('GET', `/api/v1/documents/999999/file`, { token: tok });
     assert.equal(other.status, 404);
+  });
+
+  test('ODT, ODS, ODP and EPUB are extracted, with sheets, slides and chapters', async () => {
+    const md = '# Lantern room\n\nThe lantern room holds the great lens.\n\n# Clockwork\n\nThe keeper winds the clockwork every four hours.\n';
+    const odt = await upload('notes.odt', makePandoc(md, 'odt', { title: 'Keeper Notes' }));
+    const epub = await upload('log.epub', makePandoc(md, 'epub', { title: 'Keeper Log' }));
+    const ods = await upload('stores.ods', makeOds({ Oil: [['Barrels', 12]], Wicks: [['Boxes', 'seventeen cormorants']] }));
+    const odp = await upload('briefing.odp', await makeOdp([{ title: 'Start', body: 'Morning briefing.' }, { title: 'Weather', body: 'Gale warnings for the herring fleet.' }]));
+    assert.equal(odt.media_type, 'application/vnd.oasis.opendocument.text');
+    assert.equal(epub.media_type, 'application/epub+zip');
+    assert.equal(ods.media_type, 'application/vnd.oasis.opendocument.spreadsheet');
+    assert.equal(odp.media_type, 'application/vnd.oasis.opendocument.presentation');
+    const ready = await c.waitReady(tok, [odt.id, epub.id, ods.id, odp.id], { timeoutMs: TIMEOUT_MS });
+    assert.equal(ready.get(odt.id).title, 'Keeper Notes');
+    assert.equal(ready.get(epub.id).title, 'Keeper Log');
+    const find = async (q, id) => (await search(c, tok, kb, q)).find((h) => h.document_id === id);
+    const chapter = await find('clockwork', epub.id);
+    assert.equal(chapter.section, 'Clockwork', 'a chapter heading is a section');
+    assert.equal(chapter.location.kind, 'chapter');
+    const odtHit = await find('clockwork', odt.id);
+    assert.equal(odtHit.section, 'Clockwork');
+    assert.deepEqual((await find('cormorants', ods.id)).location, { kind: 'sheet', number: 2 });
+    assert.equal((await find('cormorants', ods.id)).section, 'Wicks');
+    assert.deepEqual((await find('herring', odp.id)).location, { kind: 'slide', number: 2 });
   });
 
   test('Markdown front matter is metadata and HTML finds its charset', async () => {

@@ -1,10 +1,15 @@
-// Documents made at test time by real producers: npm's docx, pptxgenjs and exceljs, and
-// Debian's ghostscript (PDF) and qpdf (encryption). Each returns a Buffer.
+// Documents made at test time by real producers: npm's docx, pptxgenjs, exceljs and
+// SheetJS (ODS), and Debian's ghostscript (PDF), qpdf (encryption), pandoc (ODT, EPUB)
+// and LibreOffice (ODP, converted from a PPTX). Each returns a Buffer.
 import { execFileSync } from 'node:child_process';
 import { deflateRawSync } from 'node:zlib';
 import * as docx from 'docx';
 import PptxGenJS from 'pptxgenjs';
 import ExcelJS from 'exceljs';
+import * as XLSX from 'xlsx';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 /** DOCX: pages is an array of pages, each an array of paragraphs; a string starting
  * with "# " is a Heading 1. Pages are separated by explicit page breaks. */
@@ -202,4 +207,34 @@ function zipOf(entries) {
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/** Runs a producer in a scratch folder: writes inputs, returns the bytes of output. */
+function produce(inputs, output, cmd, args) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-make-'));
+  try {
+    for (const [name, data] of Object.entries(inputs)) fs.writeFileSync(path.join(dir, name), data);
+    execFileSync(cmd, args, { cwd: dir, env: { ...process.env, HOME: dir }, timeout: 120000, stdio: ['ignore', 'ignore', 'pipe'] });
+    return fs.readFileSync(path.join(dir, output));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** ODT or EPUB from Markdown, through pandoc. */
+export function makePandoc(markdown, format, { title } = {}) {
+  const out = `out.${format}`;
+  return produce({ 'in.md': markdown }, out, 'pandoc', ['in.md', '-o', out, ...(title ? ['--metadata', `title=${title}`] : [])]);
+}
+
+/** ODS through SheetJS: sheets is {name: rows}. */
+export function makeOds(sheets) {
+  const wb = XLSX.utils.book_new();
+  for (const [name, rows] of Object.entries(sheets)) XLSX.utils.book_append_sheet(wb, XLSX.utils.aoa_to_sheet(rows), name);
+  return Buffer.from(XLSX.write(wb, { type: 'buffer', bookType: 'ods' }));
+}
+
+/** ODP: a PPTX made by pptxgenjs, converted by LibreOffice. */
+export async function makeOdp(slides) {
+  return produce({ 'in.pptx': await makePptx(slides) }, 'in.odp', 'soffice', ['--headless', '--convert-to', 'odp', 'in.pptx']);
 }
