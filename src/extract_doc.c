@@ -67,10 +67,16 @@ size_t alm_extract_upload_limit(const struct alm_config *cfg, const char *mt)
     return (size_t)(lim < cfg->max_upload_bytes ? lim : cfg->max_upload_bytes);
 }
 
+/* What a child reads: the document's memfd, or bytes in memory (a page image). */
+struct input {
+    int fd; /* -1: data[0..len) */
+    const char *data;
+    size_t len;
+};
+
 /* Runs tool (a name in tools_dir, or the almanac binary when tool is NULL). */
 static enum alm_err run(const struct alm_extract_env *env, const char *tool, const char **args,
-                        const char *data, size_t len, struct alm_sandbox_result *r,
-                        struct alm_errbuf *eb)
+                        const struct input *in, struct alm_sandbox_result *r, struct alm_errbuf *eb)
 {
     const char *argv[16];
     char path[512];
@@ -81,7 +87,9 @@ static enum alm_err run(const struct alm_extract_env *env, const char *tool, con
     for (size_t i = 0; args[i] && n < ALM_ARRAY_SIZE(argv) - 1; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    return alm_sandbox_run(argv, data, len, &env->lim, r, eb);
+    if (in->fd >= 0)
+        return alm_sandbox_run_fd(argv, in->fd, &env->lim, r, eb);
+    return alm_sandbox_run(argv, in->data, in->len, &env->lim, r, eb);
 }
 
 /* The document's error for a child that did not finish well; what names the format. */
@@ -106,27 +114,38 @@ static enum alm_err child_failed(const struct alm_extract_env *env, const char *
                     r->err[0] ? r->err : "the extractor failed");
 }
 
-/* One page image (or an image document) through tesseract; text appended to b. */
+/* Tesseract's output into b: paragraphs apart by blank lines, like pdftotext's. */
+static enum alm_err ocr_text(const struct alm_sandbox_result *r, struct alm_build *b,
+                             struct alm_errbuf *eb)
+{
+    enum alm_err err = ALM_OK;
+
+    if (!alm_text_valid_utf8(r->out.data ? r->out.data : "", r->out.len))
+        return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "OCR gave text that is not UTF-8");
+    for (size_t i = 0; !err && i < r->out.len;) {
+        size_t n = strcspn(r->out.data + i, "\n");
+        if (n == 0)
+            alm_build_break(b, ALM_BRK_PARA);
+        err = alm_build_text(b, r->out.data + i, n);
+        alm_build_break(b, ALM_BRK_LINE);
+        i += n + 1;
+    }
+    return err;
+}
+
+/* One page image through tesseract; text appended to b. */
 static enum alm_err ocr_image(const struct alm_extract_env *env, const char *img, size_t len,
                               struct alm_build *b, struct alm_errbuf *eb)
 {
     const char *args[] = {"stdin", "stdout", "-l", env->ocr_languages, "--psm", "3", NULL};
     struct alm_sandbox_result r;
-    enum alm_err err = run(env, "tesseract", args, img, len, &r, eb);
+    struct input in = {-1, img, len};
+    enum alm_err err = run(env, "tesseract", args, &in, &r, eb);
 
     if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
         err = child_failed(env, "image (OCR)", &r, eb);
-    if (!err && !alm_text_valid_utf8(r.out.data ? r.out.data : "", r.out.len))
-        err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "OCR gave text that is not UTF-8");
-    for (size_t i = 0; !err && i < r.out.len;) {
-        /* Tesseract separates paragraphs by blank lines, like pdftotext. */
-        size_t n = strcspn(r.out.data + i, "\n");
-        if (n == 0)
-            alm_build_break(b, ALM_BRK_PARA);
-        err = alm_build_text(b, r.out.data + i, n);
-        alm_build_break(b, ALM_BRK_LINE);
-        i += n + 1;
-    }
+    if (!err)
+        err = ocr_text(&r, b, eb);
     alm_sandbox_result_release(&r);
     return err;
 }
@@ -137,12 +156,12 @@ struct pdf_info {
     char title[256];
 };
 
-static enum alm_err pdf_info(const struct alm_extract_env *env, const char *data, size_t len,
+static enum alm_err pdf_info(const struct alm_extract_env *env, const struct input *in,
                              struct pdf_info *info, struct alm_errbuf *eb)
 {
     const char *args[] = {"-enc", "UTF-8", "fd://0", NULL};
     struct alm_sandbox_result r;
-    enum alm_err err = run(env, "pdfinfo", args, data, len, &r, eb);
+    enum alm_err err = run(env, "pdfinfo", args, in, &r, eb);
 
     memset(info, 0, sizeof(*info));
     if (!err && r.exit_code != 0 && strstr(r.err, "Incorrect password"))
@@ -198,8 +217,8 @@ enum alm_err alm_extract_pdf_pages(const char *txt, size_t len, size_t cap,
 }
 
 /* Every page rendered and read by tesseract: the document becomes the OCR text. */
-static enum alm_err pdf_ocr(const struct alm_extract_env *env, const char *data, size_t len,
-                            int pages, struct alm_extracted *out, struct alm_errbuf *eb)
+static enum alm_err pdf_ocr(const struct alm_extract_env *env, const struct input *in, int pages,
+                            struct alm_extracted *out, struct alm_errbuf *eb)
 {
     struct alm_build b;
     enum alm_err err = ALM_OK;
@@ -211,7 +230,7 @@ static enum alm_err pdf_ocr(const struct alm_extract_env *env, const char *data,
         snprintf(num, sizeof(num), "%d", p);
         const char *args[] = {"-r", "300", "-gray",       "-png",   "-f", num,
                               "-l", num,   "-singlefile", "fd://0", NULL};
-        err = run(env, "pdftoppm", args, data, len, &r, eb);
+        err = run(env, "pdftoppm", args, in, &r, eb);
         if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
             err = child_failed(env, "PDF page image", &r, eb);
         alm_build_location(&b, p);
@@ -238,20 +257,20 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-static enum alm_err extract_pdf(const struct alm_extract_env *env, const char *data, size_t len,
+static enum alm_err extract_pdf(const struct alm_extract_env *env, const struct input *in,
                                 struct alm_extracted *out, struct alm_errbuf *eb)
 {
     const char *args[] = {"-enc", "UTF-8", "-eol", "unix", "fd://0", "-", NULL};
     struct pdf_info info;
     struct alm_sandbox_result r;
-    enum alm_err err = pdf_info(env, data, len, &info, eb);
+    enum alm_err err = pdf_info(env, in, &info, eb);
 
     if (err)
         return err;
     if (info.pages > env->max_pages)
         return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "PDF has %d pages, more than the %d allowed",
                         info.pages, env->max_pages);
-    err = run(env, "pdftotext", args, data, len, &r, eb);
+    err = run(env, "pdftotext", args, in, &r, eb);
     if (!err && r.exit_code == 3)
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "encrypted PDF: copying its text is not allowed");
     else if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
@@ -260,7 +279,7 @@ static enum alm_err extract_pdf(const struct alm_extract_env *env, const char *d
         if (!env->ocr)
             err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "no text layer; OCR is off");
         else
-            err = pdf_ocr(env, data, len, info.pages, out, eb);
+            err = pdf_ocr(env, in, info.pages, out, eb);
     } else if (!err) {
         err = alm_extract_pdf_pages(r.out.data, r.out.len, env->lim.max_out, out, eb);
     }
@@ -272,16 +291,23 @@ static enum alm_err extract_pdf(const struct alm_extract_env *env, const char *d
     return err;
 }
 
-static enum alm_err extract_image(const struct alm_extract_env *env, const char *data, size_t len,
+static enum alm_err extract_image(const struct alm_extract_env *env, const struct input *in,
                                   struct alm_extracted *out, struct alm_errbuf *eb)
 {
+    const char *args[] = {"stdin", "stdout", "-l", env->ocr_languages, "--psm", "3", NULL};
+    struct alm_sandbox_result r;
     struct alm_build b;
     enum alm_err err;
 
     if (!env->ocr)
         return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "an image has no text layer; OCR is off");
     alm_build_init(&b, env->lim.max_out, NULL);
-    err = ocr_image(env, data, len, &b, eb);
+    err = run(env, "tesseract", args, in, &r, eb);
+    if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+        err = child_failed(env, "image (OCR)", &r, eb);
+    if (!err)
+        err = ocr_text(&r, &b, eb);
+    alm_sandbox_result_release(&r);
     if (err) {
         alm_build_release(&b);
         return err;
@@ -293,12 +319,12 @@ static enum alm_err extract_image(const struct alm_extract_env *env, const char 
 }
 
 static enum alm_err extract_in_child(const struct alm_extract_env *env, const char *mt,
-                                     const char *data, size_t len, struct alm_extracted *out,
+                                     const struct input *in, struct alm_extracted *out,
                                      struct alm_errbuf *eb)
 {
     const char *args[] = {"extract", "--type", mt, NULL};
     struct alm_sandbox_result r;
-    enum alm_err err = run(env, NULL, args, data, len, &r, eb);
+    enum alm_err err = run(env, NULL, args, in, &r, eb);
 
     if (!err && r.exit_code == 65)
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "%s", r.err[0] ? r.err : "the file is invalid");
@@ -311,17 +337,19 @@ static enum alm_err extract_in_child(const struct alm_extract_env *env, const ch
 }
 
 enum alm_err alm_extract_document(const struct alm_extract_env *env, const char *media_type,
-                                  const char *data, size_t len, struct alm_extracted *out,
+                                  const char *data, size_t len, int fd, struct alm_extracted *out,
                                   struct alm_errbuf *eb)
 {
+    struct input in = {fd, data, len};
+
     memset(out, 0, sizeof(*out));
     if (!alm_extract_is_binary(media_type))
         return alm_extract(media_type, data, len, out, eb);
     if (strcmp(media_type, MT_PDF) == 0)
-        return extract_pdf(env, data, len, out, eb);
+        return extract_pdf(env, &in, out, eb);
     if (is_image(media_type))
-        return extract_image(env, data, len, out, eb);
-    return extract_in_child(env, media_type, data, len, out, eb);
+        return extract_image(env, &in, out, eb);
+    return extract_in_child(env, media_type, &in, out, eb);
 }
 
 /* ---- The child's answer ------------------------------------------------------------ */

@@ -30,11 +30,13 @@ size_t alm_extract_upload_limit(const struct alm_config *cfg, const char *media_
 
 /* Whether documents of this type are binary (kept as bytes, extracted in the sandbox). */
 bool alm_extract_is_binary(const char *media_type);
-/* Extracts data[0..len) of media_type. Errors are the document's own (bad file:
- * ALM_ERR_UNPROCESSABLE, message fit for documents.error) or ALM_ERR_INTERNAL when
- * no child could be started. out is released with alm_extracted_release(). */
+/* Extracts a document of media_type: text types from data[0..len), binary ones from
+ * the memfd fd (alm_sandbox_memfd) when fd >= 0, else from data[0..len). Errors are the
+ * document's own (bad file: ALM_ERR_UNPROCESSABLE, message fit for documents.error) or
+ * ALM_ERR_INTERNAL when no child could be started. out is released with
+ * alm_extracted_release(). */
 enum alm_err alm_extract_document(const struct alm_extract_env *env, const char *media_type,
-                                  const char *data, size_t len, struct alm_extracted *out,
+                                  const char *data, size_t len, int fd, struct alm_extracted *out,
                                   struct alm_errbuf *eb) ALM_MUSTCHECK;
 
 /* The office side, also behind `almanac extract` (and the fuzz targets): DOCX, PPTX,

@@ -3,6 +3,7 @@
 #include "chunker.h"
 #include "clock.h"
 #include "db.h"
+#include "docfile.h"
 #include "extract.h"
 #include "extract_doc.h"
 #include "log.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define UPSERT_BATCH 256
 
@@ -19,8 +21,9 @@ struct doc {
     int64_t kb;
     char *title;
     char *media_type;
-    char *content; /* the text, or the original bytes of a binary format */
+    char *content; /* the text ('' for binary formats: their file is in fd) */
     size_t len;
+    int fd; /* binary formats: the original in a memfd; else -1 */
 };
 
 static void doc_release(struct doc *d)
@@ -28,6 +31,8 @@ static void doc_release(struct doc *d)
     free(d->title);
     free(d->media_type);
     free(d->content);
+    if (d->fd >= 0)
+        close(d->fd);
 }
 
 /* Statement deadline: the request-sized one, but never past the job's deadline. */
@@ -54,7 +59,7 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
     err = alm_db_query(ctx->pg, stmt_timeout(ctx, deadline),
                        "UPDATE documents SET status = 'processing', attempts = attempts + 1, "
                        "updated_at = now() WHERE id = $1 "
-                       "RETURNING knowledge_base_id, title, media_type, content, original",
+                       "RETURNING knowledge_base_id, title, media_type, content",
                        1, params, &res, eb);
     if (err)
         return err;
@@ -242,7 +247,7 @@ static void record_failure(struct alm_ingest_ctx *ctx, int64_t id, bool last,
 enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool last_attempt,
                                  int64_t deadline_ms, struct alm_errbuf *eb)
 {
-    struct doc d = {0};
+    struct doc d = {.fd = -1};
     struct alm_extracted x = {0};
     struct alm_chunk *chunks = NULL;
     size_t n = 0;
@@ -254,7 +259,10 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, bool la
         goto out; /* a database failure is retried; a deleted document is done */
     struct alm_extract_env env;
     alm_extract_env_from_config(ctx->cfg, &env);
-    err = alm_extract_document(&env, d.media_type, d.content, d.len, &x, eb);
+    if (alm_extract_is_binary(d.media_type))
+        err = alm_docfile_to_memfd(ctx->pg, stmt_timeout(ctx, deadline_ms), id, &d.fd, eb);
+    if (!err)
+        err = alm_extract_document(&env, d.media_type, d.content, d.len, d.fd, &x, eb);
     if (!err)
         err = alm_chunk_text(
             &x,

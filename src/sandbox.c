@@ -79,10 +79,20 @@ static _Noreturn void child(const char *const *argv, int in, int out, int err,
     _exit(127);
 }
 
-/* A sealed in-memory file holding the input, at offset 0. */
+int alm_sandbox_memfd(void)
+{
+    return memfd_create("almanac-doc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+}
+
+void alm_sandbox_seal(int fd)
+{
+    (void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+}
+
+/* A sealed in-memory file holding the input. */
 static int input_fd(const void *in, size_t len)
 {
-    int fd = memfd_create("almanac-doc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = alm_sandbox_memfd();
     size_t done = 0;
 
     if (fd < 0)
@@ -97,8 +107,7 @@ static int input_fd(const void *in, size_t len)
         }
         done += (size_t)w;
     }
-    (void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
-    lseek(fd, 0, SEEK_SET);
+    alm_sandbox_seal(fd);
     return fd;
 }
 
@@ -253,23 +262,35 @@ enum alm_err alm_sandbox_run(const char *const *argv, const void *in, size_t inl
                              const struct alm_sandbox_limits *lim, struct alm_sandbox_result *r,
                              struct alm_errbuf *eb)
 {
+    int fd = input_fd(in, inlen);
+    enum alm_err err;
+
+    if (fd < 0) {
+        memset(r, 0, sizeof(*r));
+        return alm_fail(eb, ALM_ERR_INTERNAL, "cannot hold the document for the extractor");
+    }
+    err = alm_sandbox_run_fd(argv, fd, lim, r, eb);
+    close(fd);
+    return err;
+}
+
+enum alm_err alm_sandbox_run_fd(const char *const *argv, int fd,
+                                const struct alm_sandbox_limits *lim, struct alm_sandbox_result *r,
+                                struct alm_errbuf *eb)
+{
     int64_t deadline = alm_clock_ms() + lim->wall_ms;
     char *const *env = child_environment(argv[0]);
-    int fd, po[2], pe[2];
+    int po[2], pe[2];
     pid_t pid;
 
     memset(r, 0, sizeof(*r));
     r->out = (struct alm_buf)ALM_BUF_INIT(lim->max_out);
     r->exit_code = -1;
-    fd = input_fd(in, inlen);
-    if (fd < 0)
-        return alm_fail(eb, ALM_ERR_INTERNAL, "cannot hold the document for the extractor");
-    if (pipe2(po, O_CLOEXEC) != 0) {
-        close(fd);
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return alm_fail(eb, ALM_ERR_INTERNAL, "cannot rewind the document for the extractor");
+    if (pipe2(po, O_CLOEXEC) != 0)
         return alm_fail(eb, ALM_ERR_INTERNAL, "cannot start the extractor: no pipe");
-    }
     if (pipe2(pe, O_CLOEXEC) != 0) {
-        close(fd);
         close(po[0]);
         close(po[1]);
         return alm_fail(eb, ALM_ERR_INTERNAL, "cannot start the extractor: no pipe");
@@ -277,7 +298,6 @@ enum alm_err alm_sandbox_run(const char *const *argv, const void *in, size_t inl
     pid = fork();
     if (pid == 0)
         child(argv, fd, po[1], pe[1], lim, env, !sanitized_self(argv[0]));
-    close(fd);
     close(po[1]);
     close(pe[1]);
     if (pid < 0) {

@@ -37,6 +37,16 @@ struct alm_sandbox_result {
 enum alm_err alm_sandbox_run(const char *const *argv, const void *in, size_t inlen,
                              const struct alm_sandbox_limits *lim, struct alm_sandbox_result *r,
                              struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* The same with stdin the file open at fd (a memfd from alm_sandbox_memfd(), read from
+ * its start: children run one after another may share it). fd stays the caller's. */
+enum alm_err alm_sandbox_run_fd(const char *const *argv, int fd,
+                                const struct alm_sandbox_limits *lim, struct alm_sandbox_result *r,
+                                struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* A new in-memory file (close-on-exec) to fill with write() and hand to run_fd; -1 on
+ * failure. The document then never sits in the worker's heap. */
+int alm_sandbox_memfd(void);
+/* Seals a filled memfd against any change, so no child can alter what the next reads. */
+void alm_sandbox_seal(int fd);
 void alm_sandbox_result_release(struct alm_sandbox_result *r);
 /* What confines children on this host, probed once with a real child: "network
  * namespace" or "none (unprivileged namespaces refused)". Logged at worker start. */
