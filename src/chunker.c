@@ -7,6 +7,8 @@
 #include "chunker.h"
 #include "mem.h"
 
+#include <string.h>
+
 struct chunker {
     const struct alm_extracted *doc;
     const char *t;
@@ -159,6 +161,7 @@ static void add_chunk(struct chunker *ck, size_t start, size_t end)
         ck->chunks = alm_xrealloc(ck->chunks, ck->alloc * sizeof(*ck->chunks));
     }
     c = &ck->chunks[ck->n++];
+    memset(c, 0, sizeof(*c)); /* padding too: chunks compare byte for byte */
     c->start = start;
     c->end = end;
     c->cstart = cp_at(ck, start);

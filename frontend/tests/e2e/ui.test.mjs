@@ -205,7 +205,8 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
       assert.ok(statuses.length >= 2 && ['pending', 'processing'].includes(statuses[0]), `went through: ${statuses}`);
     }
     const titles = await page.locator('tr[data-doc-id] .doc-title').allInnerTexts();
-    assert.deepEqual(titles.sort(), ['incidents', 'onboarding']);
+    // titles from the documents' first headings, not their file names
+    assert.deepEqual(titles.sort(), ['Incident guide', 'Onboarding handbook']);
     await page.waitForTimeout(300);
     await shot('documents-laptop');
   });
@@ -237,12 +238,12 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await box.press('Enter');
     const first = page.locator('li.result').first();
     await first.waitFor();
-    assert.match(await first.locator('.result-title').innerText(), /onboarding/);
+    assert.match(await first.locator('.result-title').innerText(), /Onboarding handbook/);
     assert.ok((await first.locator('.snippet mark').count()) > 0, 'highlighted words');
     assert.match(await first.locator('.result-meta').innerText(), /Team handbook · § Equipment · score \d\.\d{3}/);
     await shot('search-laptop');
     await first.locator('.result-title button').click();
-    const dlg = page.getByRole('dialog', { name: 'onboarding' });
+    const dlg = page.getByRole('dialog', { name: 'Onboarding handbook' });
     await dlg.waitFor();
     const passage = dlg.locator('mark.passage');
     await passage.waitFor();
@@ -251,11 +252,11 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await shot('citation-laptop', false);
     await page.keyboard.press('Escape');
     await dlg.waitFor({ state: 'detached' });
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'onboarding', 'focus back on the result');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Onboarding handbook', 'focus back on the result');
     // snippets are text: the HTML document's markup never becomes markup
     await box.fill('blameless postmortem');
     await box.press('Enter');
-    await page.locator('li.result .result-title', { hasText: 'incidents' }).first().waitFor();
+    await page.locator('li.result .result-title', { hasText: 'Incident guide' }).first().waitFor();
     assert.equal(await page.locator('.snippet *:not(mark)').count(), 0);
   });
 
