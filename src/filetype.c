@@ -3,6 +3,7 @@
  * database costs milliseconds and a handle is not thread-safe. */
 #include "compat.h"
 #include "filetype.h"
+#include "log.h"
 
 #include <magic.h>
 #include <pthread.h>
@@ -106,6 +107,15 @@ static void sniff(const char *data, size_t len, char *out, size_t n)
         magic = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR | MAGIC_NO_CHECK_COMPRESS |
                            MAGIC_NO_CHECK_ELF);
         failed = !magic || magic_load(magic, NULL) != 0;
+        if (failed) {
+            if (magic)
+                magic_close(magic);
+            magic = NULL;
+            alm_warn("filetype.no_magic",
+                     "libmagic's database cannot be loaded; upload types come from names and "
+                     "declared types only",
+                     NULL);
+        }
     }
     if (!failed)
         m = magic_buffer(magic, data, len);
@@ -121,6 +131,15 @@ void alm_filetype_detect(const char *data, size_t len, const char *declared, con
     claimed(declared, filename, said, sizeof(said));
     sniff(data, len, found, sizeof(found));
     out[0] = '\0';
+    if (!found[0]) {
+        /* no magic database (an image without libmagic-mgc): the client's word, as before
+         * types came from the bytes */
+        if (is_text_type(said) || is_zip_type(said) || strcmp(said, "application/pdf") == 0 ||
+            strcmp(said, "image/png") == 0 || strcmp(said, "image/jpeg") == 0 ||
+            strcmp(said, "image/tiff") == 0)
+            snprintf(out, n, "%s", said);
+        return;
+    }
     for (size_t i = 0; i < ALM_ARRAY_SIZE(exact); i++) {
         if (strcmp(found, exact[i]) == 0) {
             /* libmagic may call any OOXML package by the first part it sees: the name
