@@ -307,6 +307,8 @@ enum alm_err alm_sandbox_run_fd(const char *const *argv, int fd,
     }
     setpgid(pid, pid); /* also here, so that a kill right away reaches the group */
     pump(po[0], pe[0], deadline, r, lim);
+    if (r->timed_out || r->out_capped)
+        kill(-pid, SIGKILL); /* before the pipes close: the child dies of this, not SIGPIPE */
     close(po[0]);
     close(pe[0]);
     reap(pid, deadline, r->timed_out || r->out_capped, r);
