@@ -6,9 +6,16 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev)
-run_pkgs=(postgresql redis-server nginx ca-certificates)
-test_pkgs=(curl wrk procps psmisc iproute2 nodejs strace openssl # openssl: test CAs (tests/lib/tls.mjs)
+    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev libzip-dev libmagic-dev)
+# poppler-utils (pdfinfo, pdftotext, pdftoppm; GPL, run as separate programs) and
+# tesseract-ocr with its English data: the worker's PDF and OCR extractors.
+run_pkgs=(postgresql redis-server nginx ca-certificates poppler-utils tesseract-ocr
+    tesseract-ocr-eng)
+# The format tests' producers: ghostscript and qpdf (PDFs, encrypted ones), pandoc (ODT,
+# EPUB), LibreOffice Impress (ODP, converted from a PPTX).
+# openssl: test CAs (tests/lib/tls.mjs); strace: the listen socket's one close.
+test_pkgs=(curl wrk procps psmisc iproute2 nodejs strace openssl ghostscript qpdf pandoc
+    libreoffice-impress-nogui
     chromium) # chromium: the web frontend's browser tests (playwright-core drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

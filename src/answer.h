@@ -18,6 +18,8 @@ struct alm_passage {
     int64_t start; /* code points in the document's text */
     int64_t end;
     int relevance; /* percent of the question's words found in it */
+    int location;  /* page, slide, sheet or chapter (search.h); 0 when the format has none */
+    char location_kind[8];
 };
 
 /* Share (0..100) of the distinct words of question (three letters or more, not stop

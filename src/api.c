@@ -38,6 +38,7 @@ static const struct alm_route routes[] = {
     {"DELETE", "/api/v1/documents/{id}", alm_api_docs_delete, 0},
     {"POST", "/api/v1/documents/{id}/reprocess", alm_api_docs_reprocess, ALM_ROUTE_AUTH},
     {"GET", "/api/v1/documents/{id}/content", alm_api_docs_content, 0},
+    {"GET", "/api/v1/documents/{id}/file", alm_api_docs_file, 0},
     {"POST", "/api/v1/search", alm_api_search, ALM_ROUTE_AUTH},
     {"POST", "/api/v1/answers", alm_api_answers, ALM_ROUTE_AUTH},
     {"GET", "/api/v1/conversations", alm_api_conversations_list, 0},

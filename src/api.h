@@ -86,6 +86,7 @@ void alm_api_docs_get(struct alm_req *req);
 void alm_api_docs_delete(struct alm_req *req);
 void alm_api_docs_reprocess(struct alm_req *req);
 void alm_api_docs_content(struct alm_req *req);
+void alm_api_docs_file(struct alm_req *req);
 void alm_api_search(struct alm_req *req);
 /* The body's "knowledge_base_ids", each readable by the user (404 names the first that is
  * not), or all readable ones when none is named. *kbs is new. */

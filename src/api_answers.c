@@ -270,14 +270,22 @@ static bool keep_going(void *arg)
 
 /* ---------------------------------------------------------------- the answer's outcome */
 
+/* "page" for the UI's "page 12"; "location" says where in any paged format, as search does. */
 static json_t *passage_json(const struct alm_passage *p, int n)
 {
-    return json_pack("{s:i, s:I, s:I, s:s, s:o, s:n, s:i, s:I, s:I, s:s}", "n", n, "document_id",
-                     (json_int_t)p->document_id, "knowledge_base_id",
+    bool located = p->location && p->location_kind[0];
+    bool paged = located && strcmp(p->location_kind, "page") == 0;
+
+    return json_pack("{s:i, s:I, s:I, s:s, s:o, s:o, s:o, s:i, s:I, s:I, s:s}", "n", n,
+                     "document_id", (json_int_t)p->document_id, "knowledge_base_id",
                      (json_int_t)p->knowledge_base_id, "title", p->title, "section",
-                     p->section ? json_string(p->section) : json_null(), "page", "chunk_index",
-                     p->chunk_index, "start", (json_int_t)p->start, "end", (json_int_t)p->end,
-                     "text", p->text);
+                     p->section ? json_string(p->section) : json_null(), "page",
+                     paged ? json_integer(p->location) : json_null(), "location",
+                     located ? json_pack("{s:s, s:i}", "kind", p->location_kind, "number",
+                                         p->location)
+                             : json_null(),
+                     "chunk_index", p->chunk_index, "start", (json_int_t)p->start, "end",
+                     (json_int_t)p->end, "text", p->text);
 }
 
 static void ground(struct job *j)
@@ -722,7 +730,10 @@ static bool passages_or_reply(struct alm_req *req, PGconn *conn, struct job *j,
                                   alm_xstrdup(PQgetvalue(rows, r, 1)),
                                   h->start,
                                   h->end,
-                                  0};
+                                  0,
+                                  h->location,
+                                  {0}};
+        snprintf(p->location_kind, sizeof(p->location_kind), "%s", h->location_kind);
         p->relevance = alm_answer_relevance(j->question, p->text);
     }
     PQclear(rows);

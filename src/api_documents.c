@@ -2,6 +2,8 @@
 #include "compat.h"
 #include "api.h"
 #include "db.h"
+#include "extract_doc.h"
+#include "filetype.h"
 #include "log.h"
 #include "multipart.h"
 #include "outbox.h"
@@ -13,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define ACCEPTED_TYPES "text/plain, text/markdown, text/html"
 #define DOC_COLUMNS                                                                                \
     "d.id, d.knowledge_base_id, d.title, d.filename, d.media_type, d.size_bytes, d.sha256, "       \
     "d.status, d.error, d.chunk_count, d.created_at, d.updated_at, d.processed_at"
@@ -29,8 +30,9 @@ struct upload {
     size_t len;
     char filename[256];
     char title[256];
-    char media_type[64];
+    char media_type[96];
     char charset[64];
+    bool title_from_filename;
 };
 
 static json_t *nullable(const PGresult *res, int row, int col)
@@ -50,38 +52,6 @@ static json_t *doc_json(const PGresult *res, int row)
         atoi(PQgetvalue(res, row, 9)), "created_at", alm_api_time(PQgetvalue(res, row, 10)),
         "updated_at", alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
         PQgetisnull(res, row, 12) ? json_null() : alm_api_time(PQgetvalue(res, row, 12)));
-}
-
-/* The media type without parameters, lower-cased; inferred from the file name when the
- * client sent none or a generic one. "" when not acceptable. */
-static void media_type(const char *declared, const char *filename, char *out, size_t n)
-{
-    static const struct {
-        const char *ext, *type;
-    } by_ext[] = {{".txt", "text/plain"},         {".text", "text/plain"}, {".md", "text/markdown"},
-                  {".markdown", "text/markdown"}, {".html", "text/html"},  {".htm", "text/html"}};
-    char t[64] = "";
-    size_t len = declared ? strcspn(declared, "; \t") : 0;
-
-    if (len < sizeof(t)) {
-        for (size_t i = 0; i < len; i++)
-            t[i] =
-                (char)((declared[i] >= 'A' && declared[i] <= 'Z') ? declared[i] + 32 : declared[i]);
-        t[len] = '\0';
-    }
-    if (strcmp(t, "text/x-markdown") == 0)
-        snprintf(t, sizeof(t), "text/markdown");
-    if (!*t || strcmp(t, "application/octet-stream") == 0) {
-        const char *dot = strrchr(filename, '.');
-        for (size_t i = 0; dot && i < ALM_ARRAY_SIZE(by_ext); i++) {
-            if (strcasecmp(dot, by_ext[i].ext) == 0)
-                snprintf(t, sizeof(t), "%s", by_ext[i].type);
-        }
-    }
-    if (strcmp(t, "text/plain") != 0 && strcmp(t, "text/markdown") != 0 &&
-        strcmp(t, "text/html") != 0)
-        t[0] = '\0';
-    snprintf(out, n, "%s", t);
 }
 
 /* The title: the form's "title" field, else the file name without its extension. */
@@ -137,16 +107,23 @@ static bool take_upload_or_reply(struct alm_req *req, struct alm_multipart *mp, 
         return false;
     }
     snprintf(up->filename, sizeof(up->filename), "%s", name);
-    if (!up->title[0])
+    if (!up->title[0]) {
         default_title(up);
-    media_type(declared, up->filename, up->media_type, sizeof(up->media_type));
+        up->title_from_filename = true; /* the document's own title will replace it */
+    }
+    alm_filetype_detect(up->data, up->len, declared, up->filename, up->media_type,
+                        sizeof(up->media_type));
     if (!up->media_type[0]) {
         alm_reply_error(req, ALM_ERR_MEDIA_TYPE, "unsupported media type; accepted: %s",
-                        ACCEPTED_TYPES);
+                        alm_filetype_accepted);
         return false;
     }
-    if (!declared || !alm_text_charset_param(declared, up->charset, sizeof(up->charset)))
-        snprintf(up->charset, sizeof(up->charset), "utf-8");
+    if (!declared || !alm_text_charset_param(declared, up->charset, sizeof(up->charset))) {
+        if (strcmp(up->media_type, "text/html") == 0)
+            alm_text_sniff_html_charset(up->data, up->len, up->charset, sizeof(up->charset));
+        else
+            snprintf(up->charset, sizeof(up->charset), "utf-8");
+    }
     return true;
 }
 
@@ -155,12 +132,17 @@ static bool text_or_reply(struct alm_req *req, const struct upload *up, char **t
 {
     const struct alm_app *app = alm_req_app(req);
     struct alm_errbuf eb = {{0}};
-    size_t max = (size_t)app->cfg->max_upload_bytes;
+    size_t max = alm_extract_upload_limit(app->cfg, up->media_type);
     enum alm_err err;
 
     if (up->len > max) {
         alm_reply_error(req, ALM_ERR_TOO_LARGE, "document larger than %zu bytes", max);
         return false;
+    }
+    if (alm_extract_is_binary(up->media_type)) {
+        *text = NULL; /* extracted by the worker, from the original */
+        *len = 0;
+        return true;
     }
     err = alm_text_to_utf8(up->charset, up->data, up->len, max * 4, text, len, &eb);
     if (err == ALM_ERR_MEDIA_TYPE) {
@@ -209,20 +191,34 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
     const struct alm_app *app = alm_req_app(req);
     int t = (int)app->cfg->db_timeout_ms;
     char size[24];
-    const char *params[7] = {kb, up->title, up->filename, up->media_type, size, sha, text};
+    char *hex = alm_xmalloc(up->len * 2 + 3);
+    const char *params[9] = {kb,
+                             up->title,
+                             up->filename,
+                             up->media_type,
+                             size,
+                             sha,
+                             text ? text : "",
+                             hex,
+                             up->title_from_filename ? "true" : "false"};
     enum alm_err err;
     json_t *job;
 
     (void)len;
     snprintf(size, sizeof(size), "%zu", up->len);
+    /* bytea in its text form: "\x" and hex digits */
+    hex[0] = '\\';
+    hex[1] = 'x';
+    sodium_bin2hex(hex + 2, up->len * 2 + 1, (const unsigned char *)up->data, up->len);
     err = alm_db_begin(conn, t, eb);
-    if (err)
-        return err;
-    err = alm_db_query(conn, t,
-                       "WITH d AS (INSERT INTO documents (knowledge_base_id, title, filename, "
-                       "media_type, size_bytes, sha256, content) VALUES ($1, $2, $3, $4, $5, $6, "
-                       "$7) RETURNING *) SELECT " DOC_COLUMNS " FROM d",
-                       7, params, res, eb);
+    if (!err)
+        err = alm_db_query(conn, t,
+                           "WITH d AS (INSERT INTO documents (knowledge_base_id, title, filename, "
+                           "media_type, size_bytes, sha256, content, original, "
+                           "title_from_filename) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bytea, "
+                           "$9) RETURNING *) SELECT " DOC_COLUMNS " FROM d",
+                           9, params, res, eb);
+    free(hex);
     if (err)
         return err;
     job = json_pack("{s:I}", "document_id", (json_int_t)strtoll(PQgetvalue(*res, 0, 0), NULL, 10));
@@ -258,7 +254,8 @@ void alm_api_docs_upload(struct alm_req *req)
         !alm_api_kb_visible_or_reply(req, conn, &me, kbid) || !take_upload_or_reply(req, mp, &up) ||
         !text_or_reply(req, &up, &text, &len))
         goto out;
-    crypto_hash_sha256(digest, (const unsigned char *)text, len);
+    /* text: the UTF-8 text, as before; binary formats: the bytes */
+    crypto_hash_sha256(digest, (const unsigned char *)(text ? text : up.data), text ? len : up.len);
     sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
     snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
     err = insert_document(req, conn, kb, &up, text, len, sha, &res, &eb);
@@ -368,6 +365,40 @@ void alm_api_docs_content(struct alm_req *req)
                                  PQgetvalue(res, 0, 1), "media_type", PQgetvalue(res, 0, 2),
                                  "content", PQgetvalue(res, 0, 3), "text", nullable(res, 0, 4),
                                  "status", PQgetvalue(res, 0, 5)));
+    PQclear(res);
+    alm_api_db_put(req, conn);
+}
+
+/* The uploaded file as it came; documents from before files were kept serve their
+ * stored UTF-8 content. */
+void alm_api_docs_file(struct alm_req *req)
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    PGresult *res = NULL;
+    int64_t id;
+
+    if (visible_doc_or_reply(req, conn, &id,
+                             "SELECT d.media_type, d.filename, "
+                             "coalesce(d.original, convert_to(d.content, 'UTF8'))" DOC_VISIBLE,
+                             &res)) {
+        size_t n = 0;
+        unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
+        char *copy = alm_xmalloc(n + 1), disp[600], *name = alm_xstrdup(PQgetvalue(res, 0, 1));
+        const char *mt = PQgetvalue(res, 0, 0);
+
+        for (char *p = name; *p; p++) {
+            if (*p == '"' || (unsigned char)*p < 0x20)
+                *p = '_'; /* a quoted-string may hold neither */
+        }
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+        if (bytes)
+            memcpy(copy, bytes, n);
+        PQfreemem(bytes);
+        alm_reply_header(req, "Content-Disposition", disp);
+        alm_reply_header(req, "X-Content-Type-Options", "nosniff");
+        alm_reply_raw(req, 200, mt, copy, n);
+        free(name);
+    }
     PQclear(res);
     alm_api_db_put(req, conn);
 }

@@ -141,12 +141,15 @@ json_t *alm_api_search_hit_json(const struct alm_search_hit *h)
         json_array_append_new(sources, json_string("keyword"));
     if (h->vector_rank)
         json_array_append_new(sources, json_string("vector"));
-    return json_pack("{s:I, s:I, s:s, s:o, s:i, s:s, s:f, s:I, s:I, s:o}", "document_id",
-                     (json_int_t)h->document_id, "knowledge_base_id",
-                     (json_int_t)h->knowledge_base_id, "title", h->title, "section",
-                     h->section ? json_string(h->section) : json_null(), "chunk_index",
-                     h->chunk_index, "snippet", h->snippet, "score", h->score, "start",
-                     (json_int_t)h->start, "end", (json_int_t)h->end, "sources", sources);
+    return json_pack(
+        "{s:I, s:I, s:s, s:o, s:i, s:s, s:f, s:I, s:I, s:o, s:o}", "document_id",
+        (json_int_t)h->document_id, "knowledge_base_id", (json_int_t)h->knowledge_base_id, "title",
+        h->title, "section", h->section ? json_string(h->section) : json_null(), "chunk_index",
+        h->chunk_index, "snippet", h->snippet, "score", h->score, "start", (json_int_t)h->start,
+        "end", (json_int_t)h->end, "sources", sources, "location",
+        h->location && h->location_kind[0]
+            ? json_pack("{s:s, s:i}", "kind", h->location_kind, "number", h->location)
+            : json_null());
 }
 
 static const char *mode_name(enum alm_search_mode m)

@@ -7,6 +7,8 @@
 #include "chunker.h"
 #include "mem.h"
 
+#include <string.h>
+
 struct chunker {
     const struct alm_extracted *doc;
     const char *t;
@@ -159,11 +161,13 @@ static void add_chunk(struct chunker *ck, size_t start, size_t end)
         ck->chunks = alm_xrealloc(ck->chunks, ck->alloc * sizeof(*ck->chunks));
     }
     c = &ck->chunks[ck->n++];
+    memset(c, 0, sizeof(*c)); /* padding too: chunks compare byte for byte */
     c->start = start;
     c->end = end;
     c->cstart = cp_at(ck, start);
     c->cend = cp_at(ck, end);
     c->section = sec ? sec->title : NULL;
+    c->location = alm_extracted_location_at(ck->doc, start);
 }
 
 /* Chunks the stretch t[from..to), which no section start lies inside. */
@@ -204,10 +208,16 @@ enum alm_err alm_chunk_text(const struct alm_extracted *doc, const struct alm_ch
     ck.min_cp = opts->target_chars * 3 / 5 ? opts->target_chars * 3 / 5 : 1;
     ck.max_cp = opts->target_chars + opts->target_chars / 5;
     ck.overlap_cp = opts->overlap_chars;
-    for (size_t i = 0; i < doc->nsections; i++) {
-        size_t at = doc->sections[i].start;
+    /* Stretches end at section and location starts, both lists in order: merged. */
+    for (size_t i = 0, j = 0; i < doc->nsections || j < doc->nlocations;) {
+        size_t at;
+        if (j == doc->nlocations ||
+            (i < doc->nsections && doc->sections[i].start <= doc->locations[j].start))
+            at = doc->sections[i++].start;
+        else
+            at = doc->locations[j++].start;
         if (at <= from || at >= doc->len)
-            continue; /* not a new stretch: a section at 0, or out of order */
+            continue; /* not a new stretch: a start at 0, a repeat, or out of order */
         chunk_stretch(&ck, from, at);
         from = at;
     }

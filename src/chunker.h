@@ -3,8 +3,9 @@
  * Chunks follow the text's structure: a chunk ends at a paragraph break when one lies
  * near the target size, else at a sentence end, else at a space, and only as a last
  * resort inside a word, never inside a UTF-8 sequence. Chunks never cross a section
- * start (a heading begins a new chunk). Consecutive chunks of one section overlap by
- * about overlap characters, starting at a sentence or word boundary. */
+ * start (a heading begins a new chunk) nor a location start (a page, slide, sheet). Consecutive
+ * chunks of one section overlap by about overlap characters, starting at a sentence or word
+ * boundary. */
 #pragma once
 #include "compat.h"
 #include "err.h"
@@ -19,6 +20,7 @@ struct alm_chunk {
     size_t start, end;   /* byte offsets in the extracted text: text[start..end) */
     size_t cstart, cend; /* the same in characters (code points), for clients */
     const char *section; /* borrowed from the extraction; NULL outside any section */
+    int location;        /* page, slide, sheet or chapter of the chunk's start; 0: none */
 };
 
 /* Chunks doc. *out is a new array of *n chunks (caller frees); a document with text

@@ -64,6 +64,18 @@ struct alm_config {
     long http_drain_bytes;
     long http_drain_ms;
     long max_upload_bytes;
+    long max_upload_text;
+    long max_upload_pdf;
+    long max_upload_office;
+    long max_upload_image;
+    char *ocr;
+    char *ocr_languages;
+    char *extract_tools_dir;
+    long extract_memory_mb;
+    long extract_cpu_s;
+    long extract_timeout_ms;
+    long extract_max_text;
+    long pdf_max_pages;
     long shutdown_delay_ms;
     long shutdown_timeout_ms;
     long db_pool_size;

@@ -245,6 +245,8 @@ static enum alm_err sink_finish(struct sink *s, struct alm_extracted *out, struc
     out->text = alm_buf_detach(&s->text, &out->len);
     out->sections = s->sections;
     out->nsections = s->nsections;
+    if (s->nsections > 0 && !out->title)
+        out->title = alm_xstrdup(s->sections[0].title); /* the first heading */
     s->sections = NULL;
     s->nsections = 0;
     return ALM_OK;
@@ -518,6 +520,46 @@ static enum alm_err extract_html(struct sink *s, const char *src, size_t len, st
     return err;
 }
 
+/* ---- Markdown front matter -------------------------------------------------------- */
+
+/* The length of YAML front matter at the start of src (a line "---", then lines up to
+ * one of "---" or "..."), 0 when there is none. It is metadata, not body text: only its
+ * top-level scalar "title:" is used (into *title, when set), the rest is skipped. */
+static size_t front_matter(const char *src, size_t len, char **title)
+{
+    size_t i;
+
+    if (len < 4 || memcmp(src, "---", 3) != 0 || (src[3] != '\n' && src[3] != '\r'))
+        return 0;
+    i = src[3] == '\r' && len > 4 && src[4] == '\n' ? 5 : 4;
+    while (i < len) {
+        const char *line = src + i;
+        size_t n = strcspn(line, "\n");
+        size_t next = i + n + (i + n < len);
+        size_t ln = n > 0 && line[n - 1] == '\r' ? n - 1 : n;
+
+        if ((ln == 3 && (memcmp(line, "---", 3) == 0 || memcmp(line, "...", 3) == 0)))
+            return next;
+        if (ln > 6 && memcmp(line, "title:", 6) == 0 && !*title) {
+            const char *v = line + 6;
+            size_t vn = ln - 6;
+            while (vn > 0 && (*v == ' ' || *v == '\t'))
+                v++, vn--;
+            while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+                vn--;
+            if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0])
+                v++, vn -= 2;
+            if (vn > 0) {
+                *title = make_title(v, vn);
+                if (!**title)
+                    ALM_FREE(*title);
+            }
+        }
+        i = next;
+    }
+    return 0; /* never closed: not front matter, the text stays body */
+}
+
 /* ---- Entry points ------------------------------------------------------------------ */
 
 enum media { MEDIA_PLAIN, MEDIA_MARKDOWN, MEDIA_HTML, MEDIA_OTHER };
@@ -571,9 +613,10 @@ enum alm_err alm_extract(const char *media_type, const char *src, size_t len,
         return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "the document is not valid UTF-8 text");
     if (media == MEDIA_PLAIN)
         return extract_plain(src, len, out, eb);
-    if (media == MEDIA_MARKDOWN)
-        err = extract_markdown(&s, src, len, eb);
-    else
+    if (media == MEDIA_MARKDOWN) {
+        size_t skip = front_matter(src, len, &out->title);
+        err = extract_markdown(&s, src + skip, len - skip, eb);
+    } else
         err = extract_html(&s, src, len, eb);
     if (err)
         goto out;
@@ -590,6 +633,8 @@ void alm_extracted_release(struct alm_extracted *doc)
     for (size_t i = 0; i < doc->nsections; i++)
         free(doc->sections[i].title);
     free(doc->sections);
+    free(doc->locations);
+    free(doc->title);
     free(doc->text);
     memset(doc, 0, sizeof(*doc));
 }
@@ -610,4 +655,200 @@ const struct alm_section *alm_extracted_section_at(const struct alm_extracted *d
     if (lo == 0 || pos >= doc->sections[lo - 1].end)
         return NULL;
     return &doc->sections[lo - 1];
+}
+
+int alm_extracted_location_at(const struct alm_extracted *doc, size_t pos)
+{
+    size_t lo = 0, hi = doc->nlocations;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (doc->locations[mid].start <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? (doc->nlocations ? doc->locations[0].number : 0)
+                   : doc->locations[lo - 1].number;
+}
+
+/* ---- The builder of the paged formats --------------------------------------------- */
+
+void alm_build_init(struct alm_build *b, size_t cap, const char *kind)
+{
+    memset(b, 0, sizeof(*b));
+    b->text = (struct alm_buf)ALM_BUF_INIT(cap);
+    b->kind = kind;
+}
+
+void alm_build_break(struct alm_build *b, enum alm_brk brk)
+{
+    if (brk > b->pending)
+        b->pending = brk;
+    if (brk >= ALM_BRK_LINE)
+        b->cell_sep = false;
+}
+
+void alm_build_cell_end(struct alm_build *b)
+{
+    alm_build_break(b, ALM_BRK_SPACE);
+    b->cell_sep = true;
+}
+
+void alm_build_location(struct alm_build *b, int number)
+{
+    alm_build_break(b, ALM_BRK_PARA);
+    b->pending_loc = number;
+}
+
+static enum alm_err build_visible(struct alm_build *b, const char *p, size_t n)
+{
+    static const char *const seps[] = {"", " ", "\n", "\n\n"};
+    enum alm_err err = ALM_OK;
+
+    if (b->text.len > 0 && b->cell_sep && b->pending < ALM_BRK_LINE)
+        err = alm_buf_append(&b->text, " | ", 3);
+    else if (b->text.len > 0)
+        err = alm_buf_append(&b->text, seps[b->pending], strlen(seps[b->pending]));
+    b->pending = ALM_BRK_NONE;
+    b->cell_sep = false;
+    if (!err && b->pending_loc) {
+        if (b->nlocs == b->alocs) {
+            b->alocs = b->alocs ? b->alocs * 2 : 16;
+            b->locs = alm_xrealloc(b->locs, b->alocs * sizeof(*b->locs));
+        }
+        b->locs[b->nlocs++] = (struct alm_location){b->text.len, b->pending_loc};
+        b->pending_loc = 0;
+    }
+    if (!err && b->hlevel && !b->hseen) {
+        b->hstart = b->text.len;
+        b->hseen = true;
+    }
+    return err ? err : alm_buf_append(&b->text, p, n);
+}
+
+enum alm_err alm_build_text(struct alm_build *b, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t j = i;
+        if (is_space((unsigned char)p[i])) {
+            while (i < n && is_space((unsigned char)p[i]))
+                i++;
+            alm_build_break(b, ALM_BRK_SPACE);
+            continue;
+        }
+        while (j < n && !is_space((unsigned char)p[j]))
+            j++;
+        enum alm_err err = build_visible(b, p + i, j - i);
+        if (err)
+            return err;
+        i = j;
+    }
+    return ALM_OK;
+}
+
+static void build_section(struct alm_build *b, size_t start, int level, char *title)
+{
+    if (b->nsecs == MAX_SECTIONS) {
+        free(title); /* past the cap, more headings are text only */
+        return;
+    }
+    if (b->nsecs == b->asecs) {
+        b->asecs = b->asecs ? b->asecs * 2 : 16;
+        b->secs = alm_xrealloc(b->secs, b->asecs * sizeof(*b->secs));
+    }
+    b->secs[b->nsecs++] = (struct alm_section){start, 0, level, title};
+}
+
+void alm_build_heading_begin(struct alm_build *b, int level)
+{
+    if (b->hlevel)
+        return;
+    alm_build_break(b, ALM_BRK_PARA);
+    b->hlevel = level < 1 ? 1 : level > 6 ? 6 : level;
+    b->hseen = false;
+}
+
+void alm_build_heading_end(struct alm_build *b)
+{
+    if (!b->hlevel)
+        return;
+    if (b->hseen)
+        build_section(b, b->hstart, b->hlevel,
+                      make_title(b->text.data + b->hstart, b->text.len - b->hstart));
+    b->hlevel = 0;
+    alm_build_break(b, ALM_BRK_PARA);
+}
+
+void alm_build_title(struct alm_build *b, const char *title, size_t n)
+{
+    char *t;
+
+    if (b->title || !alm_text_valid_utf8(title, n))
+        return;
+    t = make_title(title, n);
+    if (*t)
+        b->title = t;
+    else
+        free(t);
+}
+
+enum alm_err alm_build_append(struct alm_build *b, const struct alm_extracted *x)
+{
+    size_t base;
+    enum alm_err err;
+
+    if (x->len == 0)
+        return ALM_OK;
+    /* The first visible byte carries the separator and the pending location. */
+    err = build_visible(b, x->text, 0);
+    base = b->text.len;
+    if (!err)
+        err = alm_buf_append(&b->text, x->text, x->len);
+    for (size_t i = 0; !err && i < x->nsections; i++)
+        build_section(b, base + x->sections[i].start, x->sections[i].level,
+                      alm_xstrdup(x->sections[i].title));
+    if (!err && x->title)
+        alm_build_title(b, x->title, strlen(x->title));
+    return err;
+}
+
+void alm_build_release(struct alm_build *b)
+{
+    for (size_t i = 0; i < b->nsecs; i++)
+        free(b->secs[i].title);
+    free(b->secs);
+    free(b->locs);
+    free(b->title);
+    alm_buf_release(&b->text);
+    memset(b, 0, sizeof(*b));
+}
+
+enum alm_err alm_build_finish(struct alm_build *b, struct alm_extracted *out, struct alm_errbuf *eb)
+{
+    memset(out, 0, sizeof(*out));
+    if (b->text.len == 0) {
+        alm_build_release(b);
+        return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "the document holds no text");
+    }
+    close_sections(b->secs, b->nsecs, b->text.len);
+    out->text = alm_buf_detach(&b->text, &out->len);
+    out->sections = b->secs;
+    out->nsections = b->nsecs;
+    out->location_kind = b->kind;
+    out->locations = b->locs;
+    out->nlocations = b->nlocs;
+    /* else the first heading; a sheet's name is no title for the whole workbook */
+    out->title = b->title ? b->title
+                 : b->nsecs && !(b->kind && !strcmp(b->kind, "sheet"))
+                     ? alm_xstrdup(b->secs[0].title)
+                     : NULL;
+    b->secs = NULL;
+    b->nsecs = 0;
+    b->locs = NULL;
+    b->title = NULL;
+    alm_build_release(b);
+    return ALM_OK;
 }

@@ -3,13 +3,16 @@
 #include "chunker.h"
 #include "clock.h"
 #include "db.h"
+#include "docfile.h"
 #include "extract.h"
+#include "extract_doc.h"
 #include "log.h"
 #include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define UPSERT_BATCH 256
 /* Chunk rows per INSERT: a 20 MiB document makes ~25,000 chunks; one statement of all of
@@ -21,8 +24,9 @@ struct doc {
     int64_t kb;
     char *title;
     char *media_type;
-    char *content;
+    char *content; /* the text ('' for binary formats: their file is in fd) */
     size_t len;
+    int fd; /* binary formats: the original in a memfd; else -1 */
 };
 
 static void doc_release(struct doc *d)
@@ -30,6 +34,8 @@ static void doc_release(struct doc *d)
     free(d->title);
     free(d->media_type);
     free(d->content);
+    if (d->fd >= 0)
+        close(d->fd);
 }
 
 /* Statement deadline: the request-sized one, but never past the job's deadline. */
@@ -67,6 +73,16 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
         d->media_type = alm_xstrdup(PQgetvalue(res, 0, 2));
         d->len = (size_t)PQgetlength(res, 0, 3);
         d->content = alm_xstrndup(PQgetvalue(res, 0, 3), d->len);
+        if (alm_extract_is_binary(d->media_type) && !PQgetisnull(res, 0, 4)) {
+            unsigned char *b =
+                PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &d->len);
+            free(d->content);
+            d->content = alm_xmalloc(d->len + 1);
+            if (b)
+                memcpy(d->content, b, d->len);
+            d->content[d->len] = '\0';
+            PQfreemem(b);
+        }
     }
     PQclear(res);
     return ALM_OK;
@@ -148,10 +164,11 @@ static char *chunks_json(const struct alm_extracted *x, const struct alm_chunk *
 
     for (size_t i = from; i < to; i++) {
         json_array_append_new(
-            arr, json_pack("{s:i, s:s%, s:I, s:I, s:o}", "i", (int)i, "t",
+            arr, json_pack("{s:i, s:s%, s:I, s:I, s:o, s:o}", "i", (int)i, "t",
                            x->text + chunks[i].start, chunks[i].end - chunks[i].start, "s",
                            (json_int_t)chunks[i].cstart, "e", (json_int_t)chunks[i].cend, "sec",
-                           chunks[i].section ? json_string(chunks[i].section) : json_null()));
+                           chunks[i].section ? json_string(chunks[i].section) : json_null(), "loc",
+                           chunks[i].location ? json_integer(chunks[i].location) : json_null()));
     }
     text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
@@ -171,10 +188,10 @@ static enum alm_err insert_chunks(struct alm_ingest_ctx *ctx, const char *ids,
         const char *params[2] = {ids, json};
         err = alm_db_query(ctx->pg, t,
                            "INSERT INTO chunks (document_id, knowledge_base_id, chunk_index, text, "
-                           "start_offset, end_offset, section) "
-                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec "
+                           "start_offset, end_offset, section, location) "
+                           "SELECT d.id, d.knowledge_base_id, r.i, r.t, r.s, r.e, r.sec, r.loc "
                            "FROM documents d, jsonb_to_recordset($2::jsonb) "
-                           "AS r(i int, t text, s int, e int, sec text) WHERE d.id = $1",
+                           "AS r(i int, t text, s int, e int, sec text, loc int) WHERE d.id = $1",
                            2, params, NULL, eb);
         free(json);
     }
@@ -194,7 +211,7 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     char ids[24], count[16], limit[24];
     const char *p_id[1] = {ids};
     const char *p_limit[1] = {limit};
-    const char *p_ready[3] = {ids, count, x->text};
+    const char *p_ready[5] = {ids, count, x->text, x->location_kind, x->title};
     PGresult *res = NULL;
     enum alm_err err;
 
@@ -209,9 +226,11 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
     if (!err)
         err = alm_db_query(ctx->pg, t,
                            "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "
-                           "text = $3, processed_at = now(), updated_at = now() WHERE id = $1 "
+                           "text = $3, processed_at = now(), updated_at = now(), "
+                           "location_kind = $4, title = CASE WHEN title_from_filename AND "
+                           "$5::text IS NOT NULL THEN $5 ELSE title END WHERE id = $1 "
                            "RETURNING id",
-                           3, p_ready, &res, eb);
+                           5, p_ready, &res, eb);
     *found = !err && PQntuples(res) > 0;
     if (!err && *found)
         err = alm_db_query(ctx->pg, t, "DELETE FROM chunks WHERE document_id = $1", 1, p_id, NULL,
@@ -280,7 +299,7 @@ void alm_ingest_record_waiting(struct alm_ingest_ctx *ctx, int64_t id, const cha
 enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadline_ms,
                                  struct alm_errbuf *eb)
 {
-    struct doc d = {0};
+    struct doc d = {.fd = -1};
     struct alm_extracted x = {0};
     struct alm_chunk *chunks = NULL;
     size_t n = 0;
@@ -290,7 +309,12 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, int64_t
     err = load(ctx, id, deadline_ms, &d, &found, eb);
     if (err || !found)
         goto out; /* a database failure is retried; a deleted document is done */
-    err = alm_extract(d.media_type, d.content, d.len, &x, eb);
+    struct alm_extract_env env;
+    alm_extract_env_from_config(ctx->cfg, &env);
+    if (alm_extract_is_binary(d.media_type))
+        err = alm_docfile_to_memfd(ctx->pg, stmt_timeout(ctx, deadline_ms), id, &d.fd, eb);
+    if (!err)
+        err = alm_extract_document(&env, d.media_type, d.content, d.len, d.fd, &x, eb);
     if (!err)
         err = alm_chunk_text(
             &x,

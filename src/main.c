@@ -19,6 +19,7 @@ static const struct alm_command {
     {"worker", alm_cmd_worker, "run ingestion jobs from the queue"},
     {"beat", alm_cmd_beat, "run the periodic tasks (one leader at a time)"},
     {"jobs", alm_cmd_jobs, "inspect queues, replay dead letters"},
+    {"extract", alm_cmd_extract, "extract an office or EPUB file's text (the worker's sandbox)"},
     {"migrate", alm_cmd_migrate, "apply pending database migrations"},
     {"user", alm_cmd_user, "create users (the first admin)"},
     {"reindex", alm_cmd_reindex, "queue documents for indexing again, in bulk, resumable"},

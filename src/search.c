@@ -241,12 +241,14 @@ static char *kb_array(const int64_t *kbs, size_t n)
 #define RANK_CAP "1000"
 
 /* The rows of given chunks with their headline, in any order: document_id,
- * knowledge_base_id, chunk_index, title, section, start_offset, end_offset, headline.
+ * knowledge_base_id, chunk_index, title, section, start_offset, end_offset, headline,
+ * location, location_kind.
  * The knowledge-base filter is applied again, so a stale payload in Qdrant can never
  * widen what a user sees. */
 #define ROW_SELECT                                                                                 \
     "SELECT c.document_id, c.knowledge_base_id, c.chunk_index, d.title, c.section, "               \
-    "c.start_offset, c.end_offset, ts_headline('english', c.text, q.q, $3) "                       \
+    "c.start_offset, c.end_offset, ts_headline('english', c.text, q.q, $3), c.location, "          \
+    "d.location_kind "                                                                             \
     "FROM unnest($4::bigint[], $5::int[]) AS h(doc, idx) "                                         \
     "JOIN chunks c ON c.document_id = h.doc AND c.chunk_index = h.idx "                            \
     "JOIN documents d ON d.id = c.document_id, " TSQUERY                                           \
@@ -325,6 +327,9 @@ static void hit_from_row(struct alm_search_hit *h, const PGresult *res, int row)
     h->start = strtoll(PQgetvalue(res, row, 5), NULL, 10);
     h->end = strtoll(PQgetvalue(res, row, 6), NULL, 10);
     h->snippet = alm_search_snippet_html(PQgetvalue(res, row, 7));
+    h->location = PQgetisnull(res, row, 8) ? 0 : atoi(PQgetvalue(res, row, 8));
+    snprintf(h->location_kind, sizeof(h->location_kind), "%s",
+             PQgetisnull(res, row, 9) ? "" : PQgetvalue(res, row, 9));
 }
 
 /* What the two paths found, and the fusion of both. */

@@ -30,9 +30,11 @@ struct alm_search_hit {
     char *snippet; /* HTML-escaped text, matches wrapped in <mark>...</mark> */
     int64_t start; /* characters (code points) in the document's text */
     int64_t end;
-    double score;     /* the fused score (or the single path's in a single mode) */
-    int keyword_rank; /* 1-based rank in the keyword list, 0 when absent */
-    int vector_rank;  /* 1-based rank in the vector list, 0 when absent */
+    int location;          /* page, slide, sheet or chapter; 0 when the format has none */
+    char location_kind[8]; /* "page", "slide", "sheet", "chapter" or "" */
+    double score;          /* the fused score (or the single path's in a single mode) */
+    int keyword_rank;      /* 1-based rank in the keyword list, 0 when absent */
+    int vector_rank;       /* 1-based rank in the vector list, 0 when absent */
 };
 
 struct alm_search_result {

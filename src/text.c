@@ -2,8 +2,10 @@
 #include "text.h"
 #include "mem.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -283,4 +285,57 @@ void alm_text_scrub_utf8(char *s)
         }
         s[i++] = '?';
     }
+}
+
+/* The value after "charset=" in p[0..n), quotes and spaces allowed around it. */
+static bool charset_value(const char *p, size_t n, char *out, size_t outn)
+{
+    for (size_t i = 0; i + 8 <= n; i++) {
+        size_t j, k = 0;
+        if (strncasecmp(p + i, "charset", 7) != 0)
+            continue;
+        j = i + 7;
+        while (j < n && (p[j] == ' ' || p[j] == '\t'))
+            j++;
+        if (j >= n || p[j] != '=')
+            continue;
+        j++;
+        while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '"' || p[j] == '\''))
+            j++;
+        while (j < n && k + 1 < outn && (isalnum((unsigned char)p[j]) || strchr("-_.:", p[j])))
+            out[k++] = (char)tolower((unsigned char)p[j++]);
+        out[k] = '\0';
+        return k > 0;
+    }
+    return false;
+}
+
+void alm_text_sniff_html_charset(const char *s, size_t n, char *out, size_t outn)
+{
+    size_t scan = n < 1024 ? n : 1024;
+
+    if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+        snprintf(out, outn, "utf-8");
+        return;
+    }
+    if (n >= 2 && (memcmp(s, "\xfe\xff", 2) == 0 || memcmp(s, "\xff\xfe", 2) == 0)) {
+        snprintf(out, outn, "%s", s[0] == '\xfe' ? "utf-16be" : "utf-16le");
+        return;
+    }
+    for (size_t i = 0; i + 5 < scan; i++) {
+        const char *end;
+        if (strncasecmp(s + i, "<meta", 5) != 0)
+            continue;
+        end = memchr(s + i, '>', scan - i);
+        if (!end)
+            break;
+        if (charset_value(s + i, (size_t)(end - (s + i)), out, outn)) {
+            /* the standard: a page that says UTF-16 in ASCII bytes is really UTF-8 */
+            if (strncmp(out, "utf-16", 6) == 0 || strcmp(out, "x-user-defined") == 0)
+                snprintf(out, outn, "utf-8");
+            return;
+        }
+        i = (size_t)(end - s);
+    }
+    snprintf(out, outn, "%s", alm_text_valid_utf8(s, n) ? "utf-8" : "windows-1252");
 }

@@ -19,3 +19,8 @@ enum alm_err alm_text_to_utf8(const char *charset, const char *s, size_t n, size
 /* The value of the charset parameter of a Content-Type header value, copied into out
  * (lower-cased); false when absent. */
 bool alm_text_charset_param(const char *content_type, char *out, size_t n);
+/* The charset of an HTML document that declares none in its Content-Type, as the HTML
+ * standard's sniffing finds it: a byte order mark, else a <meta charset> or <meta
+ * http-equiv content="...; charset="> in the first 1024 bytes, else UTF-8 when the bytes
+ * are valid UTF-8, else windows-1252 (the standard's default for unlabelled pages). */
+void alm_text_sniff_html_charset(const char *s, size_t n, char *out, size_t outn);

@@ -15,6 +15,7 @@ int alm_cmd_beat(int argc, char **argv);
 int alm_cmd_jobs(int argc, char **argv);
 int alm_cmd_snapshot(int argc, char **argv);
 int alm_cmd_reindex(int argc, char **argv);
+int alm_cmd_extract(int argc, char **argv);
 
 /* True when argv holds -h or --help; commands print their usage and exit 0 then. */
 bool alm_cmd_wants_help(int argc, char **argv);

@@ -1,5 +1,6 @@
 #include "compat.h"
 #include "cmd.h"
+#include "sandbox.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "service.h"
@@ -36,8 +37,8 @@ int alm_cmd_worker(int argc, char **argv)
                             &(struct alm_heartbeat_role){"worker", (int)cfg.worker_concurrency,
                                                          alm_worker_snapshot, alm_worker_renew, w});
     alm_service_run(&svc, alm_worker_alive, alm_worker_metrics, w);
-    alm_info("worker.started", "worker running", "{s:s, s:i}", "id", id, "threads",
-             (int)cfg.worker_concurrency);
+    alm_info("worker.started", "worker running", "{s:s, s:i, s:s}", "id", id, "threads",
+             (int)cfg.worker_concurrency, "extractor_network", alm_sandbox_network());
     alm_service_wait(&svc);
     if (!alm_worker_stop(w, cfg.shutdown_timeout_ms)) {
         /* Their jobs stay pending; another worker reclaims them after the idle time. */

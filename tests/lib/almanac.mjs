@@ -78,7 +78,8 @@ export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs
       res.on('data', (c) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const raw = Buffer.concat(chunks);
+        const text = raw.toString('utf8');
         let json;
         try {
           json = JSON.parse(text);
@@ -90,6 +91,7 @@ export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs
           headers: res.headers,
           rawHeaders: res.rawHeaders,
           body: text,
+          raw,
           json,
           complete: res.complete,
           ms: performance.now() - t0,

@@ -1,6 +1,7 @@
 /* Text extraction: plain text kept, Markdown and HTML to clean text with sections. */
 #include "unit.h"
 #include "extract.h"
+#include "extract_doc.h"
 #include "mem.h"
 #include "text.h"
 
@@ -314,6 +315,118 @@ static void bad_input_refused(void **state)
     alm_extracted_release(NULL);
 }
 
+static void markdown_front_matter_is_metadata(void **state)
+{
+    struct alm_extracted d;
+
+    (void)state;
+    assert_int_equal(extract("text/markdown",
+                             "---\ntitle: 'Pilot handbook'\nauthor: Ada\n---\n# Intro\n\nBody.\n",
+                             &d),
+                     ALM_OK);
+    assert_string_equal(d.title, "Pilot handbook");
+    assert_string_equal(d.text, "Intro\n\nBody.");
+    alm_extracted_release(&d);
+    /* without a title key: the first heading; "..." also closes front matter */
+    assert_int_equal(extract("text/markdown", "---\ntags: [a]\n...\n## Setup\n\nText.", &d),
+                     ALM_OK);
+    assert_string_equal(d.title, "Setup");
+    assert_null(strstr(d.text, "tags"));
+    alm_extracted_release(&d);
+    /* never closed: not front matter, the text stays */
+    assert_int_equal(extract("text/markdown", "---\ntitle: x\nno end", &d), ALM_OK);
+    assert_non_null(strstr(d.text, "no end"));
+    alm_extracted_release(&d);
+    /* plain text has no title of its own */
+    assert_int_equal(extract("text/plain", "# not a heading", &d), ALM_OK);
+    assert_null(d.title);
+    alm_extracted_release(&d);
+}
+
+static void builder_pages_cells_and_sections(void **state)
+{
+    struct alm_build b;
+    struct alm_extracted d;
+    struct alm_errbuf eb;
+
+    (void)state;
+    alm_build_init(&b, 1 << 20, "sheet");
+    alm_build_location(&b, 1);
+    alm_build_heading_begin(&b, 1);
+    assert_int_equal(alm_build_text(&b, "Budget", 6), ALM_OK);
+    alm_build_heading_end(&b);
+    assert_int_equal(alm_build_text(&b, "  Ferry  ", 9), ALM_OK);
+    alm_build_cell_end(&b);
+    assert_int_equal(alm_build_text(&b, "1200", 4), ALM_OK);
+    alm_build_cell_end(&b);
+    alm_build_break(&b, ALM_BRK_LINE);
+    assert_int_equal(alm_build_text(&b, "Ship", 4), ALM_OK);
+    alm_build_location(&b, 2);
+    alm_build_location(&b, 3); /* an empty sheet: the later number wins */
+    assert_int_equal(alm_build_text(&b, "Staff", 5), ALM_OK);
+    assert_int_equal(alm_build_finish(&b, &d, &eb), ALM_OK);
+    assert_string_equal(d.text, "Budget\n\nFerry | 1200\nShip\n\nStaff");
+    assert_string_equal(d.location_kind, "sheet");
+    assert_int_equal(d.nlocations, 2);
+    assert_int_equal(d.locations[1].number, 3);
+    assert_string_equal(d.text + d.locations[1].start, "Staff");
+    assert_int_equal(alm_extracted_location_at(&d, 0), 1);
+    assert_int_equal(alm_extracted_location_at(&d, d.len - 1), 3);
+    assert_null(d.title); /* a sheet name is no title for the workbook */
+    assert_int_equal(d.nsections, 1);
+    assert_int_equal(d.sections[0].end, d.len);
+    alm_extracted_release(&d);
+    /* nothing visible: refused, and released */
+    alm_build_init(&b, 1 << 20, NULL);
+    assert_int_equal(alm_build_text(&b, " \n ", 3), ALM_OK);
+    assert_int_equal(alm_build_finish(&b, &d, &eb), ALM_ERR_UNPROCESSABLE);
+    alm_extracted_release(&d);
+}
+
+static void pdftotext_pages(void **state)
+{
+    struct alm_extracted d;
+    struct alm_errbuf eb;
+    const char out[] = "Title line\nsecond line\n\nnew para\n\f\fThird page\n\f";
+
+    (void)state;
+    assert_int_equal(alm_extract_pdf_pages(out, sizeof(out) - 1, 1 << 20, &d, &eb), ALM_OK);
+    assert_string_equal(d.text, "Title line\nsecond line\n\nnew para\n\nThird page");
+    assert_string_equal(d.location_kind, "page");
+    assert_int_equal(d.nlocations, 2); /* page 2 is empty */
+    assert_int_equal(d.locations[1].number, 3);
+    alm_extracted_release(&d);
+    assert_int_equal(alm_extract_pdf_pages("\xff", 1, 1 << 20, &d, &eb), ALM_ERR_UNPROCESSABLE);
+    alm_extracted_release(&d);
+}
+
+static void child_answers_checked(void **state)
+{
+    struct alm_extracted d;
+    struct alm_errbuf eb;
+    const char *good = "{\"text\":\"h\u00e9 there\",\"sections\":[[0,9,1,\"h\u00e9\"]],"
+                       "\"kind\":\"slide\",\"locations\":[[0,1],[4,2]],\"title\":null}";
+    const char *bad[] = {
+        "{\"text\":\"abc\",\"sections\":[[0,9,1,\"x\"]],\"locations\":[]}", /* past end */
+        "{\"text\":\"h\u00e9\",\"sections\":[],\"locations\":[[2,1]]}",     /* mid code point */
+        "{\"text\":\"abc\",\"sections\":[],\"locations\":[[2,1],[1,2]]}",   /* out of order */
+        "{\"text\":\"abc\",\"sections\":[[0,1,9,\"x\"]],\"locations\":[]}", /* level */
+        "not json",
+    };
+
+    (void)state;
+    assert_int_equal(alm_extracted_from_json(good, strlen(good), &d, &eb), ALM_OK);
+    assert_string_equal(d.location_kind, "slide");
+    assert_int_equal(d.nlocations, 2);
+    assert_null(d.title);
+    alm_extracted_release(&d);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(alm_extracted_from_json(bad[i], strlen(bad[i]), &d, &eb),
+                         ALM_ERR_UNPROCESSABLE);
+        assert_null(d.text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +443,10 @@ int main(void)
         cmocka_unit_test(long_title_cut_on_boundary),
         cmocka_unit_test(empty_results_refused),
         cmocka_unit_test(bad_input_refused),
+        cmocka_unit_test(markdown_front_matter_is_metadata),
+        cmocka_unit_test(builder_pages_cells_and_sections),
+        cmocka_unit_test(pdftotext_pages),
+        cmocka_unit_test(child_answers_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

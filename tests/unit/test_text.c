@@ -245,6 +245,33 @@ static void charset_param(void **state)
     assert_string_equal(small, "utf-8");
 }
 
+static void assert_sniffs(const char *html, const char *want)
+{
+    char cs[64];
+    alm_text_sniff_html_charset(html, strlen(html), cs, sizeof(cs));
+    assert_string_equal(cs, want);
+}
+
+static void html_charset_sniffing(void **state)
+{
+    (void)state;
+    assert_sniffs("\xef\xbb\xbf<p>x</p>", "utf-8");
+    assert_sniffs("<META CHARSET=\"ISO-8859-1\"><p>caf\xe9</p>", "iso-8859-1");
+    assert_sniffs("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1251\">",
+                  "windows-1251");
+    /* the standard: a meta that says UTF-16 in ASCII bytes means UTF-8 */
+    assert_sniffs("<meta charset=utf-16>", "utf-8");
+    /* no label: UTF-8 when it is, else windows-1252 */
+    assert_sniffs("<p>caf\xc3\xa9</p>", "utf-8");
+    assert_sniffs("<p>caf\xe9</p>", "windows-1252");
+    /* a meta past the first 1024 bytes is not looked at */
+    char late[1200];
+    memset(late, ' ', sizeof(late));
+    memcpy(late + 1100, "<meta charset=koi8-r>", 21);
+    late[sizeof(late) - 1] = '\0';
+    assert_sniffs(late, "utf-8");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +283,7 @@ int main(void)
         cmocka_unit_test(invalid_input_refused),
         cmocka_unit_test(unknown_charset),
         cmocka_unit_test(cap_enforced),
+        cmocka_unit_test(html_charset_sniffing),
         cmocka_unit_test(bom_stripped),
         cmocka_unit_test(charset_param),
     };

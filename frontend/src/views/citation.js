@@ -36,6 +36,12 @@ export function locatePassage(doc, result) {
   return { parts: [content, '', ''], how: 'none', text: content };
 }
 
+/** "page 12", "slide 3", "sheet 2", "chapter 4"; '' when the format has no locations. */
+export function locationLabel(result) {
+  const loc = result && result.location;
+  return loc && loc.kind && loc.number ? `${loc.kind} ${loc.number}` : '';
+}
+
 export async function openCitation(result, { kbName = '' } = {}) {
   const opener = document.activeElement;
   const titleId = nextId('citation-title');
@@ -52,7 +58,7 @@ export async function openCitation(result, { kbName = '' } = {}) {
         'div',
         {},
         h('h2', { id: titleId }, result.title),
-        h('p', { class: 'muted small' }, [kbName, result.section ? `§ ${result.section}` : null, result.page ? `page ${result.page}` : null, `passage ${result.chunk_index + 1}`].filter(Boolean).join(' · ')),
+        h('p', { class: 'muted small' }, [kbName, locationLabel(result) || null, result.section ? `§ ${result.section}` : null, `passage ${result.chunk_index + 1}`].filter(Boolean).join(' · ')),
       ),
       close,
     ),

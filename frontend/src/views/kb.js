@@ -16,7 +16,7 @@ function uploadErrorText(file, e) {
     case 413:
       return `Too large: ${e.message.replace(/^document /, 'documents must not be ')}.`.replace(/\.\.$/, '.');
     case 415:
-      return 'Unsupported file type. Upload plain text (.txt), Markdown (.md) or HTML (.html).';
+      return 'Unsupported file type. Upload text, Markdown, HTML, PDF, Word, PowerPoint, Excel, OpenDocument, EPUB or an image (PNG, JPEG, TIFF).';
     case 409:
       return 'Already in this knowledge base (same content).';
     case 422:

@@ -3,7 +3,7 @@
 import { call, listAll, ApiError } from '../api.js';
 import { h, clear, snippetNodes, announce } from '../dom.js';
 import { flashMessage, messageSlot, pageHeader, message } from './common.js';
-import { openCitation } from './citation.js';
+import { openCitation, locationLabel } from './citation.js';
 
 export function renderSearch(root, { flash }) {
   const controller = new AbortController();
@@ -96,6 +96,7 @@ export function renderSearch(root, { flash }) {
             'p',
             { class: 'result-meta muted small' },
             h('span', {}, kbName(r.knowledge_base_id)),
+            locationLabel(r) ? h('span', { class: 'result-location' }, ` · ${locationLabel(r)}`) : null,
             r.section ? h('span', {}, ` · § ${r.section}`) : null,
             h('span', {}, ` · score ${Number(r.score).toFixed(3)}`),
             r.sources && r.sources.length ? h('span', {}, ` · ${r.sources.join(' + ')}`) : null,

@@ -84,7 +84,7 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
       html: tempFile(dir, 'incidents.html', INCIDENTS_HTML),
       big: tempFile(dir, 'big.txt', 'too large '.repeat(900)), // 9000 bytes > 4096: the api's 413
       huge: tempFile(dir, 'huge.txt', 'x'.repeat(200 * 1024)), // over nginx's limit too
-      png: tempFile(dir, 'photo.png', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex')),
+      png: tempFile(dir, 'archive.gz', Buffer.from('1f8b0800000000000003030000000000000000', 'hex')), // no accepted type
     };
   });
 
@@ -205,7 +205,8 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
       assert.ok(statuses.length >= 2 && ['pending', 'processing'].includes(statuses[0]), `went through: ${statuses}`);
     }
     const titles = await page.locator('tr[data-doc-id] .doc-title').allInnerTexts();
-    assert.deepEqual(titles.sort(), ['incidents', 'onboarding']);
+    // titles from the documents' first headings, not their file names
+    assert.deepEqual(titles.sort(), ['Incident guide', 'Onboarding handbook']);
     await page.waitForTimeout(300);
     await shot('documents-laptop');
   });
@@ -220,11 +221,11 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await huge.waitFor();
     assert.match(await huge.innerText(), /Too large: the upload is larger than this server accepts\./);
     await page.locator('#file-input').setInputFiles([files.png]);
-    const png = page.locator('li.upload.failed[data-filename="photo.png"]');
+    const png = page.locator('li.upload.failed[data-filename="archive.gz"]');
     await png.waitFor();
-    assert.match(await png.innerText(), /Unsupported file type\. Upload plain text \(\.txt\), Markdown \(\.md\) or HTML \(\.html\)\./);
+    assert.match(await png.innerText(), /Unsupported file type\. Upload text, Markdown, HTML, PDF, Word, PowerPoint, Excel, OpenDocument, EPUB or an image/);
     await shot('upload-errors-laptop');
-    await page.getByRole('button', { name: 'Dismiss message about photo.png' }).click();
+    await page.getByRole('button', { name: 'Dismiss message about archive.gz' }).click();
     assert.equal(await png.count(), 0);
   });
 
@@ -237,12 +238,12 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await box.press('Enter');
     const first = page.locator('li.result').first();
     await first.waitFor();
-    assert.match(await first.locator('.result-title').innerText(), /onboarding/);
+    assert.match(await first.locator('.result-title').innerText(), /Onboarding handbook/);
     assert.ok((await first.locator('.snippet mark').count()) > 0, 'highlighted words');
     assert.match(await first.locator('.result-meta').innerText(), /Team handbook · § Equipment · score \d\.\d{3}/);
     await shot('search-laptop');
     await first.locator('.result-title button').click();
-    const dlg = page.getByRole('dialog', { name: 'onboarding' });
+    const dlg = page.getByRole('dialog', { name: 'Onboarding handbook' });
     await dlg.waitFor();
     const passage = dlg.locator('mark.passage');
     await passage.waitFor();
@@ -251,11 +252,11 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
     await shot('citation-laptop', false);
     await page.keyboard.press('Escape');
     await dlg.waitFor({ state: 'detached' });
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'onboarding', 'focus back on the result');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Onboarding handbook', 'focus back on the result');
     // snippets are text: the HTML document's markup never becomes markup
     await box.fill('blameless postmortem');
     await box.press('Enter');
-    await page.locator('li.result .result-title', { hasText: 'incidents' }).first().waitFor();
+    await page.locator('li.result .result-title', { hasText: 'Incident guide' }).first().waitFor();
     assert.equal(await page.locator('.snippet *:not(mark)').count(), 0);
   });
 
