@@ -73,7 +73,7 @@ cond() { eval "$1"; } # check "..." cond '[ ... ] && [ ... ]'
 
 # ---------------------------------------------------------------- prerequisites
 need=()
-for t in podman podman-compose runc debootstrap curl openssl; do
+for t in podman podman-compose runc debootstrap curl openssl gs; do
     command -v "$t" >/dev/null || need+=("$t")
 done
 # `init: true` makes podman run catatonit as each container's init.
@@ -84,7 +84,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get -o DPkg::Lock::Timeout=900 update -qq
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
         podman podman-compose runc debootstrap curl openssl uidmap slirp4netns \
-        containernetworking-plugins netavark aardvark-dns catatonit python3-yaml >/dev/null
+        containernetworking-plugins netavark aardvark-dns catatonit python3-yaml ghostscript >/dev/null
 fi
 # crun fails on these machines (setrlimit, hybrid cgroups): runc with cgroupfs works.
 if [ ! -e /etc/containers/containers.conf ]; then
@@ -352,7 +352,21 @@ r=$(printf '%s' '<!doctype html><html><head><title>Office</title></head><body><h
         -H 'Content-Type: text/html; charset=utf-8' --data-binary @-)
 html_id=$(body_of "$r" | jget id)
 check "an HTML document uploaded: 202 (got $(status_of "$r"))" [ "$(status_of "$r")" = 202 ]
-check "every document ready" wait_all_ready 4 60
+# A PDF goes through pdfinfo and pdftotext in the extraction sandbox: the image must carry
+# them and their libraries, and libmagic's database (the type comes from the bytes).
+printf '%s\n' '%!PS' '/Helvetica findfont 14 scalefont setfont' \
+    '72 700 moveto (Page one of the deploy manual.) show showpage' \
+    '72 700 moveto (The quokka archive is on page two.) show showpage' >"$work/manual.ps"
+gs -q -dNOPAUSE -dBATCH -dSAFER -sDEVICE=pdfwrite -sOutputFile="$work/manual.pdf" "$work/manual.ps"
+r=$(http POST "/api/v1/knowledge-bases/$kb/documents?filename=manual.pdf" "${auth[@]}" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$work/manual.pdf")
+pdf_id=$(body_of "$r" | jget id)
+check "a PDF uploaded (declared as octet-stream): 202 (got $(status_of "$r"))" [ "$(status_of "$r")" = 202 ]
+check "every document ready" wait_all_ready 5 60
+r=$(http POST /api/v1/search "${auth[@]}" -H 'Content-Type: application/json' \
+    --data "{\"query\":\"quokka archive\",\"knowledge_base_ids\":[$kb]}")
+check "search finds the PDF's text on page 2 (got $(body_of "$r" | jget results.0.document_id) $(body_of "$r" | jget results.0.location))" \
+    cond '[ "$(body_of "$r" | jget results.0.document_id)" = "$pdf_id" ] && [ "$(body_of "$r" | jget results.0.location.number)" = 2 ]'
 r=$(http POST /api/v1/search "${auth[@]}" -H 'Content-Type: application/json' \
     --data "{\"query\":\"marmoset office\",\"knowledge_base_ids\":[$kb]}")
 check "search finds the HTML document's text" [ "$(body_of "$r" | jget results.0.document_id)" = "$html_id" ]
@@ -401,7 +415,7 @@ check "/ready 200 again $(($(now_ms) - t1)) ms after Redis started, nothing rest
 
 say "fault: the worker crashes (SIGKILL from the host) during ingestion"
 big=$(node -e 'let s="";for(let i=0;i<12000;i++)s+=`Paragraph ${i} about the quarterly kestrel${i%50} report and its many numbered findings.\n\n`;process.stdout.write(s)')
-n0=4
+n0=5
 n_up=0
 busy=0
 for i in $(seq 1 10); do
