@@ -21,15 +21,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startStack, sql, cpSlice } from './stack.mjs';
-import { makePdfFromText, makeDocxFromText } from '../lib/docmakers.mjs';
+import { startStack, sql, cpSlice, corpusDocument } from './stack.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MODES = ['keyword', 'vector', 'hybrid'];
 const K = 5;
 const verbose = process.argv.includes('--verbose');
 
-const TYPES = { '.md': 'text/markdown', '.txt': 'text/plain', '.html': 'text/html' };
 
 /** Code-point range [start, end) of passage in text, or null; a PDF's line breaks
  * may stand where the passage has spaces. */
@@ -39,14 +37,6 @@ function locate(text, passage) {
   if (!m) return null;
   const start = Array.from(text.slice(0, m.index)).length;
   return { start, end: start + Array.from(m[0]).length };
-}
-
-/** The bytes of a corpus document: a file, or one made at run time by a real producer
- * (ghostscript for PDF, npm's docx for DOCX) from a text whose form feeds are pages. */
-async function documentBytes(d) {
-  if (!d.make) return fs.readFileSync(path.join(HERE, 'corpus', d.file));
-  const text = fs.readFileSync(path.join(HERE, d.source), 'utf8');
-  return d.make === 'pdf' ? makePdfFromText(text, { title: d.title }) : makeDocxFromText(text, { title: d.title });
 }
 
 function isHit(result, want, texts) {
@@ -68,8 +58,8 @@ async function main() {
     const byTitle = new Map();
     const ids = [];
     for (const d of spec.documents) {
-      const data = await documentBytes(d);
-      const r = await c.upload(token, kb.id, d.file, data, { type: TYPES[path.extname(d.file)] ?? 'application/octet-stream', title: d.title });
+      const { data, type } = await corpusDocument(d);
+      const r = await c.upload(token, kb.id, d.file, data, { type, title: d.title });
       if (r.status !== 202) throw new Error(`upload ${d.file}: HTTP ${r.status} ${r.body}`);
       byTitle.set(d.title, r.json.id);
       ids.push(r.json.id);

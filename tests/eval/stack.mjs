@@ -5,10 +5,28 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { startPostgres, startRedis } from '../lib/services.mjs';
 import { startAlmanac, startProbed, migrate, createUser, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
+import { makePdfFromText, makeDocxFromText } from '../lib/docmakers.mjs';
+
+const EVAL_DIR = path.dirname(fileURLToPath(import.meta.url));
+const CORPUS_TYPES = { '.md': 'text/markdown', '.txt': 'text/plain', '.html': 'text/html' };
+
+/** The bytes and declared type of a document of questions.json: a corpus file, or one made
+ * at run time by a real producer (ghostscript for PDF, npm's docx for DOCX) from a text
+ * whose form feeds are pages. */
+export async function corpusDocument(d) {
+  const type = CORPUS_TYPES[path.extname(d.file)] ?? 'application/octet-stream';
+  if (!d.make) return { data: fs.readFileSync(path.join(EVAL_DIR, 'corpus', d.file)), type };
+  const text = fs.readFileSync(path.join(EVAL_DIR, d.source), 'utf8');
+  const data = d.make === 'pdf' ? await makePdfFromText(text, { title: d.title }) : await makeDocxFromText(text, { title: d.title });
+  return { data, type };
+}
 
 export const JWT_SECRET = 'search-tests-jwt-secret-0123456789abcdef';
 export const PASSWORD = 'correct-horse-battery';

@@ -13,10 +13,9 @@ import path from 'node:path';
 
 import { REPO_ROOT } from '../lib/almanac.mjs';
 import { startFakeChat } from '../lib/fakechat.mjs';
-import { startStack, sql, cpSlice } from '../eval/stack.mjs';
+import { startStack, sql, cpSlice, corpusDocument } from '../eval/stack.mjs';
 
 const EVAL = path.join(REPO_ROOT, 'tests', 'eval');
-const TYPES = { '.md': 'text/markdown', '.txt': 'text/plain', '.html': 'text/html' };
 
 function locate(text, passage) {
   const i = text.indexOf(passage);
@@ -45,8 +44,8 @@ test('cited passages hold the expected answer at least as often as hybrid search
     const byTitle = new Map();
     const ids = [];
     for (const d of spec.documents) {
-      const data = fs.readFileSync(path.join(EVAL, 'corpus', d.file));
-      const r = await s.c.upload(token, kb.id, d.file, data, { type: TYPES[path.extname(d.file)], title: d.title });
+      const { data, type } = await corpusDocument(d);
+      const r = await s.c.upload(token, kb.id, d.file, data, { type, title: d.title });
       assert.equal(r.status, 202, r.body);
       byTitle.set(d.title, r.json.id);
       ids.push(r.json.id);

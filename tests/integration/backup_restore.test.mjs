@@ -43,11 +43,14 @@ function run(file, args, env) {
   });
 }
 
-/** The environment of the scripts in local mode for one set of services. */
+/** The environment of the scripts in local mode for one set of services. They are
+ * operator commands: they run as the database's owner (a restore creates the schema,
+ * then migrates), not as the application role the services use. */
 function scriptEnv(pg, env) {
-  const u = new URL(pg.url);
+  const u = new URL(pg.ownerUrl);
   return {
     ...env,
+    ALMANAC_DATABASE_URL: pg.ownerUrl,
     PATH: `${pgBinDir()}:${process.env.PATH}`,
     ALMANAC_BACKUP_MODE: 'local',
     ALMANAC_BIN,

@@ -48,7 +48,7 @@ test('uploads after restoring an older dump become ready although Redis remember
 
   // The dump, then work the dump does not hold: its outbox rows are sent and marked.
   const dump = path.join(pg1.dir, 'almanac.dump');
-  execFileSync(pgBin(pg1, 'pg_dump'), ['-Fc', '-f', dump, pg1.url]);
+  execFileSync(pgBin(pg1, 'pg_dump'), ['-Fc', '-f', dump, pg1.ownerUrl]);
   const later = [await upload(s.c, 'bravo'), await upload(s.c, 'charlie')];
   await s.c.waitReady(token, later);
   const markers = redisCli(redis.port, '--scan', '--pattern', 'almanac:outbox:sent:*').trim().split('\n').filter(Boolean);
@@ -60,7 +60,7 @@ test('uploads after restoring an older dump become ready although Redis remember
   const pg2 = await startPostgres();
   cleanup.push(() => pg2.stop());
   sql(pg2, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-  execFileSync(pgBin(pg2, 'pg_restore'), ['--no-owner', '--exit-on-error', '-d', pg2.url, dump]);
+  execFileSync(pgBin(pg2, 'pg_restore'), ['--no-owner', '--exit-on-error', '-d', pg2.ownerUrl, dump]);
   assert.equal(sql(pg2, 'SELECT count(*) FROM documents'), '1');
   s = await up(pg2, redis, q);
   token = await s.c.login('dedup@example.org');

@@ -87,8 +87,7 @@ describe('upgrade from the previous release and roll back', { timeout: 600000 },
 
   test('old release with data; migrate under it; old and new side by side; roll back', async () => {
     // 1. The previous release, as deployed, with data.
-    const oldMigrate = await runAlmanac(['migrate'], { env, bin: old.bin, timeoutMs: 60000 });
-    assert.equal(oldMigrate.code, 0, oldMigrate.stderr);
+    await migrate(env, [], { bin: old.bin });
     const oldSchema = Number(sql(pg, 'SELECT max(version) FROM schema_migrations'));
     const newer = JSON.parse((await runAlmanac(['version', '--json'])).stdout).schema;
     assert.ok(oldSchema < newer.needs, 'the new release brings migrations');

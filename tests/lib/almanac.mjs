@@ -367,8 +367,8 @@ export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000, bin 
  * `almanac migrate [args]` as the owner role (production's migration Job does the same):
  * asserts that it exits 0; resolves to its result.
  */
-export async function migrate(env, args = []) {
-  const r = await runAlmanac(['migrate', ...args], { env: { ...env, ALMANAC_DATABASE_URL: asOwner(env.ALMANAC_DATABASE_URL) } });
+export async function migrate(env, args = [], { bin } = {}) {
+  const r = await runAlmanac(['migrate', ...args], { env: { ...env, ALMANAC_DATABASE_URL: asOwner(env.ALMANAC_DATABASE_URL) }, bin, timeoutMs: 60000 });
   assert.equal(r.code, 0, `migrate ${args.join(' ')}: ${r.stderr}${r.stdout}`);
   return r;
 }
