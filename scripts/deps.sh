@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev libzip-dev libmagic-dev)
+    libsodium-dev libssl-dev libcmocka-dev libcmark-dev libxml2-dev libzip-dev libmagic-dev libyaml-dev)
 # poppler-utils (pdfinfo, pdftotext, pdftoppm; GPL, run as separate programs) and
 # tesseract-ocr with its English data: the worker's PDF and OCR extractors.
 run_pkgs=(postgresql redis-server nginx ca-certificates poppler-utils tesseract-ocr

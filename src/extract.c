@@ -4,6 +4,7 @@
  * or ends with blank space and a paragraph break is always exactly one blank line. */
 #include "compat.h"
 #include "extract.h"
+#include "frontmatter.h"
 #include "mem.h"
 #include "text.h"
 
@@ -522,42 +523,20 @@ static enum alm_err extract_html(struct sink *s, const char *src, size_t len, st
 
 /* ---- Markdown front matter -------------------------------------------------------- */
 
-/* The length of YAML front matter at the start of src (a line "---", then lines up to
- * one of "---" or "..."), 0 when there is none. It is metadata, not body text: only its
- * top-level scalar "title:" is used (into *title, when set), the rest is skipped. */
+/* The length of the front matter to skip (frontmatter.c, libyaml); its title, on one
+ * line and cut like a heading, into *title. */
 static size_t front_matter(const char *src, size_t len, char **title)
 {
-    size_t i;
+    char *raw = NULL;
+    size_t skip = alm_front_matter(src, len, &raw);
 
-    if (len < 4 || memcmp(src, "---", 3) != 0 || (src[3] != '\n' && src[3] != '\r'))
-        return 0;
-    i = src[3] == '\r' && len > 4 && src[4] == '\n' ? 5 : 4;
-    while (i < len) {
-        const char *line = src + i;
-        size_t n = strcspn(line, "\n");
-        size_t next = i + n + (i + n < len);
-        size_t ln = n > 0 && line[n - 1] == '\r' ? n - 1 : n;
-
-        if ((ln == 3 && (memcmp(line, "---", 3) == 0 || memcmp(line, "...", 3) == 0)))
-            return next;
-        if (ln > 6 && memcmp(line, "title:", 6) == 0 && !*title) {
-            const char *v = line + 6;
-            size_t vn = ln - 6;
-            while (vn > 0 && (*v == ' ' || *v == '\t'))
-                v++, vn--;
-            while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
-                vn--;
-            if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0])
-                v++, vn -= 2;
-            if (vn > 0) {
-                *title = make_title(v, vn);
-                if (!**title)
-                    ALM_FREE(*title);
-            }
-        }
-        i = next;
+    if (raw) {
+        *title = make_title(raw, strlen(raw));
+        if (!**title)
+            ALM_FREE(*title);
+        free(raw);
     }
-    return 0; /* never closed: not front matter, the text stays body */
+    return skip;
 }
 
 /* ---- Entry points ------------------------------------------------------------------ */

@@ -12,7 +12,7 @@ import path from 'node:path';
 
 import { waitFor } from '../lib/almanac.mjs';
 import { startStack } from '../eval/stack.mjs';
-import { makeDocx, makePptx, makeXlsx, makePdf, makeScan, encryptPdf, makeZipBomb, makeZip, makePandoc, makeOds, makeOdp } from '../lib/docmakers.mjs';
+import { makeDocx, makePptx, makeXlsx, makePdf, makeScan, encryptPdf, makeZipBomb, makeZip, makePandoc, makeOds, makeOdp, makeTitledSlides, zipEntryText } from '../lib/docmakers.mjs';
 
 const TIMEOUT_MS = 180000;
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
@@ -132,15 +132,44 @@ describe('document formats', () => {
     assert.deepEqual((await find('herring', odp.id)).location, { kind: 'slide', number: 2 });
   });
 
+  test('slide titles of PPTX and ODP (title placeholders) are sections', async () => {
+    const made = makeTitledSlides([
+      { title: 'Welcome aboard', body: 'Opening remarks about the quay.' },
+      { title: 'Lighthouse duty', body: 'Keepers trim the wick at dusk.' },
+    ]);
+    // the producers wrote real title placeholders (not text boxes): those are under test
+    assert.match(zipEntryText(made.pandocPptx, 'ppt/slides/slide2.xml'), /<p:ph type="title"\s*\/>/);
+    assert.match(zipEntryText(made.libreofficePptx, 'ppt/slides/slide2.xml'), /<p:ph type="title"\s*\/>/);
+    assert.match(zipEntryText(made.odp, 'content.xml'), /presentation:class="title"/);
+    const find = async (q, id) => (await search(c, tok, kb, q)).find((h) => h.document_id === id);
+    const up = {
+      pandocPptx: await upload('duty.pptx', made.pandocPptx),
+      odp: await upload('duty.odp', made.odp),
+      libreofficePptx: await upload('duty-lo.pptx', made.libreofficePptx),
+    };
+    await c.waitReady(tok, Object.values(up).map((d) => d.id), { timeoutMs: TIMEOUT_MS });
+    for (const [kind, doc] of Object.entries(up)) {
+      const hit = await find('wick', doc.id);
+      assert.equal(hit.section, 'Lighthouse duty', `${kind}: the slide title is the section`);
+      assert.deepEqual(hit.location, { kind: 'slide', number: 2 }, kind);
+      assert.equal((await find('quay', doc.id)).section, 'Welcome aboard', kind);
+    }
+  });
+
   test('Markdown front matter is metadata and HTML finds its charset', async () => {
     const md = await upload('README.md', '---\ntitle: "Pilot handbook"\ntags: [boats]\n---\n# Intro\n\nPilots board from the starboard side.\n', 'text/markdown');
     const latin = Buffer.from('<html><head><title>x</title></head><body><p>Le caf\xe9 du port ouvre t\xf4t.</p></body></html>', 'latin1');
     const html = await upload('port.html', latin, 'text/html');
     const meta = await upload('meta.html', Buffer.from('<meta charset="iso-8859-1"><h1>R\xe8gles</h1><p>Quai num\xe9ro deux.</p>', 'latin1'), 'text/html');
-    const ready = await c.waitReady(tok, [md.id, html.id, meta.id], { timeoutMs: TIMEOUT_MS });
+    // YAML that libyaml refuses (an unclosed flow sequence) is not front matter: body text
+    const broken = await upload('BROKEN.md', '---\ntitle: [Tide tables\n---\n# Moorings\n\nBuoys are yellow.\n', 'text/markdown');
+    const ready = await c.waitReady(tok, [md.id, html.id, meta.id, broken.id], { timeoutMs: TIMEOUT_MS });
     assert.equal(ready.get(md.id).title, 'Pilot handbook');
     const text = (await c.call('GET', `/api/v1/documents/${md.id}/content`, { token: tok })).json.text;
     assert.doesNotMatch(text, /tags:|title:/, 'front matter is not body text');
+    const brokenText = (await c.call('GET', `/api/v1/documents/${broken.id}/content`, { token: tok })).json.text;
+    assert.match(brokenText, /title: \[Tide tables[\s\S]*Buoys are yellow\./, 'malformed front matter stays body text');
+    assert.notEqual(ready.get(broken.id).title, 'Tide tables', 'its title is not used');
     assert.match((await c.call('GET', `/api/v1/documents/${html.id}/content`, { token: tok })).json.text, /Le café du port ouvre tôt\./);
     assert.equal(ready.get(meta.id).title, 'Règles', 'first heading as title');
   });

@@ -1,6 +1,6 @@
 // Documents made at test time by real producers: npm's docx, pptxgenjs, exceljs and
 // SheetJS (ODS), and Debian's ghostscript (PDF), qpdf (encryption), pandoc (ODT, EPUB)
-// and LibreOffice (ODP, converted from a PPTX). Each returns a Buffer.
+// and LibreOffice (ODP, converted from a PPTX; PPTX from an ODP). Each returns a Buffer.
 import { execFileSync } from 'node:child_process';
 import { deflateRawSync } from 'node:zlib';
 import * as docx from 'docx';
@@ -10,6 +10,7 @@ import * as XLSX from 'xlsx';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 
 /** DOCX: pages is an array of pages, each an array of paragraphs; a string starting
  * with "# " is a Heading 1. Pages are separated by explicit page breaks. */
@@ -232,6 +233,26 @@ export function makeOds(sheets) {
   const wb = XLSX.utils.book_new();
   for (const [name, rows] of Object.entries(sheets)) XLSX.utils.book_append_sheet(wb, XLSX.utils.aoa_to_sheet(rows), name);
   return Buffer.from(XLSX.write(wb, { type: 'buffer', bookType: 'ods' }));
+}
+
+/** Slides {title, body} with real title placeholders: pandoc writes a PPTX (each "# "
+ * heading a slide whose title is a <p:ph type="title"/> shape), LibreOffice converts it to
+ * an ODP (presentation:class="title" frames) and that ODP back to its own PPTX. Returns
+ * {pandocPptx, odp, libreofficePptx}. */
+export function makeTitledSlides(slides) {
+  const md = slides.map((s) => `# ${s.title}\n\n${s.body}\n`).join('\n');
+  const pandocPptx = produce({ 'in.md': md }, 'out.pptx', 'pandoc', ['in.md', '-o', 'out.pptx']);
+  const odp = produce({ 'in.pptx': pandocPptx }, 'in.odp', 'soffice', ['--headless', '--convert-to', 'odp', 'in.pptx']);
+  const libreofficePptx = produce({ 'in.odp': odp }, 'in.pptx', 'soffice', ['--headless', '--convert-to', 'pptx', 'in.odp']);
+  return { pandocPptx, odp, libreofficePptx };
+}
+
+/** The text of one entry of a zip package (SheetJS's zip reader), undefined when absent. */
+export function zipEntryText(buf, name) {
+  const { CFB } = createRequire(import.meta.url)('xlsx'); // not among its ES module exports
+  const zip = CFB.read(buf, { type: 'buffer' });
+  const i = zip.FullPaths.indexOf(`Root Entry/${name}`);
+  return i < 0 ? undefined : Buffer.from(zip.FileIndex[i].content).toString('utf8');
 }
 
 /** ODP: a PPTX made by pptxgenjs, converted by LibreOffice. */

@@ -2,6 +2,7 @@
 #include "unit.h"
 #include "extract.h"
 #include "extract_doc.h"
+#include "frontmatter.h"
 #include "mem.h"
 #include "text.h"
 
@@ -315,6 +316,83 @@ static void bad_input_refused(void **state)
     alm_extracted_release(NULL);
 }
 
+/* The reader itself (libyaml): what counts as front matter and which title is taken. */
+static void front_matter_reader(void **state)
+{
+    static const struct {
+        const char *src;
+        bool is_front_matter;
+        const char *title; /* NULL: none */
+    } cases[] = {
+        {"---\ntitle: Plain\n---\nx", true, "Plain"},
+        {"---\r\ntitle: \"Quoted \\u00e9\"\r\n---\r\nx", true, "Quoted \xc3\xa9"},
+        {"---\ntitle: >\n  Folded\n  title\n...\nx", true, "Folded title\n"},
+        {"---\n# only a comment\n---\nx", true, NULL},
+        {"---\n---\nx", true, NULL},
+        /* only a top-level string scalar is the title */
+        {"---\nmeta:\n  title: Nested\n---\nx", true, NULL},
+        {"---\ntitle: [a, b]\n---\nx", true, NULL},
+        {"---\ntitle: !!binary aGk=\n---\nx", true, NULL},
+        {"---\nt: &a Anchor\ntitle: *a\n---\nx", true, NULL},
+        {"---\n? [complex, key]\n: v\ntitle: After\n---\nx", true, "After"},
+        {"---\ntitle: First\ntitle: Second\n---\nx", true, "First"},
+        /* malformed YAML, a list or a bare scalar: not front matter (body text) */
+        {"---\ntitle: [unclosed\n---\nx", false, NULL},
+        {"---\ntitle: \"a\" b\n---\nx", false, NULL},
+        {"---\n\tkey: tab indented\n---\nx", false, NULL},
+        {"---\n- a\n- b\n---\nx", false, NULL},
+        {"---\nA setext heading\n---\nx", false, NULL},
+        /* no opening or no closing line */
+        {"--- \ntitle: x\n---\n", false, NULL},
+        {"----\ntitle: x\n---\n", false, NULL},
+        {"---\ntitle: x\n", false, NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        static char untouched[] = "untouched";
+        char *title = untouched;
+        size_t len = strlen(cases[i].src);
+        size_t skip = alm_front_matter(cases[i].src, len, &title);
+
+        if (cases[i].is_front_matter)
+            assert_int_equal(skip, len - 1); /* everything up to the final "x" */
+        else
+            assert_int_equal(skip, 0);
+        if (cases[i].title)
+            assert_string_equal(title, cases[i].title);
+        else
+            assert_null(title);
+        free(title);
+    }
+}
+
+/* Front matter closes within ALM_FRONT_MATTER_MAX bytes (delimiters included), or it is
+ * body text: tested at the limit and one byte past it. */
+static void front_matter_bound(void **state)
+{
+    const size_t max = ALM_FRONT_MATTER_MAX;
+    char *src = malloc(max + 16);
+    char *title;
+
+    (void)state;
+    for (size_t over = 0; over <= 1; over++) {
+        /* "---\ntitle: T\n#xxxx...\n---\n": a comment fills it to max + over bytes */
+        size_t n = 0, total = max + over;
+        n += (size_t)sprintf(src, "---\ntitle: T\n#");
+        memset(src + n, 'x', total - n - 5);
+        n = total - 5;
+        memcpy(src + n, "\n---\n", 5);
+        memcpy(src + total, "body", 5);
+        assert_int_equal(alm_front_matter(src, total + 4, &title), over ? 0 : total);
+        if (over)
+            assert_null(title);
+        else
+            assert_string_equal(title, "T");
+        free(title);
+    }
+    free(src);
+}
+
 static void markdown_front_matter_is_metadata(void **state)
 {
     struct alm_extracted d;
@@ -336,6 +414,17 @@ static void markdown_front_matter_is_metadata(void **state)
     /* never closed: not front matter, the text stays */
     assert_int_equal(extract("text/markdown", "---\ntitle: x\nno end", &d), ALM_OK);
     assert_non_null(strstr(d.text, "no end"));
+    alm_extracted_release(&d);
+    /* malformed YAML: not front matter either; its lines stay body text, its title unused */
+    assert_int_equal(extract("text/markdown", "---\ntitle: [Broken\n---\n# Heading\n", &d), ALM_OK);
+    assert_non_null(strstr(d.text, "title: [Broken"));
+    assert_string_equal(d.title, "title: [Broken");
+    alm_extracted_release(&d);
+    /* a folded title becomes one line */
+    assert_int_equal(extract("text/markdown", "---\ntitle: |\n  Two\n  lines\n---\nBody.\n", &d),
+                     ALM_OK);
+    assert_string_equal(d.title, "Two lines");
+    assert_string_equal(d.text, "Body.");
     alm_extracted_release(&d);
     /* plain text has no title of its own */
     assert_int_equal(extract("text/plain", "# not a heading", &d), ALM_OK);
@@ -443,6 +532,8 @@ int main(void)
         cmocka_unit_test(long_title_cut_on_boundary),
         cmocka_unit_test(empty_results_refused),
         cmocka_unit_test(bad_input_refused),
+        cmocka_unit_test(front_matter_reader),
+        cmocka_unit_test(front_matter_bound),
         cmocka_unit_test(markdown_front_matter_is_metadata),
         cmocka_unit_test(builder_pages_cells_and_sections),
         cmocka_unit_test(pdftotext_pages),
