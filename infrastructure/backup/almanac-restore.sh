@@ -7,7 +7,7 @@
 # 1. checks the backup: every file against SHA256SUMS and the manifest, the dump with
 #    pg_restore --list; --verify-only stops here;
 # 2. the database: refuses one that holds users or documents unless --force; a freshly
-#    migrated empty schema is dropped first; pg_restore --exit-on-error, then
+#    migrated empty schema's tables are dropped first; pg_restore --exit-on-error, then
 #    `almanac migrate` (the backup may be older than the binaries);
 # 3. the vectors: the Qdrant snapshot when the manifest has one for the collection and
 #    vector size configured now (uploaded with its checksum, which Qdrant checks), else
@@ -69,8 +69,22 @@ if [ "$state" != 0 ] && ! $force; then
     die 73 "the database holds $state users and documents: restore into an empty one, or pass --force to replace it"
 fi
 note "restoring the database"
-in_db 'psql -XAtq -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"' >/dev/null ||
-    die 1 "cannot empty the database"
+# The schema's tables and functions go, the schema itself stays: its grants and default
+# privileges (the application role's rights where the owner and the services are separate
+# roles, as in the Kubernetes all-in-one overlay) belong to it and would go with it.
+in_db 'psql -XAtq -v ON_ERROR_STOP=1' >/dev/null <<'SQL' || die 1 "cannot empty the database"
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = 'public' LOOP
+    EXECUTE 'DROP TABLE IF EXISTS ' || r.t || ' CASCADE';
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'public' LOOP
+    EXECUTE 'DROP FUNCTION IF EXISTS ' || r.f || ' CASCADE';
+  END LOOP;
+END $$;
+SQL
 # shellcheck disable=SC2016 # PGDATABASE is expanded where the tool runs
 in_db 'exec pg_restore --no-owner --no-acl --exit-on-error -d "$PGDATABASE"' <"$src/database.dump" ||
     die 1 "pg_restore failed"

@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startStack, sql, cpSlice, corpusDocument } from './stack.mjs';
+import { startStack, sql, cpSlice, corpusDocument, locate } from './stack.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MODES = ['keyword', 'vector', 'hybrid'];
@@ -29,15 +29,6 @@ const K = 5;
 const verbose = process.argv.includes('--verbose');
 
 
-/** Code-point range [start, end) of passage in text, or null; a PDF's line breaks
- * may stand where the passage has spaces. */
-function locate(text, passage) {
-  const words = passage.split(/\s+/).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  const m = new RegExp(words.join('\\s+')).exec(text);
-  if (!m) return null;
-  const start = Array.from(text.slice(0, m.index)).length;
-  return { start, end: start + Array.from(m[0]).length };
-}
 
 function isHit(result, want, texts) {
   if (result.document_id !== want.documentId) return false;

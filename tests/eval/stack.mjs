@@ -28,6 +28,16 @@ export async function corpusDocument(d) {
   return { data, type };
 }
 
+/** Code-point range [start, end) of passage in text, or null; a PDF's line breaks
+ * may stand where the passage has spaces. */
+export function locate(text, passage) {
+  const words = passage.split(/\s+/).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const m = new RegExp(words.join('\\s+')).exec(text);
+  if (!m) return null;
+  const start = Array.from(text.slice(0, m.index)).length;
+  return { start, end: start + Array.from(m[0]).length };
+}
+
 export const JWT_SECRET = 'search-tests-jwt-secret-0123456789abcdef';
 export const PASSWORD = 'correct-horse-battery';
 

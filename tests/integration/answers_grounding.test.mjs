@@ -13,16 +13,9 @@ import path from 'node:path';
 
 import { REPO_ROOT } from '../lib/almanac.mjs';
 import { startFakeChat } from '../lib/fakechat.mjs';
-import { startStack, sql, cpSlice, corpusDocument } from '../eval/stack.mjs';
+import { startStack, sql, cpSlice, corpusDocument, locate } from '../eval/stack.mjs';
 
 const EVAL = path.join(REPO_ROOT, 'tests', 'eval');
-
-function locate(text, passage) {
-  const i = text.indexOf(passage);
-  if (i < 0) return null;
-  const start = Array.from(text.slice(0, i)).length;
-  return { start, end: start + Array.from(passage).length };
-}
 
 function holds(r, want, texts) {
   if (r.document_id !== want.documentId) return false;

@@ -56,10 +56,10 @@ test('uploads after restoring an older dump become ready although Redis remember
   await s.stop();
   await pg1.stop();
 
-  // Restore into a fresh PostgreSQL; Redis stays as it was.
+  // Restore into a fresh PostgreSQL (an empty schema with the application role's rights);
+  // Redis stays as it was.
   const pg2 = await startPostgres();
   cleanup.push(() => pg2.stop());
-  sql(pg2, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   execFileSync(pgBin(pg2, 'pg_restore'), ['--no-owner', '--exit-on-error', '-d', pg2.ownerUrl, dump]);
   assert.equal(sql(pg2, 'SELECT count(*) FROM documents'), '1');
   s = await up(pg2, redis, q);
