@@ -55,8 +55,8 @@ function settings() {
 const FIXED = ['ALMANAC_ENV', 'ALMANAC_LISTEN', 'ALMANAC_PROBE_LISTEN', 'ALMANAC_DATABASE_URL',
   'ALMANAC_DATABASE_PASSWORD', 'ALMANAC_REDIS_URL', 'ALMANAC_REDIS_PASSWORD', 'ALMANAC_QDRANT_API_KEY',
   'ALMANAC_JWT_SECRET', 'ALMANAC_HEALTHCHECK_URL'];
-// Set per service rather than shared: the image's health check URL of worker and beat.
-const PER_SERVICE = { worker: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health', ALMANAC_DB_TIMEOUT_MS: '${WORKER_DB_TIMEOUT_MS:-60000}' }, beat: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' } };
+// Set per service rather than shared: the image's health check URL (the probe listener).
+const PER_SERVICE = { api: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' }, worker: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health', ALMANAC_DB_TIMEOUT_MS: '${WORKER_DB_TIMEOUT_MS:-60000}' }, beat: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' } };
 const ENV_OVERLAY = path.join(DOCKER, 'docker-compose.prod.env.yml');
 
 test('the .env template, the compose files and check-config --list agree', { skip: !hasPyYaml && 'python3 yaml missing' }, () => {
