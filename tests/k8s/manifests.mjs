@@ -381,6 +381,14 @@ function qdrantKeyProblems(objs) {
     const file = secretFilePath(ps, c, QKEY);
     if (!env) errs.push(`${id(o)}: does not send the Qdrant API key (no ${QKEY}_FILE)`);
     else if (!file || env.value !== file) errs.push(`${id(o)}: ${QKEY}_FILE ${env.value} is not the Secret's ${QKEY} as mounted (${file})`);
+    // The optional keys (components/llm-key, an overlay's embeddings key): the Secret's key
+    // of that name, as mounted.
+    for (const e of c.env || []) {
+      const m = /^(ALMANAC_(?:LLM|EMBEDDINGS)_API_KEY)_FILE$/.exec(e.name);
+      if (!m) continue;
+      const f = secretFilePath(ps, c, m[1]);
+      if (e.value !== f) errs.push(`${id(o)}: ${e.name} ${e.value} is not the Secret's ${m[1]} as mounted (${f})`);
+    }
   }
   for (const st of objs.filter((o) => o.kind === 'StatefulSet' && o.metadata.name === 'qdrant')) {
     const ps = podSpec(st);

@@ -13,7 +13,7 @@ const find = (objs, kind, name) => objs.find((o) => o.kind === kind && o.metadat
 
 test('the overlays are production and all-in-one; the components are there', () => {
   assert.deepEqual(OVERLAYS, ['all-in-one', 'production']);
-  assert.deepEqual(COMPONENTS, ['cert-manager', 'keda-worker', 'servicemonitor']);
+  assert.deepEqual(COMPONENTS, ['cert-manager', 'keda-worker', 'llm-key', 'servicemonitor']);
 });
 
 for (const overlay of OVERLAYS) {
@@ -34,6 +34,11 @@ test('the components do what they say', () => {
   assert.equal(find(keda, 'HorizontalPodAutoscaler', 'worker'), undefined, 'the CPU HPA is replaced');
   const sm = render('production', ['servicemonitor']);
   assert.equal(sm.filter((o) => o.kind === 'ServiceMonitor').length, 2);
+  const env = (objs, name) => find(objs, 'Deployment', name).spec.template.spec.containers[0].env.map((e) => e.name);
+  const llm = render('all-in-one', ['llm-key']);
+  assert.ok(env(llm, 'api').includes('ALMANAC_LLM_API_KEY_FILE'), 'the api reads the LLM key');
+  for (const name of ['worker', 'beat']) assert.ok(!env(llm, name).includes('ALMANAC_LLM_API_KEY_FILE'), `${name} does not`);
+  assert.ok(!env(render('all-in-one'), 'api').includes('ALMANAC_LLM_API_KEY_FILE'), 'not without the component');
   const prod = render('production');
   assert.equal(find(prod, 'Ingress', 'almanac').metadata.annotations['cert-manager.io/cluster-issuer'], 'letsencrypt');
 });
@@ -136,6 +141,7 @@ test('the rules reject each kind of breach', () => {
       delete c.args;
       c.env.push({ name: 'QDRANT__SERVICE__API_KEY', value: 'abc' });
     }, /StatefulSet\/qdrant: Qdrant runs without/],
+    ['an LLM key file outside the Secret', (o) => find(o, 'Deployment', 'api').spec.template.spec.containers[0].env.push({ name: 'ALMANAC_LLM_API_KEY_FILE', value: '/etc/llm-key' }), /ALMANAC_LLM_API_KEY_FILE \/etc\/llm-key is not the Secret's/],
     ['no readiness probe', (o) => delete find(o, 'StatefulSet', 'qdrant').spec.template.spec.containers[0].readinessProbe, /readinessProbe/],
   ];
   for (const [what, f, re] of cases) {
