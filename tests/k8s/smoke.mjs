@@ -1,14 +1,17 @@
 // Smoke run of the rendered all-in-one overlay with `podman kube play` (podman 4.3):
 // the manifests as `kubectl kustomize` renders them, adapted only where podman cannot run
 // what Kubernetes would (each adaptation below names the gap it answers), then the
-// system used through the frontend (sign in, upload, search), the services' database
+// system used through the frontend (sign in, upload, search, an answer with the LLM key of
+// components/llm-key, uploads at the limit), Qdrant's API key, the services' database
 // role, the beat's leader and standby (the leader killed, the standby takes over), the
 // security contexts inside every container, and the frontend's preStop drain.
 //
 // Adaptations, and why (see /work/shared/guides/containers-here.md):
 //  A1 images: the locally built ones (tests/deploy/build-images.sh; no registry here).
 //     PostgreSQL and Redis are look-alikes from Debian packages, Qdrant is the contract
-//     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI).
+//     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI), which
+//     refuses what the real -unprivileged image would not run with (another uid, a
+//     writable root, its init marker on the root) and a missing API key.
 //  A2 Job -> Pod with restartPolicy OnFailure; StatefulSet -> Deployment plus one
 //     PersistentVolumeClaim per claim template: kube play 4.3 runs neither kind.
 //  A3 Services, Ingress, HPAs, PDBs, NetworkPolicies, ServiceAccounts, the Namespace are
@@ -37,16 +40,23 @@
 //  A9 the preStop hook: run by the test with podman exec, as the kubelet would (podman
 //     runs no hooks). The beat's two replicas get no static address (one --ip is per pod; nobody
 //     connects to the beat).
+//  A11 the LLM endpoint for answers (with components/llm-key, the api reading the
+//     Secret's ALMANAC_LLM_API_KEY): tests/lib/fakechat.mjs on the host, relayed from the
+//     network's gateway and named `llm` by a host alias (a single-label name, to which
+//     Almanac sends a key over http, as to an in-cluster LiteLLM Service); its URL is put
+//     into the ConfigMap, whose shipped ALMANAC_LLM_URL is empty.
 //  A10 pod, volume and secret names carry SMOKE_ID (default "i14"): podman's names are
 //     global on this shared machine.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { render } from './manifests.mjs';
+import { startFakeChat } from '../lib/fakechat.mjs';
 
 const TAG = process.env.DEPLOY_TAG || 'i14';
 // Podman names are global on a shared machine (A10): SMOKE_ID sets their prefix.
@@ -66,6 +76,8 @@ const NAMESPACE = 'almanac';
 const API_FQDN = `api.${NAMESPACE}.svc.cluster.local`;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), `almanac-${ID}-smoke-`));
 const played = [];
+let chat = null;
+let relay = null;
 let failures = 0;
 const t0 = Date.now();
 
@@ -124,6 +136,7 @@ function adapt(objs, secrets) {
     { ip: `${SUBNET}.${IPS.redis}`, hostnames: ['redis'] },
     { ip: `${SUBNET}.${IPS.qdrant}`, hostnames: ['qdrant'] },
     { ip: `${SUBNET}.${IPS.api}`, hostnames: [API_FQDN] },
+    { ip: GW, hostnames: ['llm'] }, // the LLM endpoint's stand-in on the host (A11)
   ];
   const configMaps = byKind('ConfigMap');
   const pods = []; // [name, kube objects]
@@ -254,9 +267,9 @@ async function main() {
   const hex = () => crypto.randomBytes(32).toString('hex'); // 64 characters of the base64 alphabet (A7)
   const secrets = {
     ALMANAC_DATABASE_PASSWORD: hex(), ALMANAC_DATABASE_OWNER_PASSWORD: hex(), ALMANAC_REDIS_PASSWORD: hex(),
-    ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(),
+    ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(), ALMANAC_LLM_API_KEY: hex(),
   };
-  const { pods, configMaps, secret } = adapt(render('all-in-one'), secrets);
+  const { pods, configMaps, secret } = adapt(render('all-in-one', ['llm-key']), secrets);
   log(`rendered all-in-one: ${[...pods.keys()].join(', ')}`);
 
   // The gateway address exists once the bridge does: start the data stores first.
@@ -270,6 +283,19 @@ async function main() {
   allConfigMaps = configMaps;
   for (const n of ['postgres', 'redis', 'qdrant']) play(n, pods.get(n), `${SUBNET}.${IPS[n]}`);
   const dns = await dnsStub({ [API_FQDN]: `${SUBNET}.${IPS.api}` });
+  // A11: the LLM endpoint, before the api starts.
+  chat = await startFakeChat();
+  relay = net.createServer((client) => {
+    const upstream = net.connect(chat.port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    const close = () => (client.destroy(), upstream.destroy());
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise((r) => relay.listen(0, GW, r));
+  const cfgMap = configMaps.find((m) => m.metadata.name.startsWith('almanac-config-'));
+  cfgMap.data.ALMANAC_LLM_URL = `http://llm:${relay.address().port}/v1`;
+  cfgMap.data.ALMANAC_LLM_MODEL = 'fake-chat';
 
   // A8: the initdb scripts the official image would run on first start.
   const pgc = container('postgres');
@@ -323,6 +349,14 @@ async function main() {
   const s = await http('POST', `${base}/api/v1/search`, { headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ query: 'ptarmigan leave', knowledge_base_ids: [kbId] }) });
   check(s.status === 200 && s.json?.results?.[0]?.document_id === up.json?.id && s.json?.degraded === false,
     `search finds it: ${s.status} document ${s.json?.results?.[0]?.document_id} degraded=${s.json?.degraded}`);
+
+  // Answers: the api reads the LLM key from the Secret (components/llm-key) and sends it.
+  const ans = await http('POST', `${base}/api/v1/answers`, { headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ question: 'How much leave does a ptarmigan on the night shift get?', knowledge_base_ids: [kbId] }) });
+  const sent = chat.requests.map((r) => r.authorization);
+  check(ans.status === 200 && /ptarmigan/.test(ans.text), `an answer through the frontend: ${ans.status} ${ans.text.slice(0, 120)}`);
+  check(sent.length > 0 && sent.every((a) => a === `Bearer ${secrets.ALMANAC_LLM_API_KEY}`),
+    `the api sent the Secret's LLM key (${sent.length} request(s), ${sent.filter((a) => a === `Bearer ${secrets.ALMANAC_LLM_API_KEY}`).length} with it)`);
 
   // Uploads at the limit through the frontend (as tests/deploy/run.sh does in Compose):
   // one document of exactly ALMANAC_MAX_UPLOAD_BYTES, one a byte over (413 from the api),
@@ -485,6 +519,8 @@ try {
   }
   failures++;
 } finally {
+  relay?.close();
+  await chat?.close?.();
   if (process.env.SMOKE_KEEP !== '1') teardown();
 }
 log(failures ? `${failures} check(s) failed` : 'all checks passed');
