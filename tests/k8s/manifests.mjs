@@ -332,6 +332,8 @@ export function lintErrors(objs) {
   if (!ing.length || ing.some((i) => !(i.spec.tls || []).length)) errs.push('no Ingress with TLS');
   for (const s of of('Service')) if (s.spec.type === 'LoadBalancer') errs.push(`${id(s)}: a LoadBalancer Service`);
 
+  errs.push(...qdrantKeyProblems(objs), ...metricsProblems(objs, cfg));
+
   // Data stores in the cluster: headless Services under the names the ConfigMap uses.
   for (const st of of('StatefulSet')) {
     const svc = byName('Service', st.spec.serviceName);
@@ -343,6 +345,106 @@ export function lintErrors(objs) {
       const host = new URL(cfg.data[key]).hostname;
       if (!of('StatefulSet').some((s) => s.spec.serviceName === host)) errs.push(`${key} names ${host}, not a StatefulSet's Service`);
     }
+  }
+  return errs;
+}
+
+const QKEY = 'ALMANAC_QDRANT_API_KEY';
+const SECRET = 'almanac-secrets';
+
+/** The file path at which container c of pod spec ps sees key of the Secret, or null. */
+function secretFilePath(ps, c, key) {
+  for (const m of c.volumeMounts || []) {
+    const v = (ps.volumes || []).find((x) => x.name === m.name);
+    if (v?.secret?.secretName !== SECRET) continue;
+    const items = v.secret.items;
+    if (!items) return `${m.mountPath}/${key}`;
+    const it = items.find((i) => i.key === key);
+    if (it) return `${m.mountPath}/${it.path}`;
+  }
+  return null;
+}
+
+/**
+ * Qdrant gets an API key in every overlay: the almanac pods (api, worker, beat, migrate)
+ * read the Secret's key through ALMANAC_QDRANT_API_KEY_FILE, and a Qdrant of the overlay
+ * requires that same key (QDRANT__SERVICE__API_KEY from the Secret, never a literal).
+ */
+function qdrantKeyProblems(objs) {
+  const errs = [];
+  for (const [kind, name] of [['Deployment', 'api'], ['Deployment', 'worker'], ['Deployment', 'beat'], ['Job', 'migrate']]) {
+    const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
+    if (!o) continue;
+    const ps = podSpec(o);
+    const c = ps.containers[0];
+    const env = (c.env || []).find((e) => e.name === `${QKEY}_FILE`);
+    const file = secretFilePath(ps, c, QKEY);
+    if (!env) errs.push(`${id(o)}: does not send the Qdrant API key (no ${QKEY}_FILE)`);
+    else if (!file || env.value !== file) errs.push(`${id(o)}: ${QKEY}_FILE ${env.value} is not the Secret's ${QKEY} as mounted (${file})`);
+    // The optional keys (components/llm-key, an overlay's embeddings key): the Secret's key
+    // of that name, as mounted.
+    for (const e of c.env || []) {
+      const m = /^(ALMANAC_(?:LLM|EMBEDDINGS)_API_KEY)_FILE$/.exec(e.name);
+      if (!m) continue;
+      const f = secretFilePath(ps, c, m[1]);
+      if (e.value !== f) errs.push(`${id(o)}: ${e.name} ${e.value} is not the Secret's ${m[1]} as mounted (${f})`);
+    }
+  }
+  for (const st of objs.filter((o) => o.kind === 'StatefulSet' && o.metadata.name === 'qdrant')) {
+    const ps = podSpec(st);
+    const c = ps.containers[0];
+    const env = (c.env || []).find((e) => e.name === 'QDRANT__SERVICE__API_KEY');
+    const ref = env?.valueFrom?.secretKeyRef;
+    const file = secretFilePath(ps, c, QKEY);
+    const script = [...(c.command || []), ...(c.args || [])].join('\n');
+    const fromEnv = ref?.name === SECRET && ref?.key === QKEY && ref?.optional !== true;
+    const fromFile = !env && file && script.includes(file) && /export QDRANT__SERVICE__API_KEY=/.test(script);
+    if (!fromEnv && !fromFile) errs.push(`${id(st)}: Qdrant runs without the Secret's ${QKEY} as its QDRANT__SERVICE__API_KEY`);
+  }
+  return errs;
+}
+
+/** The port number a Service port's targetPort names on the pods of workload o, or null. */
+function containerPortOf(o, targetPort) {
+  if (Number.isInteger(targetPort)) return targetPort;
+  for (const c of podSpec(o).containers) for (const p of c.ports || []) if (p.name === targetPort) return p.containerPort;
+  return null;
+}
+
+/**
+ * Every ServiceMonitor endpoint scrapes a named Service port that leads to the probe
+ * listener (ALMANAC_PROBE_LISTEN) of the pods behind it, and a NetworkPolicy lets the
+ * monitoring namespace reach that port on those pods.
+ */
+function metricsProblems(objs, cfg) {
+  const errs = [];
+  const probePort = cfg?.data?.ALMANAC_PROBE_LISTEN ? Number(cfg.data.ALMANAC_PROBE_LISTEN.split(':').pop()) : null;
+  const workloads = objs.filter((o) => o.kind === 'Deployment');
+  const policies = objs.filter((n) => n.kind === 'NetworkPolicy' && (n.spec.policyTypes || []).includes('Ingress'));
+  const monitoringMay = (labels, port) =>
+    policies.some((n) => matches(n.spec.podSelector, labels) && (n.spec.ingress || []).some((r) =>
+      (r.from || []).some((f) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring' && !f.podSelector) &&
+      (!r.ports || r.ports.some((p) => p.port === port))));
+  for (const sm of objs.filter((o) => o.kind === 'ServiceMonitor')) {
+    const svcs = objs.filter((s) => s.kind === 'Service' && matches(sm.spec.selector, s.metadata.labels || {}));
+    if (!svcs.length) errs.push(`ServiceMonitor/${sm.metadata.name}: selects no Service`);
+    for (const ep of sm.spec.endpoints || [])
+      for (const svc of svcs) {
+        const sp = (svc.spec.ports || []).find((p) => p.name === ep.port);
+        if (!sp) {
+          errs.push(`ServiceMonitor/${sm.metadata.name}: ${id(svc)} has no port named ${ep.port}`);
+          continue;
+        }
+        const pods = workloads.filter((w) => matches({ matchLabels: svc.spec.selector }, podLabels(w)));
+        if (!pods.length) errs.push(`ServiceMonitor/${sm.metadata.name}: ${id(svc)} selects no pods`);
+        for (const w of pods) {
+          const port = containerPortOf(w, sp.targetPort ?? sp.port);
+          if (port === null || port !== probePort)
+            errs.push(`ServiceMonitor/${sm.metadata.name}: ${id(svc)} port ${ep.port} reaches ${id(w)} on ${port}, not its probe listener (${probePort})`);
+          else if (!monitoringMay(podLabels(w), port))
+            errs.push(`ServiceMonitor/${sm.metadata.name}: no NetworkPolicy lets the monitoring namespace reach ${id(w)} on ${port}`);
+        }
+      }
   }
   return errs;
 }

@@ -13,7 +13,7 @@ const find = (objs, kind, name) => objs.find((o) => o.kind === kind && o.metadat
 
 test('the overlays are production and all-in-one; the components are there', () => {
   assert.deepEqual(OVERLAYS, ['all-in-one', 'production']);
-  assert.deepEqual(COMPONENTS, ['cert-manager', 'keda-worker', 'servicemonitor']);
+  assert.deepEqual(COMPONENTS, ['cert-manager', 'keda-worker', 'llm-key', 'servicemonitor']);
 });
 
 for (const overlay of OVERLAYS) {
@@ -34,6 +34,11 @@ test('the components do what they say', () => {
   assert.equal(find(keda, 'HorizontalPodAutoscaler', 'worker'), undefined, 'the CPU HPA is replaced');
   const sm = render('production', ['servicemonitor']);
   assert.equal(sm.filter((o) => o.kind === 'ServiceMonitor').length, 2);
+  const env = (objs, name) => find(objs, 'Deployment', name).spec.template.spec.containers[0].env.map((e) => e.name);
+  const llm = render('all-in-one', ['llm-key']);
+  assert.ok(env(llm, 'api').includes('ALMANAC_LLM_API_KEY_FILE'), 'the api reads the LLM key');
+  for (const name of ['worker', 'beat']) assert.ok(!env(llm, name).includes('ALMANAC_LLM_API_KEY_FILE'), `${name} does not`);
+  assert.ok(!env(render('all-in-one'), 'api').includes('ALMANAC_LLM_API_KEY_FILE'), 'not without the component');
   const prod = render('production');
   assert.equal(find(prod, 'Ingress', 'almanac').metadata.annotations['cert-manager.io/cluster-issuer'], 'letsencrypt');
 });
@@ -122,7 +127,41 @@ test('the rules reject each kind of breach', () => {
     ['StatefulSet without headless Service', (o) => (find(o, 'Service', 'redis').spec.clusterIP = '10.0.0.9'), /headless/],
     ['a rendered Secret', (o) => o.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' }, data: {} }), /Secret is rendered/],
     ['no topology spread', (o) => delete find(o, 'Deployment', 'api').spec.template.spec.topologySpreadConstraints, /topology/],
+    ['almanac pods without the Qdrant key', (o) => {
+      const env = find(o, 'Deployment', 'worker').spec.template.spec.containers[0].env;
+      env.splice(env.findIndex((e) => e.name === 'ALMANAC_QDRANT_API_KEY_FILE'), 1);
+    }, /worker: does not send the Qdrant API key/],
+    ['Qdrant without its key', (o) => {
+      const c = find(o, 'StatefulSet', 'qdrant').spec.template.spec.containers[0];
+      delete c.command;
+      delete c.args;
+    }, /StatefulSet\/qdrant: Qdrant runs without/],
+    ['Qdrant with a literal key', (o) => {
+      const c = find(o, 'StatefulSet', 'qdrant').spec.template.spec.containers[0];
+      delete c.args;
+      c.env.push({ name: 'QDRANT__SERVICE__API_KEY', value: 'abc' });
+    }, /StatefulSet\/qdrant: Qdrant runs without/],
+    ['an LLM key file outside the Secret', (o) => find(o, 'Deployment', 'api').spec.template.spec.containers[0].env.push({ name: 'ALMANAC_LLM_API_KEY_FILE', value: '/etc/llm-key' }), /ALMANAC_LLM_API_KEY_FILE \/etc\/llm-key is not the Secret's/],
     ['no readiness probe', (o) => delete find(o, 'StatefulSet', 'qdrant').spec.template.spec.containers[0].readinessProbe, /readinessProbe/],
+  ];
+  for (const [what, f, re] of cases) {
+    const objs = clone(base);
+    f(objs);
+    const errs = lintErrors(objs);
+    assert.ok(errs.some((e) => re.test(e)), `${what}: ${JSON.stringify(errs)}`);
+  }
+});
+
+test('the scrapes reach the probe listener, and the NetworkPolicies let them', () => {
+  const base = render('production', ['servicemonitor']);
+  const cases = [
+    ['api scraped on its public port', (o) => (find(o, 'ServiceMonitor', 'almanac-api').spec.endpoints[0].port = 'http'), /not its probe listener/],
+    ['a port the Service does not name', (o) => (find(o, 'ServiceMonitor', 'almanac-probes').spec.endpoints[0].port = 'metrics'), /no port named metrics/],
+    ['the worker Service to another port', (o) => (find(o, 'Service', 'worker-metrics').spec.ports[0].targetPort = 9090), /worker on 9090/],
+    ['monitoring shut out of the probe ports', (o) => (find(o, 'NetworkPolicy', 'probe-ports-monitoring').spec.ingress[0].ports[0].port = 9090), /no NetworkPolicy lets the monitoring namespace reach Deployment\/api on 8001/],
+    ['the probe listener moved', (o) => {
+      o.find((x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('almanac-config-')).data.ALMANAC_PROBE_LISTEN = '0.0.0.0:8002';
+    }, /not its probe listener \(8002\)/],
   ];
   for (const [what, f, re] of cases) {
     const objs = clone(base);

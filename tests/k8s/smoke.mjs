@@ -1,14 +1,17 @@
 // Smoke run of the rendered all-in-one overlay with `podman kube play` (podman 4.3):
 // the manifests as `kubectl kustomize` renders them, adapted only where podman cannot run
 // what Kubernetes would (each adaptation below names the gap it answers), then the
-// system used through the frontend (sign in, upload, search), the services' database
+// system used through the frontend (sign in, upload, search, an answer with the LLM key of
+// components/llm-key, uploads at the limit), Qdrant's API key, the services' database
 // role, the beat's leader and standby (the leader killed, the standby takes over), the
 // security contexts inside every container, and the frontend's preStop drain.
 //
 // Adaptations, and why (see /work/shared/guides/containers-here.md):
 //  A1 images: the locally built ones (tests/deploy/build-images.sh; no registry here).
 //     PostgreSQL and Redis are look-alikes from Debian packages, Qdrant is the contract
-//     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI).
+//     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI), which
+//     refuses what the real -unprivileged image would not run with (another uid, a
+//     writable root, its init marker on the root) and a missing API key.
 //  A2 Job -> Pod with restartPolicy OnFailure; StatefulSet -> Deployment plus one
 //     PersistentVolumeClaim per claim template: kube play 4.3 runs neither kind.
 //  A3 Services, Ingress, HPAs, PDBs, NetworkPolicies, ServiceAccounts, the Namespace are
@@ -29,7 +32,7 @@
 //     from the base64 alphabet, since podman writes the data text into files undecoded.
 //     podman 4.3 reads a secret for secretKeyRef env as a flat JSON map of base64 values
 //     instead, so one secret cannot serve both: env refers to a second one made that way
-//     with the same values. Both carry i14 in their names (podman secrets are global).
+//     with the same values. Both carry SMOKE_ID in their names (podman secrets are global).
 //  A8 the PostgreSQL look-alike does not run /docker-entrypoint-initdb.d as the official
 //     image does on first start: the test runs the same two scripts (from the rendered
 //     ConfigMap) in the container, before the migration pod starts. Only this needs an
@@ -37,19 +40,28 @@
 //  A9 the preStop hook: run by the test with podman exec, as the kubelet would (podman
 //     runs no hooks). The beat's two replicas get no static address (one --ip is per pod; nobody
 //     connects to the beat).
-//  A10 pod, volume and secret names carry "i14": podman's names are global on this
-//     shared machine.
+//  A11 the LLM endpoint for answers (with components/llm-key, the api reading the
+//     Secret's ALMANAC_LLM_API_KEY): tests/lib/fakechat.mjs on the host, relayed from the
+//     network's gateway and named `llm` by a host alias (a single-label name, to which
+//     Almanac sends a key over http, as to an in-cluster LiteLLM Service); its URL is put
+//     into the ConfigMap, whose shipped ALMANAC_LLM_URL is empty.
+//  A10 pod, volume and secret names carry SMOKE_ID (default "i14"): podman's names are
+//     global on this shared machine.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { render } from './manifests.mjs';
+import { startFakeChat } from '../lib/fakechat.mjs';
 
 const TAG = process.env.DEPLOY_TAG || 'i14';
-const NET = process.env.SMOKE_NETWORK || 'almanac-i14-k8s';
+// Podman names are global on a shared machine (A10): SMOKE_ID sets their prefix.
+const ID = process.env.SMOKE_ID || 'i14';
+const NET = process.env.SMOKE_NETWORK || `almanac-${ID}-k8s`;
 const SUBNET = process.env.SMOKE_SUBNET || '10.89.214';
 const GW = `${SUBNET}.1`;
 const IMAGES = {
@@ -62,8 +74,10 @@ const IMAGES = {
 const IPS = { postgres: 10, redis: 11, qdrant: 12, migrate: 13, api: 20, worker: 21, beat: 22, frontend: 30 };
 const NAMESPACE = 'almanac';
 const API_FQDN = `api.${NAMESPACE}.svc.cluster.local`;
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-i14-smoke-'));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), `almanac-${ID}-smoke-`));
 const played = [];
+let chat = null;
+let relay = null;
 let failures = 0;
 const t0 = Date.now();
 
@@ -122,16 +136,17 @@ function adapt(objs, secrets) {
     { ip: `${SUBNET}.${IPS.redis}`, hostnames: ['redis'] },
     { ip: `${SUBNET}.${IPS.qdrant}`, hostnames: ['qdrant'] },
     { ip: `${SUBNET}.${IPS.api}`, hostnames: [API_FQDN] },
+    { ip: GW, hostnames: ['llm'] }, // the LLM endpoint's stand-in on the host (A11)
   ];
   const configMaps = byKind('ConfigMap');
   const pods = []; // [name, kube objects]
   const fixPod = (name, spec) => {
     spec.hostAliases = hostAliases;
     for (const v of spec.volumes || []) {
-      if (v.secret?.secretName === 'almanac-secrets') v.secret.secretName = 'almanac-i14-secrets'; // A7
+      if (v.secret?.secretName === 'almanac-secrets') v.secret.secretName = `almanac-${ID}-secrets`; // A7
       if (v.emptyDir) {
         const old = v.name;
-        v.name = `almanac-i14-${name}-${old}`; // A6
+        v.name = `almanac-${ID}-${name}-${old}`; // A6
         v.emptyDir = {};
         for (const c of [...(spec.initContainers || []), ...spec.containers])
           for (const m of c.volumeMounts || []) if (m.name === old) m.name = v.name;
@@ -147,7 +162,7 @@ function adapt(objs, secrets) {
       for (const e of c.envFrom || [])
         Object.assign(env, configMaps.find((m) => m.metadata.name === e.configMapRef?.name)?.data || {});
       for (const e of c.env || []) {
-        if (e.valueFrom?.secretKeyRef?.name === 'almanac-secrets') e.valueFrom.secretKeyRef.name = 'almanac-i14-secrets-env'; // A7
+        if (e.valueFrom?.secretKeyRef?.name === 'almanac-secrets') e.valueFrom.secretKeyRef.name = `almanac-${ID}-secrets-env`; // A7
         if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
           delete e.valueFrom; // A4
           e.value = NAMESPACE;
@@ -160,13 +175,13 @@ function adapt(objs, secrets) {
   };
   for (const d of byKind('Deployment')) {
     fixPod(d.metadata.name, d.spec.template.spec);
-    pods.push([d.metadata.name, [{ ...d, metadata: { ...d.metadata, name: `i14-${d.metadata.name}` } }]]);
+    pods.push([d.metadata.name, [{ ...d, metadata: { ...d.metadata, name: `${ID}-${d.metadata.name}` } }]]);
   }
   for (const s of byKind('StatefulSet')) { // A2
     const name = s.metadata.name;
     const pvcs = (s.spec.volumeClaimTemplates || []).map((t) => ({
       apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-      metadata: { name: `almanac-i14-${name}-${t.metadata.name}` },
+      metadata: { name: `almanac-${ID}-${name}-${t.metadata.name}` },
       spec: t.spec,
     }));
     s.spec.template.spec.volumes = [
@@ -174,14 +189,14 @@ function adapt(objs, secrets) {
       ...(s.spec.volumeClaimTemplates || []).map((t, i) => ({ name: t.metadata.name, persistentVolumeClaim: { claimName: pvcs[i].metadata.name } })),
     ];
     fixPod(name, s.spec.template.spec);
-    pods.push([name, [...pvcs, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { ...s.metadata, name: `i14-${name}` },
+    pods.push([name, [...pvcs, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { ...s.metadata, name: `${ID}-${name}` },
       spec: { replicas: 1, selector: s.spec.selector, template: s.spec.template } }]]);
   }
   for (const j of byKind('Job')) { // A2
     const spec = j.spec.template.spec;
     fixPod(j.metadata.name, spec);
     spec.restartPolicy = 'OnFailure';
-    pods.push([j.metadata.name, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: `i14-${j.metadata.name}`, labels: j.spec.template.metadata.labels }, spec }]]);
+    pods.push([j.metadata.name, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ID}-${j.metadata.name}`, labels: j.spec.template.metadata.labels }, spec }]]);
   }
   const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'almanac-secrets' }, type: 'Opaque', data: secrets }; // A7
   return { pods: new Map(pods), configMaps, secret };
@@ -207,7 +222,7 @@ function play(name, objs, ip) {
 
 function container(name, c = name) {
   const out = podman('ps', '-a', '--format', '{{.Names}}');
-  return out.split('\n').find((n) => n.startsWith(`i14-${name}-`) && n.endsWith(`-${c}`));
+  return out.split('\n').find((n) => n.startsWith(`${ID}-${name}-`) && n.endsWith(`-${c}`));
 }
 
 async function until(what, fn, ms) {
@@ -238,9 +253,9 @@ async function http(method, url, { body, headers = {} } = {}) {
 function teardown() {
   for (const f of played.reverse()) spawnSync('podman', ['kube', 'down', f], { stdio: 'ignore' });
   for (const v of podman('volume', 'ls', '--format', '{{.Name}}').split('\n'))
-    if (v.startsWith('almanac-i14-'))
+    if (v.startsWith(`almanac-${ID}-`))
       spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
-  spawnSync('podman', ['secret', 'rm', 'almanac-i14-secrets', 'almanac-i14-secrets-env'], { stdio: 'ignore' });
+  spawnSync('podman', ['secret', 'rm', `almanac-${ID}-secrets`, `almanac-${ID}-secrets-env`], { stdio: 'ignore' });
   spawnSync('podman', ['network', 'rm', '-f', NET], { stdio: 'ignore' });
   fs.rmSync(work, { recursive: true, force: true });
 }
@@ -252,22 +267,35 @@ async function main() {
   const hex = () => crypto.randomBytes(32).toString('hex'); // 64 characters of the base64 alphabet (A7)
   const secrets = {
     ALMANAC_DATABASE_PASSWORD: hex(), ALMANAC_DATABASE_OWNER_PASSWORD: hex(), ALMANAC_REDIS_PASSWORD: hex(),
-    ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(),
+    ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(), ALMANAC_LLM_API_KEY: hex(),
   };
-  const { pods, configMaps, secret } = adapt(render('all-in-one'), secrets);
+  const { pods, configMaps, secret } = adapt(render('all-in-one', ['llm-key']), secrets);
   log(`rendered all-in-one: ${[...pods.keys()].join(', ')}`);
 
   // The gateway address exists once the bridge does: start the data stores first.
   const secretFile = path.join(work, 'secret.json');
   fs.writeFileSync(secretFile, JSON.stringify(secret), { mode: 0o600 });
-  podman('secret', 'create', 'almanac-i14-secrets', secretFile);
+  podman('secret', 'create', `almanac-${ID}-secrets`, secretFile);
   const envFile = path.join(work, 'secret-env.json');
   fs.writeFileSync(envFile, JSON.stringify(Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, Buffer.from(v).toString('base64')]))), { mode: 0o600 });
-  podman('secret', 'create', 'almanac-i14-secrets-env', envFile);
+  podman('secret', 'create', `almanac-${ID}-secrets-env`, envFile);
   cmFile = true;
   allConfigMaps = configMaps;
   for (const n of ['postgres', 'redis', 'qdrant']) play(n, pods.get(n), `${SUBNET}.${IPS[n]}`);
   const dns = await dnsStub({ [API_FQDN]: `${SUBNET}.${IPS.api}` });
+  // A11: the LLM endpoint, before the api starts.
+  chat = await startFakeChat();
+  relay = net.createServer((client) => {
+    const upstream = net.connect(chat.port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    const close = () => (client.destroy(), upstream.destroy());
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise((r) => relay.listen(0, GW, r));
+  const cfgMap = configMaps.find((m) => m.metadata.name.startsWith('almanac-config-'));
+  cfgMap.data.ALMANAC_LLM_URL = `http://llm:${relay.address().port}/v1`;
+  cfgMap.data.ALMANAC_LLM_MODEL = 'fake-chat';
 
   // A8: the initdb scripts the official image would run on first start.
   const pgc = container('postgres');
@@ -322,6 +350,50 @@ async function main() {
   check(s.status === 200 && s.json?.results?.[0]?.document_id === up.json?.id && s.json?.degraded === false,
     `search finds it: ${s.status} document ${s.json?.results?.[0]?.document_id} degraded=${s.json?.degraded}`);
 
+  // Answers: the api reads the LLM key from the Secret (components/llm-key) and sends it.
+  const ans = await http('POST', `${base}/api/v1/answers`, { headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ question: 'How much leave does a ptarmigan on the night shift get?', knowledge_base_ids: [kbId] }) });
+  const sent = chat.requests.map((r) => r.authorization);
+  check(ans.status === 200 && /ptarmigan/.test(ans.text), `an answer through the frontend: ${ans.status} ${ans.text.slice(0, 120)}`);
+  check(sent.length > 0 && sent.every((a) => a === `Bearer ${secrets.ALMANAC_LLM_API_KEY}`),
+    `the api sent the Secret's LLM key (${sent.length} request(s), ${sent.filter((a) => a === `Bearer ${secrets.ALMANAC_LLM_API_KEY}`).length} with it)`);
+
+  // Uploads at the limit through the frontend (as tests/deploy/run.sh does in Compose):
+  // one document of exactly ALMANAC_MAX_UPLOAD_BYTES, one a byte over (413 from the api),
+  // three concurrent 10 MiB ones; nginx must buffer none of them onto its small /tmp.
+  const limit = 20971520; // ALMANAC_MAX_UPLOAD_BYTES, the default the ConfigMap keeps
+  const doc = (n, tail = '') => {
+    const line = 'Plain paragraph about the osprey limit test and its many words.\n';
+    const head = '# Limit\n\n';
+    const body = Buffer.from(head + line.repeat(Math.ceil((n - head.length) / line.length))).subarray(0, n - tail.length);
+    return Buffer.concat([body, Buffer.from(tail)]);
+  };
+  const post = async (name, body) => {
+    const r = await fetch(`${base}/api/v1/knowledge-bases/${kbId}/documents?filename=${name}`, {
+      method: 'POST', body, headers: { ...auth, 'Content-Type': 'text/markdown' }, signal: AbortSignal.timeout(120000) });
+    const text = await r.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: r.status, json, text };
+  };
+  const atLimit = await post('limit.md', doc(limit));
+  check(atLimit.status === 202 && Number(atLimit.json?.size_bytes) === limit,
+    `a document of exactly ${limit} bytes uploads through the frontend: ${atLimit.status}, size_bytes ${atLimit.json?.size_bytes}`);
+  const over = await post('over.md', doc(limit + 1));
+  check(over.status === 413 && over.json?.error !== undefined,
+    `one byte over the limit: ${over.status} ${over.text.slice(0, 120)}`);
+  const tens = await Promise.all([1, 2, 3].map((i) => post(`ten-${i}.md`, doc(10485760, `\nCopy ${i}.\n`)).catch((e) => ({ status: e.message }))));
+  check(tens.every((r) => r.status === 202), `three concurrent 10 MiB uploads through the frontend: ${tens.map((r) => r.status).join(', ')}`);
+  const feLog = spawnSync('podman', ['logs', container('frontend')], { encoding: 'utf8' });
+  const buffered = `${feLog.stdout}${feLog.stderr}`.split('\n').filter((l) => /No space left|client_body_temp|a client request body is buffered/.test(l));
+  check(buffered.length === 0, `nginx buffered no request body to its /tmp (${buffered.length} log lines: ${buffered[0] || ''})`);
+  await until('the limit-size and 10 MiB documents ready', async () => {
+    const r = await http('GET', `${base}/api/v1/knowledge-bases/${kbId}/documents?status=ready&limit=100`, { headers: auth });
+    return r.json?.documents?.length === 5;
+  }, 300000).then(() => check(true, 'the worker ingested the limit-size and the three 10 MiB documents (5 ready)'), (e) => check(false, e.message));
+
   check(dnsAsked.has(API_FQDN), `the frontend's nginx resolved ${API_FQDN} with its own resolver (asked: ${[...dnsAsked].join(', ')})`);
   const roles = spawnSync('podman', ['exec', '-e', 'PGHOST=/tmp', container('postgres'), 'psql', '-At', '-U', 'almanac_owner', '-d', 'almanac', '-c',
     "SELECT string_agg(DISTINCT usename || ':' || application_name, ' ') FROM pg_stat_activity WHERE application_name LIKE 'almanac%'"], { encoding: 'utf8' }).stdout.trim();
@@ -329,7 +401,7 @@ async function main() {
 
   // The beat: two replicas, one leader and a hot standby that takes over when the
   // leader's process dies without releasing the lease (a lost node).
-  const beats = podman('ps', '--format', '{{.Names}}').split('\n').filter((n) => /^i14-beat-pod-\d+-beat$/.test(n)).sort();
+  const beats = podman('ps', '--format', '{{.Names}}').split('\n').filter((n) => new RegExp(`^${ID}-beat-pod-\\d+-beat$`).test(n)).sort();
   const leads = (c) => (podman('logs', c) + '').split('\n').filter((l) => l.includes('"event":"beat.leader"')).length;
   check(beats.length === 2, `two beat pods (${beats.join(', ')})`);
   if (beats.length === 2) {
@@ -344,20 +416,64 @@ async function main() {
     }
   }
 
-  // Security contexts in force, inside every container.
+  // Security contexts in force, inside every container. Seen from the host (the almanac
+  // image has no shell to look from inside): PID 1's status, and a write through its
+  // root (/proc/PID/root is the container's root mount, read-only or not).
   const rendered = render('all-in-one');
   for (const o of rendered.filter((x) => ['Deployment', 'StatefulSet'].includes(x.kind))) {
     const name = o.metadata.name;
     const c = container(name, o.spec.template.spec.containers[0].name);
     const want = o.spec.template.spec.securityContext.runAsUser;
-    const r = spawnSync('podman', ['exec', c, 'sh', '-c', 'cat /proc/1/status; id -u; touch /smoke-probe 2>&1; echo rc=$?'], { encoding: 'utf8' });
-    const st = r.stdout;
+    const pid = podman('inspect', '-f', '{{.State.Pid}}', c).trim();
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const field = (k) => (st.match(new RegExp(`^${k}:\\s*(.*)$`, 'm')) || [])[1]?.trim();
     check(field('Uid')?.split(/\s+/)[0] === String(want), `${name}: PID 1 runs as uid ${field('Uid')?.split(/\s+/)[0]} (want ${want})`);
     check(field('CapEff') === '0000000000000000', `${name}: no effective capabilities (${field('CapEff')})`);
     check(field('NoNewPrivs') === '1', `${name}: no_new_privs (${field('NoNewPrivs')})`);
     check(field('Seccomp') === '2', `${name}: seccomp filter (${field('Seccomp')})`);
-    check(/Read-only file system/.test(st) && !/rc=0/.test(st), `${name}: read-only root filesystem`);
+    let wrote;
+    try {
+      fs.writeFileSync(`/proc/${pid}/root/smoke-probe`, '');
+      wrote = 'written';
+    } catch (e) {
+      wrote = e.code;
+    }
+    check(wrote === 'EROFS', `${name}: read-only root filesystem (a write to / gives ${wrote})`);
+  }
+
+  // Qdrant: the key the services send is required. The stand-in, like the real image,
+  // answers 401 without it; and it refuses to start as the real -unprivileged image
+  // would fail (A1): the pod without the Secret's key exits 78, the init marker left in
+  // the read-only working directory stops the start.
+  const qurl = `http://${SUBNET}.${IPS.qdrant}:6333`;
+  const noKey = await http('GET', `${qurl}/collections/almanac_chunks`);
+  check(noKey.status === 401, `Qdrant without the API key: ${noKey.status}`);
+  const withKey = await http('GET', `${qurl}/collections/almanac_chunks`, { headers: { 'api-key': secrets.ALMANAC_QDRANT_API_KEY } });
+  check(withKey.status === 200, `Qdrant with the Secret's key: ${withKey.status}`);
+  const qlog = spawnSync('podman', ['logs', container('qdrant')], { encoding: 'utf8' }).stdout;
+  check(/"initFile":"\/qdrant\/storage\/.qdrant-initialized"/.test(qlog), 'Qdrant writes its init marker in its storage volume');
+  const broken = [
+    ['badq-nokey', (c) => (c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== '/run/secrets/almanac')), /ALMANAC_QDRANT_API_KEY is empty/, '78'],
+    ['badq-marker', (c) => (c.env = c.env.filter((e) => e.name !== 'QDRANT_INIT_FILE_PATH')), /init file/, '101'],
+  ];
+  for (const [bad, breakIt, msg, exit] of broken) {
+    const objs = adapt(render('all-in-one'), secrets).pods.get('qdrant');
+    const pvc = objs.find((o) => o.kind === 'PersistentVolumeClaim');
+    const dep = objs.find((o) => o.kind === 'Deployment');
+    pvc.metadata.name = `almanac-${ID}-${bad}-data`;
+    dep.metadata.name = `${ID}-${bad}`;
+    const ps = dep.spec.template.spec;
+    ps.restartPolicy = 'Never';
+    ps.volumes.find((v) => v.persistentVolumeClaim).persistentVolumeClaim.claimName = pvc.metadata.name;
+    breakIt(ps.containers[0]);
+    play(bad, objs, null);
+    const c = container(bad, 'qdrant');
+    const got = await until(`${bad} exits`, () => {
+      const st = podman('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', c).trim();
+      return st.startsWith('exited') ? st : null;
+    }, 30000).catch((e) => e.message);
+    const out = spawnSync('podman', ['logs', c], { encoding: 'utf8' });
+    check(got === `exited ${exit}` && msg.test(out.stdout + out.stderr), `Qdrant ${bad}: refused to start (${got}: ${(out.stderr || out.stdout).trim().split('\n').pop()})`);
   }
 
   // Last, as it takes the frontend down: its preStop hook (run here as the kubelet would,
@@ -403,6 +519,8 @@ try {
   }
   failures++;
 } finally {
+  relay?.close();
+  await chat?.close?.();
   if (process.env.SMOKE_KEEP !== '1') teardown();
 }
 log(failures ? `${failures} check(s) failed` : 'all checks passed');

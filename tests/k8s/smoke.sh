@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Smoke run of the rendered all-in-one overlay with `podman kube play` (smoke.mjs says
 # what is adapted for podman and why): builds the images (tests/deploy/build-images.sh,
-# tag DEPLOY_TAG, default i14), plays the manifests on a network of its own, signs in,
-# uploads and searches through the frontend, checks the security contexts inside every
-# container, and removes everything. About 3 minutes with cached images.
+# tag DEPLOY_TAG, default i14), plays the manifests on a network of its own (names
+# prefixed SMOKE_ID, default i14; subnet SMOKE_SUBNET), signs in, uploads (up to the
+# upload limit), searches and asks through the frontend, checks Qdrant's API key and the
+# security contexts of every container, and removes everything. About 1.5 minutes with
+# cached images.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
