@@ -276,16 +276,15 @@ static json_t *passage_json(const struct alm_passage *p, int n)
     bool located = p->location && p->location_kind[0];
     bool paged = located && strcmp(p->location_kind, "page") == 0;
 
-    return json_pack("{s:i, s:I, s:I, s:s, s:o, s:o, s:o, s:i, s:I, s:I, s:s}", "n", n,
-                     "document_id", (json_int_t)p->document_id, "knowledge_base_id",
-                     (json_int_t)p->knowledge_base_id, "title", p->title, "section",
-                     p->section ? json_string(p->section) : json_null(), "page",
-                     paged ? json_integer(p->location) : json_null(), "location",
-                     located ? json_pack("{s:s, s:i}", "kind", p->location_kind, "number",
-                                         p->location)
-                             : json_null(),
-                     "chunk_index", p->chunk_index, "start", (json_int_t)p->start, "end",
-                     (json_int_t)p->end, "text", p->text);
+    return json_pack(
+        "{s:i, s:I, s:I, s:s, s:o, s:o, s:o, s:i, s:I, s:I, s:s}", "n", n, "document_id",
+        (json_int_t)p->document_id, "knowledge_base_id", (json_int_t)p->knowledge_base_id, "title",
+        p->title, "section", p->section ? json_string(p->section) : json_null(), "page",
+        paged ? json_integer(p->location) : json_null(), "location",
+        located ? json_pack("{s:s, s:i}", "kind", p->location_kind, "number", p->location)
+                : json_null(),
+        "chunk_index", p->chunk_index, "start", (json_int_t)p->start, "end", (json_int_t)p->end,
+        "text", p->text);
 }
 
 static void ground(struct job *j)

@@ -19,7 +19,7 @@ static void relevance_counts_question_words(void **state)
 
 static struct alm_passage passage(const char *text, int relevance)
 {
-    return (struct alm_passage){1, 1, 0, strdup("T"), NULL, strdup(text), 0, 1, relevance};
+    return (struct alm_passage){1, 1, 0, strdup("T"), NULL, strdup(text), 0, 1, relevance, 0, ""};
 }
 
 static void floor_and_budget(void **state)
