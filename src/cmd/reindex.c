@@ -161,16 +161,18 @@ static enum alm_err build_start(const struct alm_config *cfg, PGconn *pg, struct
     if (!q)
         return alm_fail(eb, ALM_ERR_INVALID, "--to-collection needs ALMANAC_QDRANT_URL");
     snprintf(dims, sizeof(dims), "%ld", a->dim);
-    err = alm_db_query(pg, 10000,
-                       "INSERT INTO vector_collections (name, model, dimension, state) "
-                       "VALUES ($1, $2, $3, 'building') ON CONFLICT DO NOTHING",
-                       3, params, NULL, eb);
+    err = alm_vindex_load(pg, 10000, cfg, &v, eb);
+    if (!err && strcmp(v.active.name, a->to) == 0)
+        err = alm_fail(eb, ALM_ERR_CONFLICT, "collection %s is the active one", a->to);
+    if (!err)
+        err = alm_db_query(pg, 10000,
+                           "INSERT INTO vector_collections (name, model, dimension, state) "
+                           "VALUES ($1, $2, $3, 'building') ON CONFLICT DO NOTHING",
+                           3, params, NULL, eb);
     if (!err)
         err = alm_vindex_load(pg, 10000, cfg, &v, eb);
     if (err)
         return err;
-    if (strcmp(v.active.name, a->to) == 0)
-        return alm_fail(eb, ALM_ERR_CONFLICT, "collection %s is the active one", a->to);
     if (!v.building_set || strcmp(v.building.name, a->to) != 0)
         return alm_fail(eb, ALM_ERR_CONFLICT,
                         "collection %s is being built; finish it or run --abandon-build",

@@ -69,7 +69,7 @@ describe('switching to another embedding model', { timeout: 400000 }, () => {
     }
   });
 
-  test('a collection that exists with another size is refused before anything is written', async () => {
+  test('a collection that exists with another size, or the active one, is refused before anything is written', async () => {
     const r0 = await fetch(`${s.qdrant.url}/collections/taken`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vectors: { size: 8, distance: 'Cosine' } }) });
     assert.equal(r0.status, 200);
     const r = await runAlmanac(['reindex', '--to-collection', 'taken', '--dimension', '24', '--model', 'model-b'], { env: s.env, timeoutMs: 60000 });
@@ -77,6 +77,12 @@ describe('switching to another embedding model', { timeout: 400000 }, () => {
     assert.match(r.stderr, /taken/);
     assert.equal(states(), '');
     assert.equal(s.qdrant.collections.count('taken'), 0);
+    // Nor is the active collection a target.
+    const same = await runAlmanac(['reindex', '--to-collection', OLD, '--dimension', '24', '--model', 'model-b'], { env: s.env, timeoutMs: 60000 });
+    assert.equal(same.code, 1, same.stderr);
+    assert.match(same.stderr, /almanac_chunks is the active one/);
+    assert.equal(states(), '');
+    assert.equal(s.qdrant.collections.dim(OLD), 16);
   });
 
   test('a failing build never switches; search keeps the old collection; it can be abandoned', async () => {
