@@ -8,6 +8,7 @@
 #include "extract_doc.h"
 #include "log.h"
 #include "mem.h"
+#include "vindex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,13 +97,16 @@ static json_t *point_payload(int64_t id, const struct doc *d, const struct alm_c
                      "section", c->section ? json_string(c->section) : json_null());
 }
 
-/* Embeds every chunk and upserts the vectors, then drops points of chunks past the end
- * (the document got shorter since an earlier run). */
-static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const struct doc *d,
-                                  const struct alm_extracted *x, const struct alm_chunk *chunks,
-                                  size_t n, int64_t deadline, struct alm_errbuf *eb)
+/* Embeds every chunk with e and upserts the vectors into collection, then drops points of
+ * chunks past the end (the document got shorter since an earlier run). *ready: the
+ * collection is known to exist. */
+static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, struct alm_embedder *e,
+                                  const char *collection, bool *ready, int64_t id,
+                                  const struct doc *d, const struct alm_extracted *x,
+                                  const struct alm_chunk *chunks, size_t n, int64_t deadline,
+                                  struct alm_errbuf *eb)
 {
-    int dim = alm_embedder_dim(ctx->embedder);
+    int dim = alm_embedder_dim(e);
     int t = (int)ctx->cfg->ready_timeout_ms * 5;
     const char **texts = alm_xcalloc(n, sizeof(*texts));
     char **owned = alm_xcalloc(n, sizeof(*owned));
@@ -114,7 +118,7 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
         owned[i] = alm_xstrndup(x->text + chunks[i].start, chunks[i].end - chunks[i].start);
         texts[i] = owned[i];
     }
-    err = alm_embed(ctx->embedder, texts, n, vectors, deadline, eb);
+    err = alm_embed(e, texts, n, vectors, deadline, eb);
     if (err)
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -125,23 +129,22 @@ static enum alm_err index_vectors(struct alm_ingest_ctx *ctx, int64_t id, const 
     /* A second round only when the collection vanished under us (Qdrant lost its data). */
     for (int round = 0; round < 2; round++) {
         err = ALM_OK;
-        if (!ctx->collection_ready) {
-            err =
-                alm_qdrant_ensure_collection(ctx->qdrant, ctx->cfg->qdrant_collection, dim, t, eb);
-            ctx->collection_ready = !err;
+        if (!*ready) {
+            err = alm_qdrant_ensure_collection(ctx->qdrant, collection, dim, t, eb);
+            *ready = !err;
         }
         for (size_t i = 0; i < n && !err; i += UPSERT_BATCH)
-            err = alm_qdrant_upsert(ctx->qdrant, ctx->cfg->qdrant_collection, points + i,
+            err = alm_qdrant_upsert(ctx->qdrant, collection, points + i,
                                     n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH, dim, t, eb);
         if (!err)
-            err = alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, "document_id",
-                                          id, (int)n, t, eb);
+            err =
+                alm_qdrant_delete_where(ctx->qdrant, collection, "document_id", id, (int)n, t, eb);
         if (err)
-            ctx->collection_ready = false;
+            *ready = false;
         if (err != ALM_ERR_NOT_FOUND)
             break;
         alm_warn("ingest.collection_missing", "the vector collection is missing; creating it",
-                 "{s:s}", "collection", ctx->cfg->qdrant_collection);
+                 "{s:s}", "collection", collection);
     }
 out:
     for (size_t i = 0; i < n; i++) {
@@ -152,6 +155,46 @@ out:
     free(texts);
     free(vectors);
     free(points);
+    return err;
+}
+
+/* Indexes into one side: with the worker's embedder when the side embeds as configured,
+ * else with one made for the side's model and dimension. */
+static enum alm_err index_side(struct alm_ingest_ctx *ctx, const struct alm_vindex_side *side,
+                               bool *ready, int64_t id, const struct doc *d,
+                               const struct alm_extracted *x, const struct alm_chunk *chunks,
+                               size_t n, int64_t deadline, struct alm_errbuf *eb)
+{
+    bool own = !alm_vindex_side_is_configured(ctx->cfg, side);
+    struct alm_embedder *e = own ? alm_vindex_embedder(ctx->cfg, side) : ctx->embedder;
+    enum alm_err err = index_vectors(ctx, e, side->name, ready, id, d, x, chunks, n, deadline, eb);
+
+    if (own)
+        alm_embedder_free(e);
+    return err;
+}
+
+/* The active collection, then the one being built. A failure of the building one leaves
+ * the document as it is (search does not read that collection yet): the build's check
+ * finds its points missing and does not switch. */
+static enum alm_err index_all(struct alm_ingest_ctx *ctx, int64_t id, const struct doc *d,
+                              const struct alm_extracted *x, const struct alm_chunk *chunks,
+                              size_t n, int64_t deadline, struct alm_errbuf *eb)
+{
+    struct alm_vindex v;
+    enum alm_err err = alm_vindex_load(ctx->pg, stmt_timeout(ctx, deadline), ctx->cfg, &v, eb);
+    bool ready = false;
+
+    if (!err)
+        err = index_side(ctx, &v.active, &ctx->collection_ready, id, d, x, chunks, n, deadline, eb);
+    if (!err && v.building_set) {
+        struct alm_errbuf beb = {{0}};
+        if (index_side(ctx, &v.building, &ready, id, d, x, chunks, n, deadline, &beb))
+            alm_warn("ingest.building_failed",
+                     "cannot index a document into the collection being built", "{s:I, s:s, s:s}",
+                     "document_id", (json_int_t)id, "collection", v.building.name, "error",
+                     beb.msg);
+    }
     return err;
 }
 
@@ -321,7 +364,7 @@ enum alm_err alm_ingest_document(struct alm_ingest_ctx *ctx, int64_t id, int64_t
             &(struct alm_chunk_opts){(size_t)ctx->cfg->chunk_size, (size_t)ctx->cfg->chunk_overlap},
             &chunks, &n, eb);
     if (!err && ctx->qdrant)
-        err = index_vectors(ctx, id, &d, &x, chunks, n, deadline_ms, eb);
+        err = index_all(ctx, id, &d, &x, chunks, n, deadline_ms, eb);
     if (!err)
         err = store(ctx, id, &x, chunks, n, deadline_ms, &found, eb);
     if (!err && !found && ctx->qdrant)
@@ -339,8 +382,19 @@ out:
 enum alm_err alm_ingest_purge(struct alm_ingest_ctx *ctx, const char *key, int64_t value,
                               struct alm_errbuf *eb)
 {
+    struct alm_vindex v;
+    enum alm_err err;
+
     if (!ctx->qdrant)
         return ALM_OK; /* no vectors were ever written */
-    return alm_qdrant_delete_where(ctx->qdrant, ctx->cfg->qdrant_collection, key, value, -1,
-                                   (int)ctx->cfg->ready_timeout_ms * 5, eb);
+    err = alm_vindex_load(ctx->pg, (int)ctx->cfg->db_timeout_ms, ctx->cfg, &v, eb);
+    if (!err)
+        err = alm_qdrant_delete_where(ctx->qdrant, v.active.name, key, value, -1,
+                                      (int)ctx->cfg->ready_timeout_ms * 5, eb);
+    if (!err && v.building_set)
+        err = alm_qdrant_delete_where(ctx->qdrant, v.building.name, key, value, -1,
+                                      (int)ctx->cfg->ready_timeout_ms * 5, eb);
+    if (err == ALM_ERR_NOT_FOUND && v.building_set)
+        err = ALM_OK; /* the building collection is not created yet */
+    return err;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const scope_names[] = {"all", "kb", "missing", "unfinished"};
+static const char *const scope_names[] = {"all", "kb", "missing", "unfinished", "collection"};
 
 /* Documents a scope takes, after $1 (the cursor); $2 the knowledge base (or 0). */
 static const char *const scope_where[] = {
@@ -16,6 +16,7 @@ static const char *const scope_where[] = {
     "id > $1 AND knowledge_base_id = $2",
     "id > $1 AND status = 'ready' AND $2::bigint = $2",
     "id > $1 AND status IN ('pending', 'processing') AND $2::bigint = $2",
+    "id > $1 AND $2::bigint = $2",
 };
 
 #define RUN_COLUMNS                                                                                \

@@ -19,7 +19,8 @@ enum alm_reindex_scope {
     ALM_REINDEX_ALL,
     ALM_REINDEX_KB,
     ALM_REINDEX_MISSING,
-    ALM_REINDEX_UNFINISHED
+    ALM_REINDEX_UNFINISHED,
+    ALM_REINDEX_COLLECTION /* every document, for the collection being built (vindex.h) */
 };
 
 struct alm_reindex_run {

@@ -6,6 +6,7 @@
 #include "mem.h"
 #include "outbox.h"
 #include "qdrant.h"
+#include "vindex.h"
 #include "queue.h"
 #include "redis.h"
 #include "schema.h"
@@ -384,8 +385,13 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
     enum alm_err err;
     int requeued = 0;
 
+    struct alm_vindex v;
+
     if (!s->qdrant)
         return ALM_OK; /* no vectors to compare */
+    err = alm_vindex_load(s->pg, (int)s->cfg->db_timeout_ms, s->cfg, &v, eb);
+    if (err)
+        return err;
     err = alm_db_query(s->pg, (int)s->cfg->db_timeout_ms,
                        "UPDATE documents SET reconciled_at = now() WHERE id IN (SELECT id FROM "
                        "documents WHERE status = 'ready' ORDER BY reconciled_at NULLS FIRST "
@@ -399,7 +405,7 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
             err = alm_fail(eb, ALM_ERR_CONFLICT, "leadership lost during reconcile");
             break;
         }
-        err = alm_qdrant_count_document(s->qdrant, s->cfg->qdrant_collection, id, &count,
+        err = alm_qdrant_count_document(s->qdrant, v.active.name, id, &count,
                                         (int)s->cfg->ready_timeout_ms * 5, eb);
         if (err == ALM_ERR_NOT_FOUND)
             err = ALM_OK; /* no collection yet: the next ingestion creates it */

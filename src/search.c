@@ -6,6 +6,7 @@
 #include "log.h"
 #include "mem.h"
 #include "qdrant.h"
+#include "vindex.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -102,6 +103,7 @@ struct vec_job {
     bool done;
     const struct alm_config *cfg;
     struct alm_pool *embedders, *qdrants;
+    struct alm_vindex_side side; /* the active collection, read by the request */
     char *query;
     int64_t *kbs;
     size_t n_kbs;
@@ -132,7 +134,11 @@ static void vec_unref(struct vec_job *j)
 
 static enum alm_err vec_search(struct vec_job *j)
 {
-    struct alm_embedder *e = alm_pool_get(j->embedders, &j->eb);
+    /* After a switch to another model or dimension the query is embedded as the active
+     * collection was, until the settings say so too. */
+    bool own = !alm_vindex_side_is_configured(j->cfg, &j->side);
+    struct alm_embedder *e =
+        own ? alm_vindex_embedder(j->cfg, &j->side) : alm_pool_get(j->embedders, &j->eb);
     struct alm_qdrant *q = e ? alm_pool_get(j->qdrants, &j->eb) : NULL;
     enum alm_err err = ALM_ERR_UNAVAILABLE;
     float *vec = NULL;
@@ -147,12 +153,15 @@ static enum alm_err vec_search(struct vec_job *j)
     if (!err && left < 1)
         err = alm_fail(&j->eb, ALM_ERR_TIMEOUT, "embedding the query used the whole deadline");
     if (!err)
-        err = alm_qdrant_query(q, j->cfg->qdrant_collection, vec, alm_embedder_dim(e), j->kbs,
-                               j->n_kbs, CANDIDATES(j->limit), (int)left, &j->hits, &j->n, &j->eb);
+        err = alm_qdrant_query(q, j->side.name, vec, alm_embedder_dim(e), j->kbs, j->n_kbs,
+                               CANDIDATES(j->limit), (int)left, &j->hits, &j->n, &j->eb);
 out:
     free(vec);
     alm_pool_put(j->qdrants, q);
-    alm_pool_put(j->embedders, e);
+    if (own)
+        alm_embedder_free(e);
+    else
+        alm_pool_put(j->embedders, e);
     return err;
 }
 
@@ -186,6 +195,12 @@ static struct vec_job *vec_start(const struct alm_search_env *env, const char *q
     j->cfg = env->cfg;
     j->embedders = env->embedders;
     j->qdrants = env->qdrants;
+    struct alm_vindex v;
+    struct alm_errbuf veb = {{0}};
+    if (alm_vindex_load(env->pg, (int)env->cfg->db_timeout_ms, env->cfg, &v, &veb))
+        alm_warn("search.collection_unknown", "cannot read the active vector collection", "{s:s}",
+                 "error", veb.msg); /* v.active holds the settings' collection */
+    j->side = v.active;
     j->query = alm_xstrdup(query);
     j->kbs = alm_xcalloc(n_kbs ? n_kbs : 1, sizeof(*kbs));
     memcpy(j->kbs, kbs, n_kbs * sizeof(*kbs));

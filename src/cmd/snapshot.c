@@ -1,11 +1,13 @@
 #include "compat.h"
 #include "cmd.h"
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "schema.h"
 #include "signals.h"
 #include "snapshot.h"
 #include "version.h"
+#include "vindex.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +20,8 @@ static const char usage[] =
     "       almanac snapshot load [--in FILE] [--sha256 HEX]\n"
     "       almanac snapshot info\n"
     "\n"
-    "Qdrant snapshots of the chunk collection (ALMANAC_QDRANT_COLLECTION), for backups.\n"
+    "Qdrant snapshots of the chunk collection search reads (ALMANAC_QDRANT_COLLECTION, or\n"
+    "the one `almanac reindex --to-collection` switched to), for backups.\n"
     "save   has Qdrant snapshot the collection, streams the file to FILE or to stdout (never\n"
     "       to a terminal), deletes it from Qdrant, and prints one JSON line to stderr:\n"
     "       collection, name, bytes, sha256, points, dim; with --meta that line, plus\n"
@@ -76,6 +79,27 @@ static int print_json(FILE *out, json_t *o)
     return ALM_EXIT_OK;
 }
 
+/* The collection search reads: after a switch to another embedding model it is the
+ * active row of vector_collections, not the setting. Read once, when the database
+ * answers; else (no database, a schema before vector_collections) the setting's. */
+static char active_collection[208];
+
+static void resolve_collection(const struct alm_config *cfg)
+{
+    struct alm_errbuf eb = {{0}};
+    struct alm_vindex v;
+    PGconn *pg = cfg->database_url ? alm_db_connect(cfg, "almanac-snapshot", 5000, &eb) : NULL;
+
+    if (pg && !alm_vindex_load(pg, 5000, cfg, &v, &eb))
+        snprintf(active_collection, sizeof(active_collection), "%s", v.active.name);
+    PQfinish(pg);
+}
+
+static const char *collection_of(const struct alm_config *cfg)
+{
+    return active_collection[0] ? active_collection : cfg->qdrant_collection;
+}
+
 /* The --meta file: the summary, whether the collection exists, and this binary's
  * version and schema, for a backup script that cannot run almanac itself. */
 static int write_meta(const struct alm_config *cfg, const char *path, bool exists,
@@ -84,9 +108,9 @@ static int write_meta(const struct alm_config *cfg, const char *path, bool exist
     FILE *f = fopen(path, "wx");
     json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I}", "version",
                           ALM_VERSION, "commit", ALM_GIT_COMMIT, "needs", alm_schema_expected(),
-                          "floor", alm_schema_floor(), "collection", cfg->qdrant_collection,
-                          "exists", exists, "name", info->name, "bytes", (json_int_t)info->bytes,
-                          "sha256", info->sha256, "points", (json_int_t)info->points, "dim",
+                          "floor", alm_schema_floor(), "collection", collection_of(cfg), "exists",
+                          exists, "name", info->name, "bytes", (json_int_t)info->bytes, "sha256",
+                          info->sha256, "points", (json_int_t)info->points, "dim",
                           (json_int_t)info->dim, "configured_dim", (json_int_t)cfg->embeddings_dim);
     int rc = f ? print_json(f, o) : (json_decref(o), ALM_EXIT_FAILURE);
 
@@ -104,7 +128,7 @@ static int save(const struct alm_config *cfg, const char *file, const char *meta
 
     if (meta) {
         int64_t points = 0, dim = 0;
-        enum alm_err err = alm_snapshot_collection(cfg, cfg->qdrant_collection, &points, &dim, &eb);
+        enum alm_err err = alm_snapshot_collection(cfg, collection_of(cfg), &points, &dim, &eb);
         if (err == ALM_ERR_NOT_FOUND)
             return write_meta(cfg, meta, false, &info);
         if (err) {
@@ -123,7 +147,7 @@ static int save(const struct alm_config *cfg, const char *file, const char *meta
                         "--out FILE or a redirection (and exec -T)\n");
         return ALM_EXIT_USAGE;
     }
-    enum alm_err err = alm_snapshot_save(cfg, cfg->qdrant_collection, out, &info, &eb);
+    enum alm_err err = alm_snapshot_save(cfg, collection_of(cfg), out, &info, &eb);
     if (file && fclose(out) != 0 && !err)
         err = alm_fail(&eb, ALM_ERR_INTERNAL, "cannot write %s", file);
     if (err) {
@@ -137,7 +161,7 @@ static int save(const struct alm_config *cfg, const char *file, const char *meta
         return ALM_EXIT_FAILURE;
     }
     return print_json(stderr, json_pack("{s:s, s:s, s:I, s:s, s:I, s:I}", "collection",
-                                        cfg->qdrant_collection, "name", info.name, "bytes",
+                                        collection_of(cfg), "name", info.name, "bytes",
                                         (json_int_t)info.bytes, "sha256", info.sha256, "points",
                                         (json_int_t)info.points, "dim", (json_int_t)info.dim));
 }
@@ -151,14 +175,14 @@ static int load(const struct alm_config *cfg, const char *file, const char *sha2
         fprintf(stderr, "almanac: snapshot: cannot open %s\n", file);
         return ALM_EXIT_FAILURE;
     }
-    enum alm_err err = alm_snapshot_load(cfg, cfg->qdrant_collection, in, sha256, &eb);
+    enum alm_err err = alm_snapshot_load(cfg, collection_of(cfg), in, sha256, &eb);
     if (file)
         fclose(in);
     if (err) {
         fprintf(stderr, "almanac: snapshot: %s\n", eb.msg);
         return err == ALM_ERR_INVALID ? ALM_EXIT_USAGE : ALM_EXIT_FAILURE;
     }
-    fprintf(stderr, "almanac: snapshot: collection %s recovered\n", cfg->qdrant_collection);
+    fprintf(stderr, "almanac: snapshot: collection %s recovered\n", collection_of(cfg));
     return ALM_EXIT_OK;
 }
 
@@ -167,14 +191,14 @@ static int info(const struct alm_config *cfg)
     struct alm_errbuf eb = {{0}};
     int64_t points = 0, dim = 0;
 
-    enum alm_err err = alm_snapshot_collection(cfg, cfg->qdrant_collection, &points, &dim, &eb);
+    enum alm_err err = alm_snapshot_collection(cfg, collection_of(cfg), &points, &dim, &eb);
 
     if (err && err != ALM_ERR_NOT_FOUND) {
         fprintf(stderr, "almanac: snapshot: %s\n", eb.msg);
         return ALM_EXIT_FAILURE;
     }
     return print_json(stdout, json_pack("{s:s, s:b, s:I, s:I, s:I}", "collection",
-                                        cfg->qdrant_collection, "exists", !err, "points",
+                                        collection_of(cfg), "exists", !err, "points",
                                         (json_int_t)points, "dim", (json_int_t)dim,
                                         "configured_dim", (json_int_t)cfg->embeddings_dim));
 }
@@ -202,12 +226,14 @@ int alm_cmd_snapshot(int argc, char **argv)
     if (!cfg.qdrant_url || !cfg.qdrant_url[0]) {
         fprintf(stderr, "almanac: snapshot: ALMANAC_QDRANT_URL is not set\n");
         rc = ALM_EXIT_CONFIG;
-    } else if (strcmp(a.verb, "save") == 0) {
-        rc = save(&cfg, a.file, a.meta);
-    } else if (strcmp(a.verb, "load") == 0) {
-        rc = load(&cfg, a.file, a.sha256);
     } else {
-        rc = info(&cfg);
+        resolve_collection(&cfg);
+        if (strcmp(a.verb, "save") == 0)
+            rc = save(&cfg, a.file, a.meta);
+        else if (strcmp(a.verb, "load") == 0)
+            rc = load(&cfg, a.file, a.sha256);
+        else
+            rc = info(&cfg);
     }
     alm_config_release(&cfg);
     return rc;

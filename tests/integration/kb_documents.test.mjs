@@ -111,7 +111,7 @@ describe('migrations', () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /migration 0002_chunk_search failed/);
     assert.equal(sql(pg, 'SELECT max(version) FROM schema_migrations'), '1', 'rolled back');
-    assert.equal((await runAlmanac(['migrate', '--target', '9'], { env })).code, 64);
+    assert.equal((await runAlmanac(['migrate', '--target', '100000'], { env })).code, 64);
     await pg.stop();
     await redis.stop();
   });

@@ -68,7 +68,9 @@ function openaiError(message, type) {
   return { error: { message, type, param: null, code: null } };
 }
 
-export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
+export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}) {
+  // dims: {model: dimension} for models other than the default's dim.
+  const failing = new Set(); // models whose requests answer 500, whatever the mode
   let mode = 'ok';
   let left = Infinity; // requests the current mode still answers
   let opts = {};
@@ -85,7 +87,9 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
   };
 
   const answer = (res, current, model, input) => {
-    if (current === 'ratelimit') {
+    if (failing.has(model)) {
+      send(res, 500, openaiError(`model ${model} is failing`, 'server_error'));
+    } else if (current === 'ratelimit') {
       const retryAfter = opts.retryAfter === undefined ? 1 : opts.retryAfter;
       const headers = retryAfter === null ? {} : { 'retry-after': String(retryAfter) };
       send(res, 429, openaiError('Rate limit reached', 'rate_limit_exceeded'), headers);
@@ -94,7 +98,8 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
     } else if (current === 'garbage') {
       send(res, 200, '{"data": [ {"embedding": not json');
     } else {
-      const n = current === 'baddim' ? dim + 1 : dim;
+      const d = dims[model] ?? dim;
+      const n = current === 'baddim' ? d + 1 : d;
       const tokens = input.reduce((s, t) => s + t.split(/\s+/).filter(Boolean).length, 0);
       send(res, 200, {
         object: 'list',
@@ -178,6 +183,11 @@ export async function startFakeEmbeddings({ dim = 16, port = 0 } = {}) {
       return left > 0 ? mode : 'ok';
     },
     requests,
+    /** Requests naming model answer 500 (failing true) or as the mode says (false). */
+    failModel(model, on = true) {
+      if (on) failing.add(model);
+      else failing.delete(model);
+    },
     /** Switch mode, for the next opts.count requests (default: until switched again). */
     setMode(m, { count: k = Infinity, ms, retryAfter } = {}) {
       if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
