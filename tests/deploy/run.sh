@@ -22,7 +22,10 @@
 #    `podman inspect` or in the almanac processes' environment;
 # 3. through the frontend's published port only: signs in (the user is made with
 #    `almanac user create` in the api container), creates a knowledge base, uploads
-#    Markdown and HTML documents, waits until they are ready, searches and finds them;
+#    Markdown, HTML and PDF documents, waits until they are ready, searches and finds them
+#    (the PDF's passage on its page); then backs the system up while it serves, destroys
+#    every service and volume, restores into fresh ones and finds the same system
+#    (tests/deploy/backup-restore.sh);
 # 4. fault injection: Redis stopped -> /ready 503 within 6 s while the frontend still
 #    serves, Redis started -> 200 without restarting anything; the worker's process
 #    killed from the host with SIGKILL (a crash) during ingestion -> the restart policy
@@ -386,6 +389,12 @@ for _ in 1 2 3; do
     [ -n "$mem_report" ] && break
     sleep 1
 done
+
+# ---------------------------------------------------------------- 3b. backup and restore
+# The whole system backed up while it serves, destroyed, restored into fresh services
+# (tests/deploy/backup-restore.sh, docs/backup-restore.md).
+. "$repo/tests/deploy/backup-restore.sh"
+backup_restore_round
 
 # ---------------------------------------------------------------- 4. faults
 say "fault: Redis stopped"
