@@ -2,6 +2,7 @@
 #include "checks.h"
 #include "clock.h"
 #include "db.h"
+#include "log.h"
 #include "qdrant.h"
 #include "redis.h"
 #include "schema.h"
@@ -253,4 +254,73 @@ void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *
     alm_health_add(h, &rd);
     alm_health_add(h, &wr);
     alm_health_add(h, &qd);
+}
+
+/* The vector collection: missing or of another dimension, no document can be ingested
+ * and no semantic search answered. The worker creates a missing one (a fresh install
+ * becomes ready by itself); the api only reads it, and a missing collection merely
+ * warns there (keyword search works, the worker will create it). Another dimension fails
+ * both: nothing but an operator (ALMANAC_EMBEDDINGS_DIM, `almanac reindex`) fixes it. A
+ * Qdrant that does not answer is the qdrant check's to report: here it only warns. */
+struct collection_dep {
+    struct dep dep;
+    bool create;
+    bool soft;
+};
+
+static bool run_collection(void *state, int timeout_ms, char *why, size_t n)
+{
+    struct collection_dep *c = state;
+    const struct alm_config *cfg = c->dep.cfg;
+    struct alm_errbuf eb = {{0}};
+    int dim = (int)cfg->embeddings_dim;
+    enum alm_err err;
+
+    if (!c->dep.conn)
+        c->dep.conn = alm_qdrant_new(cfg);
+    err = alm_qdrant_check_collection(c->dep.conn, cfg->qdrant_collection, dim, timeout_ms, &eb);
+    if (err == ALM_ERR_NOT_FOUND && c->create) {
+        err =
+            alm_qdrant_ensure_collection(c->dep.conn, cfg->qdrant_collection, dim, timeout_ms, &eb);
+        if (!err)
+            alm_info("ready.collection_created", "the vector collection was missing; created it",
+                     "{s:s, s:i}", "collection", cfg->qdrant_collection, "dim", dim);
+    }
+    c->soft = err != ALM_ERR_CONFLICT;
+    if (err == ALM_ERR_NOT_FOUND)
+        snprintf(why, n, "%.100s (the worker creates it)", eb.msg);
+    else if (err)
+        snprintf(why, n, "%s", eb.msg);
+    return err == ALM_OK;
+}
+
+static bool collection_soft(void *state)
+{
+    return ((struct collection_dep *)state)->soft;
+}
+
+static void free_collection(void *state)
+{
+    struct collection_dep *c = state;
+    alm_qdrant_free(c->dep.conn);
+    free(c);
+}
+
+void alm_checks_add_collection(struct alm_health *h, const struct alm_config *cfg, bool create)
+{
+    struct collection_dep *c;
+
+    if (!cfg->qdrant_url)
+        return; /* keyword search only: the qdrant check says so */
+    c = alm_xcalloc(1, sizeof(*c));
+    c->dep.cfg = cfg;
+    c->create = create;
+    struct alm_check chk = {.name = "qdrant_collection",
+                            .component_type = "datastore",
+                            .required = alm_config_requires(cfg, "qdrant"),
+                            .run = run_collection,
+                            .state = c,
+                            .free_state = free_collection,
+                            .soft = collection_soft};
+    alm_health_add(h, &chk);
 }

@@ -15,4 +15,7 @@
 void alm_checks_add_dependencies(struct alm_health *h, const struct alm_config *cfg);
 /* Adds the "schema" check: passes when the applied schema is at least the version this
  * binary needs, and publishes the version it read into *version for request gating. */
+/* The qdrant_collection check: the collection exists with ALMANAC_EMBEDDINGS_DIM cosine
+ * vectors. With create (the worker) a missing one is created; without (the api) it warns. */
+void alm_checks_add_collection(struct alm_health *h, const struct alm_config *cfg, bool create);
 void alm_checks_add_schema(struct alm_health *h, const struct alm_config *cfg, atomic_int *version);

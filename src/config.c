@@ -175,6 +175,9 @@ static const struct alm_setting settings[] = {
      "heartbeat period of workers and beats (their record expires after three)"},
     {"ALMANAC_STUCK_AFTER_S", ALM_SET_INT, "900", 0, 10, 604800, NULL, F(stuck_after_s),
      "the beat requeues a document still processing after this long"},
+    {"ALMANAC_LOST_JOB_CHECK_MS", ALM_SET_INT, "30000", 0, 500, 3600000, NULL, F(lost_job_check_ms),
+     "the beat looks this often for documents waiting on a job that is nowhere in Redis and "
+     "queues them again after two looks in a row (about a minute by default)"},
     {"ALMANAC_BEAT_LEASE_MS", ALM_SET_INT, "15000", 0, 1000, 600000, NULL, F(beat_lease_ms),
      "leader lease of the beat: a standby takes over within about 4/3 of it after a leader "
      "dies, at once after a leader stops"},

@@ -102,6 +102,7 @@ struct alm_config {
     long job_claim_idle_ms;
     long heartbeat_ms;
     long stuck_after_s;
+    long lost_job_check_ms;
     long beat_lease_ms;
     long dead_letter_ttl_s;
     long chunk_overlap;

@@ -102,6 +102,8 @@ static void run_one(struct slot *s, uint64_t gen)
     r.observed_mono_ms = alm_clock_ms();
     if (r.pass)
         r.output[0] = '\0';
+    else if (s->def.soft)
+        r.soft = s->def.soft(s->def.state);
     pthread_mutex_lock(&s->h->mu);
     if (s->result.ran && s->result.pass != r.pass)
         alm_log(r.pass ? ALM_LOG_INFO : ALM_LOG_WARN, "ready.check_changed",
@@ -327,8 +329,10 @@ static const char *check_status(const struct alm_check *c, const struct alm_chec
 {
     if (c->disabled_note)
         return "warn";
-    if (!r->ran || !r->pass || now - r->observed_mono_ms > stale_ms)
+    if (!r->ran || now - r->observed_mono_ms > stale_ms)
         return c->required ? "fail" : "warn";
+    if (!r->pass)
+        return c->required && !r->soft ? "fail" : "warn";
     return "pass";
 }
 

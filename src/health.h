@@ -25,12 +25,16 @@ struct alm_check {
     bool (*run)(void *state, int timeout_ms, char *why, size_t n);
     void *state;
     void (*free_state)(void *state);
+    /* Optional: asked after a failed run (same thread); true when that failure is only a
+     * warning even though the check is required (e.g. a collection the worker creates). */
+    bool (*soft)(void *state);
 };
 
 /* Snapshot of one check, for reports and unit tests. */
 struct alm_check_result {
     bool ran;
     bool pass;
+    bool soft; /* failed, but only warns (alm_check.soft) */
     double latency_ms;
     int64_t observed_wall_ms; /* when it finished (Unix ms) */
     int64_t observed_mono_ms;

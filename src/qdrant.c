@@ -391,6 +391,33 @@ static bool already_exists(const struct reply *r)
     return r->status == 409 || (r->status == 400 && why && strstr(why, "already exists"));
 }
 
+enum alm_err alm_qdrant_check_collection(struct alm_qdrant *q, const char *collection, int dim,
+                                         int timeout_ms, struct alm_errbuf *eb)
+{
+    enum alm_err err = check_collection(collection, eb);
+    struct reply r;
+    bool indexed = false;
+    char *path;
+
+    if (err != ALM_OK)
+        return err;
+    path = collection_path(q, collection, "");
+    err = perform(q, "GET", path, NULL, timeout_ms, &r, eb);
+    free(path);
+    if (err != ALM_OK)
+        return err;
+    if (r.status == 404)
+        err = alm_fail(eb, ALM_ERR_NOT_FOUND, "collection %s missing", collection);
+    else if (!ok_status(r.status))
+        err = http_error(q, &r, collection, eb);
+    else if (!json_is_object(result_of(&r)))
+        err = unexpected("no result object", eb);
+    else
+        err = check_existing(result_of(&r), collection, dim, &indexed, eb);
+    reply_release(&r);
+    return err;
+}
+
 enum alm_err alm_qdrant_ensure_collection(struct alm_qdrant *q, const char *collection, int dim,
                                           int timeout_ms, struct alm_errbuf *eb)
 {

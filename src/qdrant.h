@@ -32,6 +32,11 @@ void alm_qdrant_point_id(int64_t document_id, int chunk_index, char out[37]);
 enum alm_err alm_qdrant_ensure_collection(struct alm_qdrant *q, const char *collection, int dim,
                                           int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 
+/* Reads the collection without changing it: ALM_OK when it exists with dim-dimensional
+ * cosine vectors, ALM_ERR_NOT_FOUND when missing, ALM_ERR_CONFLICT naming both sizes. */
+enum alm_err alm_qdrant_check_collection(struct alm_qdrant *q, const char *collection, int dim,
+                                         int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+
 struct alm_qdrant_point {
     char id[37];
     const float *vector; /* dim floats, borrowed */

@@ -47,6 +47,9 @@ struct alm_scheduler {
     struct alm_qdrant *qdrant;
     struct task *tasks;
     size_t ntasks;
+    /* Documents whose job the last find_lost_jobs run found nowhere in Redis. */
+    long long *suspects;
+    size_t nsuspects;
 };
 
 static enum alm_err task_relay(struct alm_scheduler *s, struct alm_errbuf *eb);
@@ -56,18 +59,23 @@ static enum alm_err task_purge_deleted(struct alm_scheduler *s, struct alm_errbu
 static enum alm_err task_trim_dead(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_errbuf *eb);
 static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf *eb);
+static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *eb);
 
 /* A consumer of the job queues that holds nothing and has been silent for this many
  * ALMANAC_JOB_CLAIM_IDLE_MS (the time after which its jobs would be taken from it) is a
  * worker that exited; prune_consumers runs as often as that. Live workers read every second. */
 #define PRUNE_AFTER_CLAIM_IDLES  10
 #define PRUNE_PERIOD_FROM_CONFIG 0
+#define LOST_PERIOD_FROM_CONFIG  (-1)
+/* Candidates of one find_lost_jobs run at most; the rest wait for the next. */
+#define LOST_MAX_CANDIDATES 1000
 
 /* The schedule: task, period, jitter. */
 static const struct task schedule[] = {
     {"relay_outbox", 5000, 1000, task_relay, 0, 0, 0},
     {"queue_epoch", 5000, 1000, task_queue_epoch, 0, 0, 0},
     {"requeue_stuck", 60000, 5000, task_requeue_stuck, 0, 0, 0},
+    {"find_lost_jobs", LOST_PERIOD_FROM_CONFIG, 1000, task_find_lost, 0, 0, 0},
     {"reconcile_vectors", 300000, 30000, task_reconcile, 0, 0, 0},
     {"purge_deleted", 60000, 5000, task_purge_deleted, 0, 0, 0},
     {"trim_dead_letters", 3600000, 60000, task_trim_dead, 0, 0, 0},
@@ -246,6 +254,8 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
     for (size_t i = 0; i < s->ntasks; i++) {
         if (s->tasks[i].period_ms == PRUNE_PERIOD_FROM_CONFIG)
             s->tasks[i].period_ms = cfg->job_claim_idle_ms * PRUNE_AFTER_CLAIM_IDLES;
+        else if (s->tasks[i].period_ms == LOST_PERIOD_FROM_CONFIG)
+            s->tasks[i].period_ms = cfg->lost_job_check_ms;
     }
     s->qdrant = cfg->qdrant_url ? alm_qdrant_new(cfg) : NULL;
     atomic_store(&s->progress_ms, alm_clock_ms());
@@ -270,6 +280,7 @@ void alm_scheduler_stop(struct alm_scheduler *s)
     PQfinish(s->pg);
     alm_qdrant_free(s->qdrant);
     pthread_mutex_destroy(&s->mu);
+    free(s->suspects);
     free(s->tasks);
     free(s);
 }
@@ -544,4 +555,168 @@ static enum alm_err task_queue_epoch(struct alm_scheduler *s, struct alm_errbuf 
         }
     }
     return remember_epoch(s, epoch, eb);
+}
+
+/* KEYS: every queue's stream, delayed set and dead-letter stream; ARGV: document ids.
+ * Returns the ids whose document no job in those keys names. One script, so no job is
+ * missed while a Lua move carries it from one key to another; it stops reading once
+ * every id was found. */
+static const char lost_script[] =
+    "local want, left = {}, 0 "
+    "for i = 1, #ARGV do want[ARGV[i]] = true left = left + 1 end "
+    "local function see(text) "
+    "  local ok, j = pcall(cjson.decode, text) "
+    "  if not ok or type(j) ~= 'table' or type(j.payload) ~= 'table' then return end "
+    "  local d = j.payload.document_id "
+    "  if type(d) == 'number' then d = string.format('%d', d) end "
+    "  if type(d) == 'string' and want[d] then want[d] = nil left = left - 1 end "
+    "end "
+    "for k = 1, #KEYS do "
+    "  if left == 0 then break end "
+    "  local t = redis.call('TYPE', KEYS[k]).ok "
+    "  if t == 'stream' then "
+    "    local start = '-' "
+    "    repeat "
+    "      local page = redis.call('XRANGE', KEYS[k], start, '+', 'COUNT', 500) "
+    "      for _, e in ipairs(page) do "
+    "        local f = e[2] "
+    "        for i = 1, #f - 1, 2 do if f[i] == 'job' then see(f[i + 1]) end end "
+    "        start = '(' .. e[1] "
+    "      end "
+    "    until #page < 500 or left == 0 "
+    "  elseif t == 'zset' then "
+    "    local i = 0 "
+    "    repeat "
+    "      local page = redis.call('ZRANGE', KEYS[k], i, i + 499) "
+    "      for _, m in ipairs(page) do see(m) end "
+    "      i = i + 500 "
+    "    until #page < 500 or left == 0 "
+    "  end "
+    "end "
+    "local out = {} "
+    "for id in pairs(want) do out[#out + 1] = id end "
+    "return out";
+
+/* The ids of ids (n) that no job in Redis names, as a new array in *lost. */
+static enum alm_err lost_in_redis(struct alm_scheduler *s, const long long *ids, size_t n,
+                                  long long **lost, size_t *nlost, struct alm_errbuf *eb)
+{
+    size_t nkeys = alm_queue_count * 3, argc = 3 + nkeys + n, a = 0;
+    const char **argv = alm_xcalloc(argc, sizeof(*argv));
+    char **owned = alm_xcalloc(nkeys + n + 1, sizeof(*owned));
+    size_t nowned = 0;
+    redisReply *r;
+    enum alm_err err = ALM_OK;
+
+    argv[a++] = "EVAL";
+    argv[a++] = lost_script;
+    argv[a++] = owned[nowned++] = alm_xasprintf("%zu", nkeys);
+    for (size_t q = 0; q < alm_queue_count; q++) {
+        argv[a++] = owned[nowned++] = alm_xasprintf(ALM_STREAM_PREFIX "%s", alm_queue_names[q]);
+        argv[a++] = owned[nowned++] = alm_xasprintf(ALM_QUEUE_DELAYED "%s", alm_queue_names[q]);
+        argv[a++] = owned[nowned++] = alm_xasprintf(ALM_QUEUE_DEAD "%s", alm_queue_names[q]);
+    }
+    for (size_t i = 0; i < n; i++)
+        argv[a++] = owned[nowned++] = alm_xasprintf("%lld", ids[i]);
+    r = redisCommandArgv(s->redis, (int)a, argv, NULL);
+    *lost = NULL;
+    *nlost = 0;
+    if (!r) {
+        err = alm_redis_error(s->redis, (int)s->cfg->ready_timeout_ms, eb);
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        err = alm_fail(eb, ALM_ERR_UPSTREAM, "lost-job scan: %.100s",
+                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    } else {
+        *lost = alm_xcalloc(r->elements + 1, sizeof(**lost));
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                (*lost)[(*nlost)++] = strtoll(r->element[i]->str, NULL, 10);
+    }
+    if (r)
+        freeReplyObject(r);
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    return err;
+}
+
+static bool suspected(const struct alm_scheduler *s, long long id)
+{
+    for (size_t i = 0; i < s->nsuspects; i++)
+        if (s->suspects[i] == id)
+            return true;
+    return false;
+}
+
+/* Documents pending or processing, untouched for a period and with no outbox row, whose
+ * job is in none of the streams (with their pending entries), delayed sets or dead
+ * letters: a job lost on its own (an entry deleted, a partial loss, a failed write that
+ * no log reached). Queued again only when two runs in a row found it lost, so a job
+ * between two places at one moment is never queued twice; within about two
+ * ALMANAC_LOST_JOB_CHECK_MS instead of ALMANAC_STUCK_AFTER_S. */
+static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *eb)
+{
+    char grace[24], limit[24];
+    const char *params[2] = {grace, limit};
+    PGresult *res = NULL;
+    long long *ids, *lost = NULL;
+    size_t n, nlost = 0, nrequeue = 0;
+    enum alm_err err;
+
+    snprintf(grace, sizeof(grace), "%ld", s->cfg->lost_job_check_ms);
+    snprintf(limit, sizeof(limit), "%d", LOST_MAX_CANDIDATES);
+    err = alm_db_query(s->pg, (int)s->cfg->db_timeout_ms,
+                       "SELECT d.id FROM documents d WHERE d.status IN ('pending', 'processing') "
+                       "AND d.updated_at < now() - $1::bigint * interval '1 millisecond' "
+                       "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_type = 'ingest' "
+                       "AND o.payload->>'document_id' = d.id::text) ORDER BY d.id LIMIT $2",
+                       2, params, &res, eb);
+    if (err)
+        return err;
+    n = (size_t)PQntuples(res);
+    ids = alm_xcalloc(n + 1, sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+    PQclear(res);
+    if (n)
+        err = lost_in_redis(s, ids, n, &lost, &nlost, eb);
+    free(ids);
+    if (err)
+        return err;
+
+    /* A PostgreSQL array literal of the ids lost in this run and the last: "{1,2}". */
+    char *list = alm_xcalloc(nlost * 22 + 3, 1);
+    size_t len = 0;
+    list[len++] = '{';
+    for (size_t i = 0; i < nlost; i++) {
+        if (suspected(s, lost[i]))
+            len += (size_t)sprintf(list + len, "%s%lld", nrequeue++ ? "," : "", lost[i]);
+    }
+    list[len++] = '}';
+    free(s->suspects);
+    s->suspects = lost;
+    s->nsuspects = nlost;
+    if (nrequeue) {
+        alm_warn("beat.jobs_lost", "documents whose job is nowhere in the queue: queued again",
+                 "{s:i, s:s}", "count", (int)nrequeue, "documents", list);
+        err = outbox_statement(
+            s, "documents with a lost job queued again",
+            "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "
+            "error = 'queued again: its job was lost from the queue' "
+            "WHERE d.id = ANY($1::bigint[]) AND d.status IN ('processing', 'pending') "
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_type = 'ingest' "
+            "AND o.payload->>'document_id' = d.id::text) RETURNING id) "
+            "INSERT INTO outbox (queue, job_type, payload) "
+            "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost "
+            "RETURNING 1",
+            list, eb);
+        if (!err) { /* queued: no longer suspects */
+            free(s->suspects);
+            s->suspects = NULL;
+            s->nsuspects = 0;
+        }
+    }
+    free(list);
+    return err;
 }

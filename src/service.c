@@ -26,6 +26,9 @@ void alm_service_init(struct alm_service *s, const char *svc, const struct alm_c
     atomic_init(&app->schema_version, -1);
     app->health = alm_health_new((int)cfg->ready_timeout_ms, (int)cfg->ready_cache_ms, ALM_VERSION);
     alm_checks_add_dependencies(app->health, cfg);
+    /* The worker writes the vectors, so it is the one that creates their collection. */
+    if (strcmp(svc, "worker") == 0)
+        alm_checks_add_collection(app->health, cfg, true);
     alm_checks_add_schema(app->health, cfg, &app->schema_version);
     alm_health_start(app->health);
     alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));

@@ -120,6 +120,7 @@ int alm_cmd_api(int argc, char **argv)
     atomic_init(&app.schema_version, -1);
     app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
     alm_checks_add_dependencies(app.health, &cfg);
+    alm_checks_add_collection(app.health, &cfg, false);
     alm_checks_add_schema(app.health, &cfg, &app.schema_version);
     alm_llm_add_check(app.health, &cfg);
     alm_health_start(app.health);

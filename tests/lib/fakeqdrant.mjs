@@ -10,15 +10,20 @@
 //   hang     -> the connection is accepted and the request read, but never answered
 //   refuse   -> the listening socket is closed (connections are refused); switching
 //               to any other mode listens again on the same port
-// Any path other than /readyz -> 404 JSON.
+// GET /collections/{name} answers as /readyz does in each mode, with (in mode ready) a
+// CollectionInfo of `collectionDim` cosine vectors (default 384, ALMANAC_EMBEDDINGS_DIM's
+// default), or 404 when collectionDim is 0, so the api's qdrant_collection check can be
+// driven too (setCollectionDim).
+// Any other path -> 404 JSON.
 
 import { stubServer } from './httpstub.mjs';
 
 const MODES = new Set(['ready', 'notready', 'hang', 'refuse']);
 
-export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
+export async function startFakeQdrant({ mode = 'ready', port = 0, collectionDim = 384 } = {}) {
   if (!MODES.has(mode)) throw new Error(`unknown mode ${mode}`);
   let current = mode;
+  let dim = collectionDim;
   let count = 0;
   const requests = []; // {method, url, headers}
 
@@ -28,13 +33,34 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
     // Read the whole request first in every mode.
     req.resume();
     req.on('end', () => {
-      if (pathOnly !== '/readyz') {
+      const isCollection = req.method === 'GET' && /^\/collections\/[^/]+$/.test(pathOnly);
+      if (isCollection && current === 'ready') {
+        const found = dim > 0;
+        const body = JSON.stringify(
+          found
+            ? {
+                result: {
+                  status: 'green',
+                  points_count: 0,
+                  config: { params: { vectors: { size: dim, distance: 'Cosine' } } },
+                  payload_schema: { knowledge_base_id: { data_type: 'integer' }, document_id: { data_type: 'integer' } },
+                },
+                status: 'ok',
+                time: 0,
+              }
+            : { status: { error: 'Not found: Collection does not exist' }, time: 0 },
+        );
+        res.writeHead(found ? 200 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      if (pathOnly !== '/readyz' && !isCollection) {
         const body = JSON.stringify({ status: { error: 'Not found' }, time: 0 });
         res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
         return;
       }
-      count++;
+      if (!isCollection) count++;
       switch (current) {
         case 'ready': {
           const body = 'all shards are ready';
@@ -75,6 +101,10 @@ export async function startFakeQdrant({ mode = 'ready', port = 0 } = {}) {
       return current;
     },
     requests,
+    /** The dimension GET /collections/{name} reports; 0: the collection is missing. */
+    setCollectionDim(d) {
+      dim = d;
+    },
     /** Switch mode; resolves once the listening state matches the mode. */
     async setMode(m) {
       if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
