@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Streaming answers under load: time to first byte and the api's overhead per answer
 # beyond the model's own latency, with BENCH_CONCURRENCY (default 50) answers at once.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Backup and restore throughput of the PostgreSQL part (the source of truth) with
 # infrastructure/backup/almanac-backup.sh and almanac-restore.sh in local mode.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Working set of every container of docker-compose.prod.yml under a stated load, the
 # figures behind its reservations and limits (docs/deployment-runbook.md, "Resources").
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Document formats: what the worker's sandboxed extraction costs beside the command-line
 # tools alone, measured in the same run on the same files.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Hostile clients for bench/http.sh, on loopback only, bounded in count and time.
 //
 //   node bench/front_door.mjs probe URL N

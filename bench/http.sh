@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # HTTP throughput of `almanac api` against nginx serving a fixed JSON body of the same size.
 #
 # Starts throw-away PostgreSQL and Redis (so /ready answers 200 from its cache), the api and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Ingestion throughput of `almanac worker`, with the built-in hashing embedder and the
 # Qdrant stand-in, against PostgreSQL's own write speed for the same chunk rows.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The memory baseline for bench/http.sh: the smallest program that loads the shared
  * libraries `almanac` links against and does what any user of them does before serving.

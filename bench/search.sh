@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Keyword search latency of `almanac api` over BENCH_CHUNKS chunks (default 100,000),
 # against the same SQL run directly through psql.
 #

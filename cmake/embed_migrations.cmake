@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Compiles db/migrations/NNNN_name.sql into a C array, so the binary carries its schema
 # and the expected schema version is a constant. Run with -DSRC=dir -DOUT=file.c.
 # Versions must increase; a gap is allowed (numbers are handed out before branches

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Builds the static site into dist/: hashed files under dist/assets/ (cached for a year
 // by nginx) and an index.html that loads them (never cached). No inline scripts, so the
 // Content-Security-Policy can forbid them.

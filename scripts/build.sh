@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds Almanac: build/ (release with debug info) and, with --asan, build-asan/
 # (AddressSanitizer + UndefinedBehaviorSanitizer, the build the tests run).
 set -euo pipefail

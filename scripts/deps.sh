@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install every build, run and test dependency of Almanac from Debian's packages.
 # Idempotent: packages already present are left alone, and apt is not touched at all
 # when nothing is missing. Used by the README, .ci/run and the Dockerfile.

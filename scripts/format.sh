@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Formats all C code with the repository's .clang-format; --check fails on any difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."

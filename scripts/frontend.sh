@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds Almanac's web frontend and serves it with nginx (frontend/nginx/), proxying /api/
 # to the api. Used by scripts/run.sh.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz and runs each one over
 # its seed corpus plus FUZZ_SECONDS (default 20) of new inputs. Exits non-zero when any
 # target crashes, leaks or breaks an invariant; the reproducer and the log are kept in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Regenerates docs/configuration.md from the settings table compiled into the binary
 # (almanac check-config --list), the single source of every setting; --check fails when
 # the committed file differs.

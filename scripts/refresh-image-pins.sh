@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Pins every upstream image the production files name to the digest its tag points to
 # now, keeping the tag beside it (docker.io/library/postgres:16.9-bookworm@sha256:...),
 # in the Dockerfiles, the production compose file and the .env template. Run it where

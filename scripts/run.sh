@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs Almanac locally: installs what is missing, builds, starts PostgreSQL and Redis under
 # .state/ on loopback ports, migrates the database, then runs the api, a worker and the
 # beat in the foreground. Ctrl-C stops it all.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Local PostgreSQL and Redis for running Almanac on a developer machine.
 #
 #   scripts/services.sh start  STATE_DIR   start both (idempotent), write STATE_DIR/services.env

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every source file of Almanac says its licence in its first lines (an SPDX tag), so a
 # file copied out of the tree still carries it. Almanac is Apache-2.0 (LICENSE).
 #
@@ -30,9 +31,10 @@ while IFS= read -r f; do
         continue
     fi
     tmp=$(mktemp)
-    # After a #! line, which must stay first, or a migration's compatible-from line, which
-    # cmake/embed_migrations.cmake reads from the first line; otherwise as the first line.
-    if head -n 1 "$f" | grep -qE '^(#!|-- compatible-from:)'; then
+    # After a #! line or a Dockerfile's syntax directive, which must stay first, or a
+    # migration's compatible-from line, which cmake/embed_migrations.cmake reads from the
+    # first line; otherwise as the first line.
+    if head -n 1 "$f" | grep -qE '^(#!|-- compatible-from:|# syntax=)'; then
         { head -n 1 "$f"; echo "$line"; tail -n +2 "$f"; } >"$tmp"
     else
         { echo "$line"; cat "$f"; } >"$tmp"

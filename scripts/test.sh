@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test of Almanac: formatting, unit tests of the release and the sanitizer
 # builds, then the integration tests (real PostgreSQL, Redis and HTTP) against the
 # sanitizer build, whose leak checker also fails a test whose process leaks at exit.
@@ -14,8 +15,9 @@ scripts/deps.sh
 step "test tools (npm, pinned by tests/package-lock.json)"
 npm --prefix tests ci --no-audit --no-fund --loglevel=error
 
-step "format"
+step "format, and the licence tag of every source file"
 scripts/format.sh --check
+scripts/spdx.sh --check
 
 step "build (release and ASan+UBSan)"
 scripts/build.sh --asan

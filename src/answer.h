@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* answer.h: grounding of answers: which passages go into the prompt, the prompt itself,
  * and which of the answer's [n] markers cite a passage that was in it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* api.h: the /api/v1 routes and what their handlers share.
  *
  * Helpers named *_or_reply answer the request themselves when they fail (401, 404,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* POST /api/v1/answers: a grounded answer with citations, as one JSON object or streamed
  * as Server-Sent Events.
  *

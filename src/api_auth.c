@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* POST /auth/login, POST /auth/signup, GET /users/me and the admin user routes. */
 #include "compat.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Conversations of the answers API: list, read (turns with their citations), rename,
  * delete. Each user sees only their own, administrators included. */
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Documents: upload, list, get, delete, re-process, content. */
 #include "compat.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Knowledge bases: create, list, get, rename, delete. Owners see theirs; admins all. */
 #include "compat.h"
 #include "api.h"

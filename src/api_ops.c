@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker and queue introspection: GET /health/workers and /health/queues (internal: the
  * frontend does not proxy /health), and the same for administrators under
  * /api/v1/admin/, with the replay of dead letters and the progress of re-indexing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* app.h: what every handler of a running service reaches through alm_req_app(). */
 #pragma once
 #include "compat.h"

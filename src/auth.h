@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth.h: password hashing (Argon2id) and access tokens (JWT, HS256).
  *
  * Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id, interactive

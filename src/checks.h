@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* checks.h: the dependency checks of /ready: PostgreSQL, Redis and Qdrant.
  *
  * Each check keeps one dedicated connection for its whole life and reconnects with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Chunking: each stretch between section starts is cut on its own, so no chunk crosses
  * a heading. Within a stretch a chunk is aimed at the target length and ends at the best
  * boundary within [0.6, 1.2] x target characters: a paragraph break, else a sentence

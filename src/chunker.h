@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chunker.h: splitting extracted text into overlapping chunks for search.
  *
  * Chunks follow the text's structure: a chunk ends at a paragraph break when one lies

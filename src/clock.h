@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.h: monotonic time for deadlines, wall time for logs and reports. */
 #pragma once
 #include "compat.h"

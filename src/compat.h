@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* compat.h: the first include of every .c file: feature macros and attributes. */
 #pragma once
 

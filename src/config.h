@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.h: every setting, declared once in a table, read from the environment.
  *
  * Each setting is an ALMANAC_* environment variable; a secret may instead come from

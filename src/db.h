@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.h: PostgreSQL connections through libpq, with deadlines on every step.
  *
  * Connecting and querying use libpq's non-blocking calls and poll(), so a server that

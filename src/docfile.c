@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Streaming documents.original out of PostgreSQL: substring() of a bytea stored EXTERNAL
  * (uncompressed, see its migration) reads only the TOAST chunks of that slice. */
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docfile.h: the uploaded file of a document (documents.original), for the extractors. */
 #pragma once
 #include "compat.h"

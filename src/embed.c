@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* embed.c: the built-in hashing embedder and the OpenAI-compatible embeddings client. */
 #include "compat.h"
 #include "embed.h"

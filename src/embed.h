@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* embed.h: turning chunk and query text into dense vectors.
  *
  * Two implementations behind one interface:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* err.h: the one error enum of the project and its mapping to HTTP. */
 #pragma once
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Text extraction: plain text as is, Markdown through cmark's AST, HTML through libxml2's
  * tree. Both markup walks feed one writer (struct sink) that owns the layout rules:
  * separators are held back until the next visible character, so the text never starts

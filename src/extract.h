@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* extract.h: document text for chunking: Markdown and HTML to clean text.
  *
  * The extracted text is what chunks, offsets and citations refer to: it is stored with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Extraction by type: text in-process, PDF and images through poppler and Tesseract,
  * office files through `almanac extract`, the last two in the sandbox (sandbox.c). */
 #include "compat.h"

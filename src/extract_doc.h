@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* extract_doc.h: extraction of every accepted type, the binary ones in the sandbox.
  *
  * Text types (plain, Markdown, HTML) go through alm_extract() in-process: they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Office Open XML, OpenDocument and EPUB: a zip (libzip) of XML parts (libxml2).
  *
  * The zip is checked before anything is inflated: entry count, each entry's and the

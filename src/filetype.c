@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Upload types: libmagic's answer for the bytes, reconciled with the declared type and
  * the file extension. One magic handle for the process behind a mutex: loading the
  * database costs milliseconds and a handle is not thread-safe. */

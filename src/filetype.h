@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* filetype.h: what an upload is, from its bytes (libmagic) first, then its name. */
 #pragma once
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* frontmatter.c: YAML front matter of Markdown documents (see frontmatter.h).
  *
  * Only the delimiters are found here; the YAML between them is libyaml's to parse. Its

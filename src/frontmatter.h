@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* frontmatter.h: YAML front matter of Markdown documents, read with libyaml.
  *
  * Front matter is a line "---" at the very start, YAML, then a line "---" or "...". It is

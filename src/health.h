@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* health.h: readiness checks with deadlines, a short cache and single-flight.
  *
  * Each check (PostgreSQL, Redis, Qdrant, ...) runs on its own thread with its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* heartbeat.h: what workers and beats tell the world they are doing.
  *
  * A heartbeat thread writes almanac:heartbeat:<id> (JSON: id, role, host, pid, start

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_client.h: what the outgoing HTTP clients (embeddings, Qdrant) share on top of
  * libcurl's easy handles: the options every request takes and a capped reply buffer. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_server.h: the HTTP server (libmicrohttpd), one struct alm_req per request.
  *
  * A handler answers exactly once through alm_reply_*(). Every answer is JSON (errors are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_stream.h: an answer whose body another thread writes while it is sent
  * (Server-Sent Events).
  *

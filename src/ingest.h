@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ingest.h: the ingestion job of one document, and the vector purge job.
  *
  * alm_ingest_document() loads the document, marks it processing, extracts its text,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* llm.c: the OpenAI-compatible chat completions client and its stream parser. */
 #include "compat.h"
 #include "llm.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* llm.h: the OpenAI-compatible chat completions client (LiteLLM, Ollama, vLLM, OpenAI).
  *
  * Every request streams ("stream": true, usage asked for with stream_options), so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.h: structured logs, one JSON object per line on stdout.
  *
  * Each line has fixed keys first (ts, level, svc, event, msg), then the fields given in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem.h: allocation that aborts on exhaustion, and a byte buffer with a hard cap.
  *
  * Small internal allocations use alm_xmalloc() and friends, which log and abort: there

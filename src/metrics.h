@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.h: Prometheus text exposition of the HTTP and build metrics.
  *
  * Counters are lock-free atomics in fixed arrays indexed by route, so observing a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* multipart.c: multipart/form-data (RFC 7578, RFC 2046 section 5.1) over a complete body.
  *
  * Hand-written rather than libmicrohttpd's post processor: that one is bound to a live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* multipart.h: a parser of multipart/form-data bodies held in memory (RFC 7578).
  *
  * The body is already complete and capped by the HTTP server, so this is a bounded,

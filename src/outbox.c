@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "outbox.h"
 #include "clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* outbox.h: jobs written with the change that needs them, relayed to the Redis queue.
  *
  * A handler adds an outbox row inside its own transaction, so a committed upload always

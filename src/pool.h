@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pool.h: a bounded pool of connections (PostgreSQL, Redis) shared by request threads.
  *
  * Connections are opened lazily, outside the lock, and a caller waits at most wait_ms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qdrant.h: the Qdrant REST client (libcurl).
  *
  * One struct alm_qdrant holds one curl handle and so one kept-alive connection; it is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* queue.h: the job queue on Redis Streams: at-least-once, retries, dead letters.
  *
  * Each queue is a stream (almanac:queue:<name>) read by one consumer group. A job is

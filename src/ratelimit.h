@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ratelimit.h: fixed-window failure counters in Redis, for sign-in throttling.
  *
  * A counter key lives for the window from its first attempt. Redis being down, or

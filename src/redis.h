@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* redis.h: Redis connections through hiredis, with socket-level deadlines.
  *
  * ALMANAC_REDIS_URL is redis://[[user]:password@]host[:port][/db]; ALMANAC_REDIS_PASSWORD

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* redis_tls.c: TLS to Redis (rediss://) for a hiredis without TLS.
  *
  * Debian bookworm's hiredis is 0.14, from before hiredis_ssl (1.0). So the TLS session

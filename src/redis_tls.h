@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* redis_tls.h: TLS connections to Redis (rediss://) for hiredis 0.14, which has none.
  * See redis_tls.c: the handshake and certificate check happen in the caller; a relay
  * thread then carries the session, and hiredis talks to it over a socketpair. */

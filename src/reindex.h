@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* reindex.h: bulk re-indexing, a run at a time, resumable.
  *
  * A run queues ingestion jobs (through the outbox, like a reprocess) for every document

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* router.h: matching a method and path against the route table.
  *
  * Patterns are literal segments and {name} placeholders ("/api/v1/documents/{id}"); a

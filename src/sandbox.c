@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-document sandbox: fork, confine, exec; the parent polls the child's stdout and
  * stderr under the deadline. Between fork and exec the child only makes system calls
  * (the worker is multi-threaded: anything that might take a lock held by another

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sandbox.h: running an extractor on one untrusted document in a child process.
  *
  * The child gets the document on stdin (a sealed memfd, so tools can seek in it), an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scheduler.h: the beat: periodic tasks run by exactly one process at a time.
  *
  * Leadership is a Redis lease (SET NX PX) holding "<id>:<fencing token>", the token

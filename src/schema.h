@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* schema.h: the database schema, versioned SQL migrations compiled into the binary.
  *
  * db/migrations/NNNN_name.sql become alm_migrations[] at build time, so the binary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* search.h: hybrid search: PostgreSQL full-text and Qdrant vectors, fused.
  *
  * The keyword path (full-text search where any word of the query may match, ranked by

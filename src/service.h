@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* service.h: what the worker and the beat share: readiness checks of their dependencies
  * and the probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN, which the
  * api has too. */

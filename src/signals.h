@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* signals.h: signals handled in normal context by one sigwait() thread.
  *
  * main() blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT before any thread exists (threads

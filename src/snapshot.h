@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* snapshot.h: Qdrant collection snapshots for backup and restore, streamed.
  *
  * Saving asks Qdrant for a snapshot of one collection (POST .../snapshots?wait=true),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* text.h: checking and converting document text to UTF-8. */
 #pragma once
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* url.h: a small parser for the URLs in our settings, and their redaction.
  *
  * Handles scheme://[user[:password]@]host[:port][/path]; IPv6 hosts in brackets. It is

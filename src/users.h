@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* users.h: user accounts: validation, creation with an Argon2id hash, lookup. */
 #pragma once
 #include "compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vindex.c: the active and the building vector collection (vector_collections). */
 #include "compat.h"
 #include "vindex.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vindex.h: which Qdrant collection holds the vectors, and the one being built.
  *
  * Moving to another embedding model or dimension is a new collection, filled while the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* worker.h: the job consumers of `almanac worker`.
  *
  * Each of ALMANAC_WORKER_CONCURRENCY threads owns its Redis and PostgreSQL connections,

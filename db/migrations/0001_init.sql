@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Users, knowledge bases, documents, chunks and the job outbox.
 CREATE TABLE users (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

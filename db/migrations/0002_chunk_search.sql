@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Full-text search over chunks: a stored tsvector (title-free; sections weigh more) and
 -- its GIN index, used by keyword search and its ts_rank ordering.
 ALTER TABLE chunks

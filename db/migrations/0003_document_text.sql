@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- The extracted text of each document: what chunks, their offsets and citations refer
 -- to (the upload itself stays in documents.content). Offsets of chunks are counted in
 -- characters (Unicode code points) of this text.

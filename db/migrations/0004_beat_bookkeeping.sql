@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Bookkeeping for the beat's periodic tasks.
 -- Every deleted document leaves a tombstone, whether deleted alone or with its knowledge
 -- base: the beat re-issues the vector purge of old tombstones, so vectors of deleted

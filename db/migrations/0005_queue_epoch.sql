@@ -1,4 +1,5 @@
 -- compatible-from: 4
+-- SPDX-License-Identifier: Apache-2.0
 -- The epoch of the job queue: the value of Redis's almanac:epoch key as the beat last saw
 -- it. When the key is gone while a value is recorded here, Redis lost its data (restarted
 -- without persistence, failed over to an empty replica, flushed) and every job with it;

@@ -1,4 +1,5 @@
 -- compatible-from: 4
+-- SPDX-License-Identifier: Apache-2.0
 -- Outbox rows get a random identity for the relay's de-duplication in Redis
 -- (almanac:outbox:sent:<uid>). The bigint id starts over when a dump is restored into a
 -- fresh database, and would match markers Redis keeps for rows sent before the restore:

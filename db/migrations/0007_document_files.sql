@@ -1,4 +1,5 @@
 -- compatible-from: 4
+-- SPDX-License-Identifier: Apache-2.0
 -- The uploaded file itself, so that reprocess and later extractors work from the bytes
 -- (documents.content keeps the UTF-8 text of text uploads; '' for binary formats).
 -- Where a document is: chunks of paged formats carry their page, slide, sheet or chapter.

@@ -1,4 +1,5 @@
 -- compatible-from: 4
+-- SPDX-License-Identifier: Apache-2.0
 -- Conversations of the answers API: one user's questions, the answers and their citations.
 -- Citations keep the document, offsets and the title and section as they were; the
 -- passage text is read from the document while it exists, so deleting a knowledge base

@@ -1,4 +1,5 @@
 -- compatible-from: 4
+-- SPDX-License-Identifier: Apache-2.0
 -- The vector collection search reads, and the one being built for another embedding model
 -- or dimension (docs/backup-restore.md). No 'active' row: the configured
 -- ALMANAC_QDRANT_COLLECTION, model and dimension. Workers write every document to the

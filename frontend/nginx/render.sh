@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Renders Almanac's nginx configuration into a folder: every *.template here goes through
 # envsubst (only the ALMANAC_* variables listed below, so nginx's own $variables stay),
 # the other *.conf files are copied as they are. Then run nginx with

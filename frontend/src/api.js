@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The api client: one origin (nginx proxies /api/), bearer token kept in sessionStorage
 // (never in a URL), errors in the api's shape turned into ApiError with a readable message.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Small DOM helpers. Text always goes in as text nodes: the one place where markup from
 // the server is shown (search snippets) goes through snippetNodes(), which only ever
 // creates <mark> elements and text.

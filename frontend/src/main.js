@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Almanac's web frontend: a hash router over a few views, a header with navigation and
 // the signed-in user. Each view renders into <main> and returns its cleanup (timers,
 // pending requests), run when the route changes.

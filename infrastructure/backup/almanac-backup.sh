@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Backs up a running Almanac without stopping it (docs/backup-restore.md):
 #
 #   infrastructure/backup/almanac-backup.sh [--dir DIR] [--keep N]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Restores an Almanac backup (made by almanac-backup.sh) into empty services
 # (docs/backup-restore.md):
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Shared by almanac-backup.sh and almanac-restore.sh: where the commands run.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Creates and rotates the secret files of docker-compose.prod.yml, with the owner and
 # modes the non-root services need, without ever printing a value or putting one in argv.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd.h: one function per subcommand of the almanac binary, each in src/cmd/<name>.c.
  * A command parses its flags, loads the configuration and wires subsystems together;
  * the work itself lives in the subsystems. Each returns the process exit code. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* almanac extract: the office, OpenDocument and EPUB reader as its own process, run by
  * the worker in the sandbox (extract_doc.c). Reads the file on stdin, prints the
  * extraction as JSON on stdout; a bad file is one line on stderr and exit 65. Usable by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2016,SC2034 # sourced by run.sh, whose variables these are
 # The backup and restore round of the deployment test, against the running production

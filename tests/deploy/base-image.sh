@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Makes the Debian bookworm base image that the Dockerfiles start from, for machines
 # that cannot pull images. The image is built with debootstrap from the configured
 # Debian archive and imported under the official name (debian:bookworm-slim), so

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds every image the deployment test runs, with podman, from the Debian base that
 # base-image.sh makes: the almanac and frontend images from their real Dockerfiles, and
 # the test look-alikes of the upstream images (infrastructure/docker/test-images/).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // A STAND-IN FOR QDRANT, FOR TESTS ONLY: not Qdrant, never a vector store.
 //
 // Runs tests/lib/qdrant-standin.mjs (the in-memory subset of Qdrant's REST API that the

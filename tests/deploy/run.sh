@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The deployment test: infrastructure/docker/docker-compose.prod.yml started for real
 # with podman and podman-compose, then used and broken on purpose.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* SPDX-License-Identifier: Apache-2.0 */
 // Retrieval evaluation of Almanac's search.
 //
 // Starts PostgreSQL, Redis, the Qdrant stand-in, `almanac api` and `almanac worker` (with

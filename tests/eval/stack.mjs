@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The whole ingestion and search stack for tests, the evaluation and the benchmarks:
 // PostgreSQL, Redis, the Qdrant stand-in (optional), `almanac api` and `almanac worker`,
 // plus a small API client (sign-in, knowledge bases, uploads, search) and psql access.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, the vector collection (issue case 4 and /ready): a fresh install has no
 // collection; the worker creates it (its /ready check does, before any upload) while the
 // api only warns; a collection of another dimension fails /ready of both, and a collection

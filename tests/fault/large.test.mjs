@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, large documents (issue case 1's trigger): a document at the upload limit
 // (ALMANAC_MAX_UPLOAD_BYTES, 20 MiB of text by default) ingests to ready within the job
 // deadline, and so does its reprocess, while another user's small upload still goes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, one job lost on its own (issue case 5 without a whole-Redis loss): a
 // stream entry deleted by hand (XDEL). The beat's find_lost_jobs task sees a document
 // pending with its job in no stream, pending list, delayed set or dead-letter stream,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, dependency outages (issue cases 3 and 4): Qdrant down for 30 s and back
 // empty (its collection gone), PostgreSQL down for a while and started again. While a
 // dependency is away the worker takes no job, puts back the one it had without spending

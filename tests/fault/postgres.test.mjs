@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, PostgreSQL (issue cases 1 and 2): every process of PostgreSQL frozen with
 // SIGSTOP during uploads, rows locked past every deadline, new connections refused. What
 // must hold: every accepted document ends ready with one chunk row and one vector per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fault suite, Redis and the queue (issue cases 5 to 8): Redis restarted empty with jobs
 // queued, Redis refusing writes (maxmemory with noeviction), parallel wrong passwords, a
 // reprocess storm, and one read delivering a job of each queue. What must hold: lost jobs

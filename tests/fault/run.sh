@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The fault suite: real PostgreSQL frozen with SIGSTOP, locked past every deadline and
 # refusing connections; Redis restarted empty and refusing writes; the Qdrant stand-in
 # down and back empty; the collection missing or of another dimension (/ready); one job

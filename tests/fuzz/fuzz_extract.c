@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_extract.c: text extraction and chunking.
  *
  * The first byte of an input picks the media type (plain, Markdown, HTML), the rest is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_frontmatter.c: the Markdown front matter reader (src/frontmatter.c over libyaml).
  *
  * The input is the start of a Markdown upload, in an exact-size heap copy so that

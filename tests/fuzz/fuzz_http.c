@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_http.c: request handling end to end, through the real server on a loopback port.
  *
  * LLVMFuzzerInitialize starts alm_http_start() with the health routes and one JSON route

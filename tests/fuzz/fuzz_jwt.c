@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_jwt.c: token verification against arbitrary input, and sign/verify round trips.
  *
  * Each input is verified as a token with a fixed key and clock: whatever it is, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_multipart.c: the multipart/form-data parser and the text functions on the body.
  *
  * The first line of an input is the Content-Type value, the rest the body, held in an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_office.c: our side of the office, OpenDocument and EPUB extractor (zip checks,
  * XML walks, the builder) and of the sandbox's answers: pdftotext's paged output and
  * the JSON that `almanac extract` prints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_parsers.c: the URL parser and redaction, and the router, against invariants.
  *
  * Each input is used whole as a URL, and split at its first space into a method and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_sse.c: the chat stream parser (text/event-stream, then each event's chunk JSON)
  * and the answer's citation markers, against arbitrary bytes.
  *

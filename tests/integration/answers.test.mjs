@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of the answers API: the real `almanac api` and `almanac worker` on a
 // real PostgreSQL and Redis, the Qdrant stand-in, and the chat completions stand-in
 // (tests/lib/fakechat.mjs) in each of its fault modes. The stand-in's own output is held

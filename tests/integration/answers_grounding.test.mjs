@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Grounding check over the retrieval evaluation set (tests/eval): for every question, an
 // answer from the answers API (the extractive chat stand-in as the model) is grounded
 // when one of its citations is a passage of the question's document that holds the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of the health endpoints of `almanac api`: /health, /ready,
 // /metrics, error bodies, request ids and graceful shutdown, against a real
 // PostgreSQL and Redis and a fault-injecting fake of Qdrant's /readyz.

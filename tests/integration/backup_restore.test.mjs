@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Backup and restore, end to end, through what ships: infrastructure/backup/almanac-backup.sh
 // and almanac-restore.sh (local mode: the PostgreSQL tools and `almanac` on this host)
 // against a populated system: real PostgreSQL, Redis, api, worker and beat, the Qdrant

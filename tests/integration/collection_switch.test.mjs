@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Moving to another embedding model and dimension: `almanac reindex --to-collection`
 // builds a new collection while search keeps answering from the current one, resumes
 // when killed, switches only when every document has its points there, and never

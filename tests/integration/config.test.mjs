@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of Almanac's configuration handling: `almanac check-config`,
 // refusal to start with a bad production configuration, and secrets never showing
 // up in output, HTTP answers or the process's command line.

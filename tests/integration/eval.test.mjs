@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The retrieval evaluation (tests/eval/run.mjs) as a test: hybrid search must be at least
 // as good as the better of keyword and vector search on recall@5 and on MRR.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Document formats end to end: files made at test time by real producers (ghostscript,
 // qpdf, npm's docx, pptxgenjs and exceljs) uploaded through the api, extracted by the
 // worker in its sandbox (poppler, libzip + libxml2, Tesseract), searched, cited by page,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The api's front door under slow and hostile clients: the real `almanac api` (with its
 // probe listener) against a real PostgreSQL and Redis, driven through raw TCP sockets
 // wherever a well-behaved HTTP client would hide what the server does.

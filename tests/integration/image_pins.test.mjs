@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // scripts/refresh-image-pins.sh against a loopback stand-in of Docker Hub's registry API
 // (an anonymous token endpoint and HEAD /v2/<name>/manifests/<tag> answering a
 // Docker-Content-Digest), on a copy of the production files: every docker.io reference

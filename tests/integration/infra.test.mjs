@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Static checks of the deployment files (no container started; tests/deploy/run.sh
 // starts them for real):
 // - infrastructure/.env.prod.template, the compose files and `almanac check-config --list`

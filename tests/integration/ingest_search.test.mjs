@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of ingestion and search: the real `almanac api` and `almanac worker`
 // against a real PostgreSQL and Redis, the Qdrant stand-in (which checks every request
 // against Qdrant's OpenAPI contract) and the embeddings stand-in.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of knowledge bases, documents, auth and migrations: the real
 // `almanac` binary against a real PostgreSQL and Redis.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The roles: the services' role (pg.url, the application role of production) has no DDL
 // rights; migrations run as the owner.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // `almanac reindex`: every document, one knowledge base, those whose vectors are missing;
 // progress on the terminal and in the operations API; a bounded rate; a run killed
 // half-way resumes where it stopped and queues each document once. Real PostgreSQL,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // A database restored from a dump must not collide with what Redis remembers: the
 // relay's de-duplication markers (almanac:outbox:sent:<key>, 7 days) outlive a restore,
 // and outbox ids start over from the dump's sequence. With ids as keys, the next upload

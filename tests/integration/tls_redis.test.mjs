@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Managed Redis over TLS: rediss:// with an ACL user name, the certificate verified
 // against ?cacert=FILE and the host name (src/redis_tls.c; Debian's hiredis 0.14 has no
 // TLS of its own). Here against redis-server --tls-port on loopback with a CA made at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Managed PostgreSQL over TLS, as the production overlay configures it: the URL carries
 // sslmode=verify-full and sslrootcert (a CA file), which libpq honours. Here against a
 // real PostgreSQL with ssl=on on loopback and a CA made at test time (tests/lib/tls.mjs):

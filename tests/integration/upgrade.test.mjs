@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Upgrades and rollbacks with data in the database: the previous release is built from
 // git (its tag v0.1.0, or, when tags did not travel with the clone, the commit it was
 // cut from), run with data, then the schema is migrated under it while it serves, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Integration tests of the job queue, the workers and the beat under failures: the real
 // `almanac api`, `almanac worker` and `almanac beat` against a real PostgreSQL and Redis
 // and the Qdrant stand-in. Workers are killed with SIGKILL and stopped with SIGTERM in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Renders Almanac's Kubernetes overlays with `kubectl kustomize` and checks what they
 // render: strictly against the Kubernetes API schemas, then against the deployment rules
 // of infrastructure/k8s (docs/kubernetes.md). The checks return lists of problems, so the

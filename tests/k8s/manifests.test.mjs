@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Every overlay of infrastructure/k8s, alone and with every optional component, renders
 // with `kubectl kustomize`, validates strictly against the Kubernetes schemas and meets
 // the deployment rules (manifests.mjs). Each check is also shown to fail on a manifest

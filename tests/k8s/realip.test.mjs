@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The client's address through an Ingress: the frontend's nginx (frontend/nginx, rendered
 // by render.sh as the image does) takes it from X-Forwarded-For when the peer is a
 // trusted proxy (ALMANAC_NGINX_REAL_IP_FROM, as frontend.yaml sets it), and passes it to

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Kubernetes manifest checks: every overlay of infrastructure/k8s, alone and with its
 # optional components, rendered with `kubectl kustomize`, validated strictly against the
 # Kubernetes schemas (npm packages of this folder) and linted against the deployment

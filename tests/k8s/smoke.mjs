@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Smoke run of the rendered all-in-one overlay with `podman kube play` (podman 4.3):
 // the manifests as `kubectl kustomize` renders them, adapted only where podman cannot run
 // what Kubernetes would (each adaptation below names the gap it answers), then the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Smoke run of the rendered all-in-one overlay with `podman kube play` (smoke.mjs says
 # what is adapted for podman and why): builds the images (tests/deploy/build-images.sh,
 # tag DEPLOY_TAG, default i14), plays the manifests on a network of its own (names

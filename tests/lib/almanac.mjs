@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Run the `almanac` binary from tests: long-running services (startAlmanac, and
 // startProbed for a worker or a beat), one-shot commands (runAlmanac, migrate and
 // createUser), plus small HTTP and timing helpers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Documents made at test time by real producers: npm's docx, pptxgenjs, exceljs and
 // SheetJS (ODS), and Debian's ghostscript (PDF), qpdf (encryption), pandoc (ODT, EPUB)
 // and LibreOffice (ODP, converted from a PPTX; PPTX from an ODP). Each returns a Buffer.

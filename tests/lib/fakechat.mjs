@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fake OpenAI-compatible chat completions endpoint, FOR TESTS ONLY.
 //
 // Stands in for `POST /v1/chat/completions` (OpenAI, LiteLLM, Ollama, vLLM) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fake OpenAI-compatible embeddings endpoint, FOR TESTS ONLY.
 //
 // A fault-injection HTTP server that stands in for `POST /v1/embeddings` (OpenAI,

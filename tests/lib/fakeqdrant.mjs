@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Fake Qdrant readiness endpoint, FOR TESTS ONLY.
 //
 // A fault-injection HTTP server that stands in for Qdrant's `GET /readyz` so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // HTTP server plumbing of the test stand-ins (fakeqdrant.mjs, fakeembeddings.mjs,
 // qdrant-standin.mjs), FOR TESTS ONLY.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Qdrant stand-in, FOR TESTS ONLY: not Qdrant, and never to be used as a vector store.
 //
 // An in-memory HTTP server that implements the subset of Qdrant's REST contract that

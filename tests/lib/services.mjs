@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Throw-away PostgreSQL and Redis instances for Almanac's integration tests.
 //
 // Each instance listens on a free loopback port and lives in a fresh temp dir.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Server-Sent Events for the tests and benchmarks of the answers API: a parser of
 // text/event-stream and a streaming POST that reports each event as it arrives.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The system the worker, beat and fault tests run: PostgreSQL, Redis, the Qdrant
 // stand-in, migrations, users, the api and a knowledge base; workers and beats are
 // started by the tests. Plus the helpers those tests share: document bodies, Prometheus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Test certificate authorities made at test time with the openssl command: a CA and
 // server certificates it signs, for PostgreSQL (and other servers) with TLS on loopback.
 // Keys are EC P-256 (fast to make); everything lives in a temp dir removed at exit.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Grounding rules (relevance, the floor and budget, the prompt, citations) and the chat
  * stream parser. */
 #include "unit.h"

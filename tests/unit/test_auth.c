@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Passwords (Argon2id) and access tokens (JWT HS256): round trips and every refusal. */
 #include "unit.h"
 #include "auth.h"

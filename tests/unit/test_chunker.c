@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Chunking: boundaries, sizes, overlap, coverage, offsets and sections. */
 #include "unit.h"
 #include "chunker.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Settings: defaults, types, *_FILE, the deny-list, production rules, reporting. */
 #include "unit.h"
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The array literals that parametrised queries take for $n::bigint[]. */
 #include "unit.h"
 #include "db.h"

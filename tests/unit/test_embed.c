@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Embedders: the hashing one's properties, and the OpenAI-compatible client against an
  * in-process fake endpoint (libmicrohttpd) that can rate-limit, fail, hang or answer
  * nonsense on demand. */

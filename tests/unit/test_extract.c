@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Text extraction: plain text kept, Markdown and HTML to clean text with sections. */
 #include "unit.h"
 #include "extract.h"

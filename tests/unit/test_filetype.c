@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Upload types from the bytes (the system's libmagic database), then the name. */
 #include "unit.h"
 #include "filetype.h"

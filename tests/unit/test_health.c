@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Readiness: aggregation, cache, single-flight, the deadline backstop, draining. */
 #include "unit.h"
 #include "clock.h"

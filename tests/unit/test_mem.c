@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The capped buffer and the error table. */
 #include "unit.h"
 #include "err.h"

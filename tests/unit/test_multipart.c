@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* multipart/form-data bodies: browser uploads, line-ending variants, and malformed input. */
 #include "unit.h"
 #include "multipart.h"

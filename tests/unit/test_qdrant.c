@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Qdrant client: point ids, and every call against a tiny in-process HTTP server
  * (libmicrohttpd on 127.0.0.1) that records requests and plays canned replies shaped like
  * the Qdrant OpenAPI contract's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Route matching. */
 #include "unit.h"
 #include "router.h"

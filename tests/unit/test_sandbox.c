@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The sandbox with real child processes: every limit at work, and what the child sees. */
 #include "unit.h"
 #include "clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The schema gate: which schema versions a binary runs on, from the compiled migrations
  * (never a hard-coded version: numbers change when branches merge). */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* UTF-8 validation, conversion to UTF-8 with iconv, and the charset parameter. */
 #include "unit.h"
 #include "text.h"

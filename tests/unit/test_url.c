@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* URL parsing and redaction. */
 #include "unit.h"
 #include "url.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* unit.h: what every cmocka unit test includes. */
 #pragma once
 #include "compat.h"

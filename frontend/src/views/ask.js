@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Ask: a question answered from the chosen knowledge bases, streamed in as the model
 // writes it. Citation markers [n] open their passage in its document (with its page when
 // known); Stop (or Escape) ends the answer; the conversation list on the side continues,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The citation: a search result's passage shown in place in its document. Offsets
 // (start, end) are code points of the document's extracted text, which the content
 // endpoint serves as `text`; when an api does not serve it, the stored `content` is used

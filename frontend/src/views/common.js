@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Pieces shared by views: messages, page headings, a polling loop that pauses while the
 // tab is hidden.
 import { h } from '../dom.js';

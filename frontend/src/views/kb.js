@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // One knowledge base: its documents with their status changing live (pending →
 // processing → ready / failed), uploads by picker or drag and drop with progress per
 // file, delete and re-process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Knowledge bases: list, create, rename, delete (with confirmation).
 import { call, listAll, ApiError } from '../api.js';
 import { h, clear, confirmDialog, announce, formatDate } from '../dom.js';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Operations (administrators): readiness of each dependency with its latency, workers
 // with their jobs and last heartbeat, queues with depth, oldest pending age and dead
 // letters, the progress of `almanac reindex` runs; refreshed every few seconds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Search across chosen knowledge bases; each result shows its highlighted snippet,
 // document, section and score, and opens the passage in its document (the citation).
 import { call, listAll, ApiError } from '../api.js';

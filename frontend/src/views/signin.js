@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Sign-in: email and password, clear messages for wrong credentials, rate limiting and an
 // expired session.
 import { signIn, ApiError } from '../api.js';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The Ask view in Chromium, through nginx, against the real api with the chat
 // completions stand-in as the model: the answer streams in, a citation marker opens its
 // passage, Stop ends the answer (and the api's request to the model), conversations are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The whole of Almanac for the browser tests: real PostgreSQL and Redis, the Qdrant
 // stand-in, `almanac migrate`, an administrator and a user, api + worker + beat, and nginx
 // serving the built frontend with frontend/nginx/ proxying /api/ to the api.

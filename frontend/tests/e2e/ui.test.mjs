@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // End-to-end tests of the web frontend in a real browser: playwright-core driving
 // Debian's Chromium (never a downloaded one) against nginx serving the built site and a
 // real api, worker and beat on real PostgreSQL and Redis (the Qdrant stand-in holds the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Copies named executables and every shared library they load (as ldd resolves them,
 # the dynamic loader included) into a root directory, at the same paths, so that a
 # `FROM scratch` stage can take the result with one COPY. Used by the Dockerfile's

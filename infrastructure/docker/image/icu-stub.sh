@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Replaces ICU's 31 MB data library (libicudata.so.72, needed only because Debian's
 # libxml2 links ICU) under ROOT with one that holds an empty ICU data package.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # TEST IMAGE entrypoint: initialises the data directory on first start the way the
 # official image does (superuser POSTGRES_USER with POSTGRES_PASSWORD, database
 # POSTGRES_DB, scram-sha-256 for TCP), then runs postgres in the foreground.

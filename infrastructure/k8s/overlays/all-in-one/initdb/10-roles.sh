@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # First start of the all-in-one PostgreSQL only (the image runs initdb.d scripts on an
 # empty data folder): the application role `almanac`, which may use rows but not change
 # the schema. Its rights are in 20-app-role.sql (run next by the image; the integration

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- The rights of the application role `almanac` in a database whose schema the owner
 -- role `almanac_owner` creates (`almanac migrate` as the owner). The api, worker and beat
 -- read and write rows; they cannot create, alter or drop anything, so a flaw in them
