@@ -80,12 +80,14 @@ const played = [];
 let chat = null;
 let relay = null;
 let failures = 0;
+let passes = 0;
 const t0 = Date.now();
 
 const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${m}`);
 const check = (ok, what) => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!ok) failures++;
+  if (ok) passes++;
+  else failures++;
 };
 const podman = (...args) => execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -525,4 +527,5 @@ try {
   if (process.env.SMOKE_KEEP !== '1') teardown();
 }
 log(failures ? `${failures} check(s) failed` : 'all checks passed');
+console.log(`k8s-smoke: ${passes} passed, ${failures} failed`); // the closing line CI reads
 process.exit(failures ? 1 : 0);
