@@ -75,16 +75,6 @@ static enum alm_err load(struct alm_ingest_ctx *ctx, int64_t id, int64_t deadlin
         d->media_type = alm_xstrdup(PQgetvalue(res, 0, 2));
         d->len = (size_t)PQgetlength(res, 0, 3);
         d->content = alm_xstrndup(PQgetvalue(res, 0, 3), d->len);
-        if (alm_extract_is_binary(d->media_type) && !PQgetisnull(res, 0, 4)) {
-            unsigned char *b =
-                PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &d->len);
-            free(d->content);
-            d->content = alm_xmalloc(d->len + 1);
-            if (b)
-                memcpy(d->content, b, d->len);
-            d->content[d->len] = '\0';
-            PQfreemem(b);
-        }
     }
     PQclear(res);
     return ALM_OK;
