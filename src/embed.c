@@ -214,22 +214,6 @@ static void hash_text(const char *text, size_t dim, float *v)
 
 /* ---------------------------------------------------------------- client setup */
 
-static struct curl_slist *append(struct curl_slist *list, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(list, line);
-
-    if (!l)
-        abort(); /* only fails when out of memory */
-    return l;
-}
-
-static void wipe_free_headers(struct curl_slist *list)
-{
-    for (struct curl_slist *l = list; l; l = l->next)
-        sodium_memzero(l->data, strlen(l->data));
-    curl_slist_free_all(list);
-}
-
 /* {url}/embeddings when the URL already ends with /v1 (as OpenAI and LiteLLM base URLs are
  * usually written), else {url}/v1/embeddings (Ollama, TEI, a bare host); trailing slashes
  * do not count, and a host named "v1" is not a path. */
@@ -245,13 +229,13 @@ static char *endpoint_of(const char *url)
 
 static struct curl_slist *headers_of(const char *api_key)
 {
-    struct curl_slist *h = append(NULL, "Content-Type: application/json");
+    struct curl_slist *h = alm_http_client_header(NULL, "Content-Type: application/json");
 
-    h = append(h, "Accept: application/json");
-    h = append(h, "Expect:"); /* no 100-continue round trip before large bodies */
+    h = alm_http_client_header(h, "Accept: application/json");
+    h = alm_http_client_header(h, "Expect:"); /* no 100-continue round trip before large bodies */
     if (api_key) {
         char *line = alm_xasprintf("Authorization: Bearer %s", api_key);
-        h = append(h, line);
+        h = alm_http_client_header(h, line);
         sodium_memzero(line, strlen(line));
         free(line);
     }
@@ -299,7 +283,7 @@ void alm_embedder_free(struct alm_embedder *e)
         return;
     if (e->curl)
         curl_easy_cleanup(e->curl);
-    wipe_free_headers(e->headers);
+    alm_http_client_headers_free(e->headers);
     free(e->endpoint);
     free(e->model);
     free(e->description);

@@ -2,7 +2,9 @@
 #include "compat.h"
 #include "http_client.h"
 
+#include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 
 CURL *alm_http_client_new(void)
 {
@@ -43,4 +45,20 @@ void alm_http_client_sink(CURL *curl, struct alm_http_sink *sink)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->buf.cap);
+}
+
+struct curl_slist *alm_http_client_header(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(list, line);
+
+    if (!l)
+        abort();
+    return l;
+}
+
+void alm_http_client_headers_free(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        sodium_memzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
 }

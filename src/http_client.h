@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* http_client.h: what the outgoing HTTP clients (embeddings, Qdrant) share on top of
+/* http_client.h: what the outgoing HTTP clients (embeddings, Qdrant, chat) share on top of
  * libcurl's easy handles: the options every request takes and a capped reply buffer. */
 #pragma once
 #include "compat.h"
@@ -26,3 +26,8 @@ void alm_http_client_timeout(CURL *curl, int timeout_ms);
  * grows past the cap ends the transfer (CURLE_FILESIZE_EXCEEDED or CURLE_WRITE_ERROR
  * with sink->too_large set). */
 void alm_http_client_sink(CURL *curl, struct alm_http_sink *sink);
+/* list with line appended (curl copies it); aborts when out of memory, the only way
+ * curl_slist_append fails. */
+struct curl_slist *alm_http_client_header(struct curl_slist *list, const char *line);
+/* Wipes every header (they may carry an API key), then frees the list. */
+void alm_http_client_headers_free(struct curl_slist *list);

@@ -354,31 +354,15 @@ static enum alm_llm_fail outcome(struct attempt *a, CURLcode rc, bool *retry, st
     return ALM_LLM_OK;
 }
 
-static struct curl_slist *append(struct curl_slist *list, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(list, line);
-
-    if (!l)
-        abort(); /* only fails when out of memory */
-    return l;
-}
-
-static void wipe_free_headers(struct curl_slist *list)
-{
-    for (struct curl_slist *l = list; l; l = l->next)
-        sodium_memzero(l->data, strlen(l->data));
-    curl_slist_free_all(list);
-}
-
 static struct curl_slist *headers_of(const char *api_key, const char *accept)
 {
-    struct curl_slist *h = append(NULL, "Content-Type: application/json");
+    struct curl_slist *h = alm_http_client_header(NULL, "Content-Type: application/json");
 
-    h = append(h, accept);
-    h = append(h, "Expect:");
+    h = alm_http_client_header(h, accept);
+    h = alm_http_client_header(h, "Expect:");
     if (api_key) {
         char *line = alm_xasprintf("Authorization: Bearer %s", api_key);
-        h = append(h, line);
+        h = alm_http_client_header(h, line);
         sodium_memzero(line, strlen(line));
         free(line);
     }
@@ -511,7 +495,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
         }
     }
     curl_easy_cleanup(curl);
-    wipe_free_headers(headers);
+    alm_http_client_headers_free(headers);
     free(body);
     free(endpoint);
     return f;
@@ -554,7 +538,7 @@ static void free_check(void *state)
 
     if (c->curl)
         curl_easy_cleanup(c->curl);
-    wipe_free_headers(c->headers);
+    alm_http_client_headers_free(c->headers);
     free(c->endpoint);
     free(c);
 }
