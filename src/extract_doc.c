@@ -94,6 +94,13 @@ static enum alm_err run(const struct alm_extract_env *env, const char *tool, con
 }
 
 /* The document's error for a child that did not finish well; what names the format. */
+/* Whether a tool's run is no result: it failed, was cut at its deadline or output cap,
+ * or died of a signal (child_failed says which). */
+static bool ran_badly(const struct alm_sandbox_result *r)
+{
+    return r->exit_code != 0 || r->timed_out || r->out_capped || r->signal;
+}
+
 static enum alm_err child_failed(const struct alm_extract_env *env, const char *what,
                                  const struct alm_sandbox_result *r, struct alm_errbuf *eb)
 {
@@ -116,6 +123,20 @@ static enum alm_err child_failed(const struct alm_extract_env *env, const char *
 }
 
 /* Tesseract's output into b: paragraphs apart by blank lines, like pdftotext's. */
+/* The OCR result in out, or err; none names an OCR that read nothing. Releases b. */
+static enum alm_err ocr_finish(struct alm_build *b, enum alm_err err, struct alm_extracted *out,
+                               const char *none, struct alm_errbuf *eb)
+{
+    if (err) {
+        alm_build_release(b);
+        return err;
+    }
+    err = alm_build_finish(b, out, eb);
+    if (err == ALM_ERR_UNPROCESSABLE)
+        alm_fail(eb, ALM_ERR_UNPROCESSABLE, "%s", none);
+    return err;
+}
+
 static enum alm_err ocr_text(const struct alm_sandbox_result *r, struct alm_build *b,
                              struct alm_errbuf *eb)
 {
@@ -143,7 +164,7 @@ static enum alm_err ocr_image(const struct alm_extract_env *env, const char *img
     struct input in = {-1, img, len};
     enum alm_err err = run(env, "tesseract", args, &in, &r, eb);
 
-    if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+    if (!err && ran_badly(&r))
         err = child_failed(env, "image (OCR)", &r, eb);
     if (!err)
         err = ocr_text(&r, b, eb);
@@ -167,7 +188,7 @@ static enum alm_err pdf_info(const struct alm_extract_env *env, const struct inp
     memset(info, 0, sizeof(*info));
     if (!err && r.exit_code != 0 && strstr(r.err, "Incorrect password"))
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "encrypted PDF: it needs a password to open");
-    else if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+    else if (!err && ran_badly(&r))
         err = child_failed(env, "PDF", &r, eb);
     for (const char *p = r.out.data; !err && p && *p;) {
         size_t n = strcspn(p, "\n");
@@ -232,21 +253,14 @@ static enum alm_err pdf_ocr(const struct alm_extract_env *env, const struct inpu
         const char *args[] = {"-r", "300", "-gray",       "-png",   "-f", num,
                               "-l", num,   "-singlefile", "fd://0", NULL};
         err = run(env, "pdftoppm", args, in, &r, eb);
-        if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+        if (!err && ran_badly(&r))
             err = child_failed(env, "PDF page image", &r, eb);
         alm_build_location(&b, p);
         if (!err)
             err = ocr_image(env, r.out.data, r.out.len, &b, eb);
         alm_sandbox_result_release(&r);
     }
-    if (err) {
-        alm_build_release(&b);
-        return err;
-    }
-    err = alm_build_finish(&b, out, eb);
-    if (err == ALM_ERR_UNPROCESSABLE)
-        alm_fail(eb, ALM_ERR_UNPROCESSABLE, "no text layer and OCR found no text");
-    return err;
+    return ocr_finish(&b, err, out, "no text layer and OCR found no text", eb);
 }
 
 static bool blank(const char *s, size_t n)
@@ -274,7 +288,7 @@ static enum alm_err extract_pdf(const struct alm_extract_env *env, const struct 
     err = run(env, "pdftotext", args, in, &r, eb);
     if (!err && r.exit_code == 3)
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "encrypted PDF: copying its text is not allowed");
-    else if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+    else if (!err && ran_badly(&r))
         err = child_failed(env, "PDF", &r, eb);
     if (!err && blank(r.out.data ? r.out.data : "", r.out.len)) {
         if (!env->ocr)
@@ -304,19 +318,12 @@ static enum alm_err extract_image(const struct alm_extract_env *env, const struc
         return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "an image has no text layer; OCR is off");
     alm_build_init(&b, env->lim.max_out, NULL);
     err = run(env, "tesseract", args, in, &r, eb);
-    if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+    if (!err && ran_badly(&r))
         err = child_failed(env, "image (OCR)", &r, eb);
     if (!err)
         err = ocr_text(&r, &b, eb);
     alm_sandbox_result_release(&r);
-    if (err) {
-        alm_build_release(&b);
-        return err;
-    }
-    err = alm_build_finish(&b, out, eb);
-    if (err == ALM_ERR_UNPROCESSABLE)
-        alm_fail(eb, ALM_ERR_UNPROCESSABLE, "OCR found no text in the image");
-    return err;
+    return ocr_finish(&b, err, out, "OCR found no text in the image", eb);
 }
 
 static enum alm_err extract_in_child(const struct alm_extract_env *env, const char *mt,
@@ -329,7 +336,7 @@ static enum alm_err extract_in_child(const struct alm_extract_env *env, const ch
 
     if (!err && r.exit_code == 65)
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "%s", r.err[0] ? r.err : "the file is invalid");
-    else if (!err && (r.exit_code != 0 || r.timed_out || r.out_capped || r.signal))
+    else if (!err && ran_badly(&r))
         err = child_failed(env, "the file", &r, eb);
     if (!err)
         err = alm_extracted_from_json(r.out.data, r.out.len, out, eb);
