@@ -95,6 +95,19 @@ function networkError() {
   return new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
 }
 
+/** What every api request sets: never a cached answer, no cookies, no redirects. */
+const API_FETCH = { cache: 'no-store', credentials: 'omit', redirect: 'error' };
+
+/** fetch(), with a failure to reach the server as ApiError 'network' (an abort stays one). */
+async function send(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw networkError();
+  }
+}
+
 function sessionLost(status) {
   if (status === 401 && session) {
     endSession();
@@ -111,21 +124,13 @@ export async function call(method, path, { json, signal, auth = true } = {}) {
     if (!s) throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
     headers.Authorization = `Bearer ${s.token}`;
   }
-  let res;
-  try {
-    res = await fetch(path, {
-      method,
-      headers,
-      body: json === undefined ? undefined : JSON.stringify(json),
-      signal,
-      cache: 'no-store',
-      credentials: 'omit',
-      redirect: 'error',
-    });
-  } catch (e) {
-    if (e && e.name === 'AbortError') throw e;
-    throw networkError();
-  }
+  const res = await send(path, {
+    ...API_FETCH,
+    method,
+    headers,
+    body: json === undefined ? undefined : JSON.stringify(json),
+    signal,
+  });
   const body = parseBody(await res.text());
   if (!res.ok) {
     if (auth) sessionLost(res.status);
@@ -170,13 +175,7 @@ export async function signIn(email, password) {
 
 /** The api's readiness through nginx's /api/ready: {httpStatus, body} (503 has a body too). */
 export async function readiness({ signal } = {}) {
-  let res;
-  try {
-    res = await fetch('/api/ready', { headers: { Accept: 'application/health+json' }, signal, cache: 'no-store' });
-  } catch (e) {
-    if (e && e.name === 'AbortError') throw e;
-    throw networkError();
-  }
+  const res = await send('/api/ready', { headers: { Accept: 'application/health+json' }, signal, cache: 'no-store' });
   return { httpStatus: res.status, body: parseBody(await res.text()) };
 }
 
@@ -224,21 +223,13 @@ export function uploadFile(kbId, file, { onProgress, signal } = {}) {
 export async function stream(path, json, { signal, onEvent }) {
   const s = getSession();
   if (!s) throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
-  let res;
-  try {
-    res = await fetch(path, {
-      method: 'POST',
-      headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json', Authorization: `Bearer ${s.token}` },
-      body: JSON.stringify(json),
-      signal,
-      cache: 'no-store',
-      credentials: 'omit',
-      redirect: 'error',
-    });
-  } catch (e) {
-    if (e && e.name === 'AbortError') throw e;
-    throw networkError();
-  }
+  const res = await send(path, {
+    ...API_FETCH,
+    method: 'POST',
+    headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json', Authorization: `Bearer ${s.token}` },
+    body: JSON.stringify(json),
+    signal,
+  });
   if (!res.ok) {
     sessionLost(res.status);
     const err = toError(res.status, parseBody(await res.text()), (n) => res.headers.get(n));
