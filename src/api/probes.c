@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
-#include "api_health.h"
+#include "probes.h"
 #include "app.h"
 #include "clock.h"
 #include "metrics.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* api_health.h: GET /health, GET /ready and GET /metrics, shared by every service. */
+/* probes.h: GET /health, GET /ready and GET /metrics, shared by every service. */
 #pragma once
 #include "compat.h"
 #include "http_server.h"

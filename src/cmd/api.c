@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
-#include "api.h"
+#include "api/api.h"
 #include "app.h"
 #include "checks.h"
 #include "db.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* main.c: the almanac binary; argv[1] names the command, as git's builtins do. */
 #include "compat.h"
-#include "cmd/cmd.h"
+#include "cmd.h"
 #include "signals.h"
 #include "version.h"
 

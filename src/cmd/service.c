@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "service.h"
-#include "api_health.h"
+#include "api/probes.h"
 #include "checks.h"
-#include "cmd/cmd.h"
+#include "cmd.h"
 #include "heartbeat.h"
 #include "clock.h"
 #include "log.h"

@@ -16,7 +16,7 @@
  *   FUZZ_HTTP_STRICT=1  abort on any 500 answer too: the server must answer bad input
  *                       with a 4xx, never by failing to encode its own error */
 #include "compat.h"
-#include "api_health.h"
+#include "api/probes.h"
 #include "app.h"
 #include "health.h"
 #include "http_server.h"
