@@ -2,7 +2,6 @@
 #include "compat.h"
 #include "api/api.h"
 #include "app.h"
-#include "checks.h"
 #include "db.h"
 #include "embed.h"
 #include "search.h"
@@ -15,7 +14,6 @@
 #include "metrics.h"
 #include "service.h"
 #include "signals.h"
-#include "version.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -99,30 +97,19 @@ int alm_cmd_api(int argc, char **argv)
 {
     struct alm_config cfg;
     struct alm_errbuf eb = {{0}};
-    struct alm_app app = {.svc = "api", .cfg = &cfg, .start_ms = alm_clock_ms()};
+    struct alm_app app;
     struct alm_http *http, *probes = NULL;
     const struct alm_route *routes;
     size_t nroutes;
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc > 1)
-        return alm_cmd_usage_error("api", "unexpected argument '%s'", argv[1]);
-    alm_log_init("api", ALM_LOG_INFO);
-    rc = alm_config_load_or_report(&cfg, true);
-    if (rc)
+    rc = alm_service_configure("api", usage, argc, argv, &cfg);
+    if (rc >= 0)
         return rc;
-    alm_config_log(&cfg);
+    rc = ALM_EXIT_OK; /* from here on, the exit code */
     raise_nofile(&cfg);
     routes = alm_api_routes(&nroutes);
-    atomic_init(&app.schema_version, -1);
-    app.health = alm_health_new((int)cfg.ready_timeout_ms, (int)cfg.ready_cache_ms, ALM_VERSION);
-    alm_checks_add_dependencies(app.health, &cfg);
-    alm_checks_add_collection(app.health, &cfg, false);
-    alm_checks_add_schema(app.health, &cfg, &app.schema_version);
+    alm_service_app_init(&app, "api", &cfg);
     alm_llm_add_check(app.health, &cfg);
     alm_health_start(app.health);
     alm_metrics_init(routes, nroutes);

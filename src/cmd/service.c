@@ -16,22 +16,27 @@
 
 static const struct alm_route probe_routes[] = {ALM_HEALTH_ROUTES};
 
-void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg)
+void alm_service_app_init(struct alm_app *app, const char *svc, const struct alm_config *cfg)
 {
-    struct alm_app *app = &s->app;
-
-    memset(s, 0, sizeof(*s));
+    memset(app, 0, sizeof(*app));
     app->svc = svc;
     app->cfg = cfg;
     app->start_ms = alm_clock_ms();
     atomic_init(&app->schema_version, -1);
     app->health = alm_health_new((int)cfg->ready_timeout_ms, (int)cfg->ready_cache_ms, ALM_VERSION);
     alm_checks_add_dependencies(app->health, cfg);
-    /* The worker writes the vectors, so it is the one that creates their collection. */
-    if (strcmp(svc, "worker") == 0)
-        alm_checks_add_collection(app->health, cfg, true);
+    /* The worker writes the vectors, so it is the one that creates their collection; the
+     * api searches them, so it only checks that the collection is there. */
+    if (strcmp(svc, "worker") == 0 || strcmp(svc, "api") == 0)
+        alm_checks_add_collection(app->health, cfg, strcmp(svc, "worker") == 0);
     alm_checks_add_schema(app->health, cfg, &app->schema_version);
-    alm_health_start(app->health);
+}
+
+void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg)
+{
+    memset(s, 0, sizeof(*s));
+    alm_service_app_init(&s->app, svc, cfg);
+    alm_health_start(s->app.health);
     alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
 }
 
@@ -89,8 +94,8 @@ void alm_service_release(struct alm_service *s)
     alm_health_free(s->app.health);
 }
 
-int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
-                      char **argv, struct alm_config *cfg, char *id, size_t idlen)
+int alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
+                          struct alm_config *cfg)
 {
     int rc;
 
@@ -105,6 +110,16 @@ int alm_service_begin(struct alm_service *s, const char *svc, const char *usage,
     if (rc)
         return rc;
     alm_config_log(cfg);
+    return -1;
+}
+
+int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                      char **argv, struct alm_config *cfg, char *id, size_t idlen)
+{
+    int rc = alm_service_configure(svc, usage, argc, argv, cfg);
+
+    if (rc >= 0)
+        return rc;
     alm_heartbeat_make_id(svc, id, idlen);
     alm_service_init(s, svc, cfg);
     return -1;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* service.h: what the worker and the beat share: readiness checks of their dependencies
- * and the probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN, which the
- * api has too. */
+/* service.h: what the long-running commands (api, worker, beat) share: the start of the
+ * command (usage, logging, configuration), readiness checks of their dependencies and the
+ * probe listener (/health, /ready, /metrics) on ALMANAC_PROBE_LISTEN. The worker and the
+ * beat take all of it through alm_service_begin(); the api, with a listener and checks of
+ * its own, takes the parts. */
 #pragma once
 #include "compat.h"
 #include "app.h"
@@ -12,6 +14,16 @@ struct alm_service {
     struct alm_http *http; /* NULL when the probe address could not be used */
 };
 
+/* What a service command does first: answer --help with usage, refuse arguments, start
+ * logging as svc, load and log the configuration into cfg. Returns -1 to go on, else the
+ * exit code. */
+int alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
+                          struct alm_config *cfg);
+/* Fills app for service svc (name, configuration, start time) with a health object and
+ * its readiness checks: PostgreSQL, Redis, Qdrant, the vector collection (the worker
+ * creates it, the api checks it) and the schema. Not started, so that the caller can add
+ * checks of its own before alm_health_start(). */
+void alm_service_app_init(struct alm_app *app, const char *svc, const struct alm_config *cfg);
 /* What worker and beat commands do first: answer --help with usage, refuse arguments,
  * start logging as svc, load and log the configuration, make an instance id (into id,
  * idlen bytes) and alm_service_init(). Returns -1 to go on, else the exit code. */
