@@ -12,7 +12,7 @@
  * gets the search results and a reason in answer_unavailable within the deadline. */
 #include "compat.h"
 #include "answer.h"
-#include "api.h"
+#include "handlers.h"
 #include "clock.h"
 #include "db.h"
 #include "http_stream.h"

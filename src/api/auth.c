@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* POST /auth/login, POST /auth/signup, GET /users/me and the admin user routes. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "auth.h"
 #include "db.h"
 #include "log.h"

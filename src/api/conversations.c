@@ -2,7 +2,7 @@
 /* Conversations of the answers API: list, read (turns with their citations), rename,
  * delete. Each user sees only their own, administrators included. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "db.h"
 #include "log.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Documents: upload, list, get, delete, re-process, content. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "db.h"
 #include "extract_doc.h"
 #include "filetype.h"

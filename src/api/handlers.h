@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* api.h: the /api/v1 routes and what their handlers share.
+/* handlers.h: the /api/v1 routes and what their handlers share.
  *
  * Helpers named *_or_reply answer the request themselves when they fail (401, 404,
  * 503, ...) and return false/NULL: the handler then just returns. */

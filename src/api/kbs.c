@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Knowledge bases: create, list, get, rename, delete. Owners see theirs; admins all. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "db.h"
 #include "log.h"
 #include "outbox.h"

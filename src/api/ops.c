@@ -3,7 +3,7 @@
  * frontend does not proxy /health), and the same for administrators under
  * /api/v1/admin/, with the replay of dead letters and the progress of re-indexing. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "queue.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* request.c: what the api's handlers share: the signed-in user, a database connection,
- * the body, ids and pages of a request, and error replies (see api.h). */
+ * the body, ids and pages of a request, and error replies (see handlers.h). */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "auth.h"
 #include "db.h"
 #include "log.h"

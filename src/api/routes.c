@@ -2,7 +2,7 @@
 /* routes.c: the api's route table, one row per endpoint; the handlers live in the
  * file of their resource. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "probes.h"
 
 static const struct alm_route routes[] = {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* POST /api/v1/search: hybrid search over the knowledge bases a user may read. */
 #include "compat.h"
-#include "api.h"
+#include "handlers.h"
 #include "clock.h"
 #include "db.h"
 #include "log.h"

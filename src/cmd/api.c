@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
-#include "api/api.h"
+#include "api/handlers.h"
 #include "app.h"
 #include "db.h"
 #include "embed.h"

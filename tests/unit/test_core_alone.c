@@ -3,7 +3,7 @@
  * archive, see CMakeLists.txt) and no command wiring, so a call from the core into
  * src/cmd/ fails the build here. It checks the api's route table through the router. */
 #include "unit.h"
-#include "api/api.h"
+#include "api/handlers.h"
 #include "api/probes.h"
 
 #include <string.h>
