@@ -177,6 +177,32 @@ bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user)
     return false;
 }
 
+const char *alm_api_is_admin(const struct alm_user *user)
+{
+    return strcmp(user->role, "admin") == 0 ? "true" : "false";
+}
+
+bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
+                                 int64_t kb)
+{
+    char kbs[24], uid[24];
+    const char *params[3] = {kbs, uid, alm_api_is_admin(user)};
+    PGresult *res = NULL;
+    bool found;
+
+    snprintf(kbs, sizeof(kbs), "%lld", (long long)kb);
+    snprintf(uid, sizeof(uid), "%lld", (long long)user->id);
+    if (!alm_api_query_or_reply(
+            req, conn, "SELECT 1 FROM knowledge_bases WHERE id = $1 AND (owner_id = $2 OR $3)", 3,
+            params, &res))
+        return false;
+    found = PQntuples(res) > 0;
+    PQclear(res);
+    if (!found)
+        alm_reply_error(req, ALM_ERR_NOT_FOUND, "knowledge base %lld not found", (long long)kb);
+    return found;
+}
+
 json_t *alm_api_json_or_reply(struct alm_req *req)
 {
     const struct alm_buf *body = alm_req_body(req);
