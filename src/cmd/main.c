@@ -7,7 +7,6 @@
 
 #include <curl/curl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,27 +36,6 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'almanac <command> --help' tells more of each. Settings come from ALMANAC_*\n"
                  "environment variables: 'almanac check-config --list'.\n");
-}
-
-bool alm_cmd_wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    }
-    return false;
-}
-
-int alm_cmd_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "almanac: %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nsee 'almanac %s --help'\n", cmd);
-    return ALM_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
