@@ -12,13 +12,11 @@
 #pragma once
 #include "compat.h"
 #include "err.h"
+#include "redis_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_QUEUE_GROUP    "workers"
-#define ALM_QUEUE_DELAYED  "almanac:delayed:"
-#define ALM_QUEUE_DEAD     "almanac:dead:"
 #define ALM_QUEUE_MAX_DEAD 100000 /* dead letters kept per queue at most */
 
 /* The queues every worker reads, in priority order. */

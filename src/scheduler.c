@@ -10,6 +10,7 @@
 #include "vindex.h"
 #include "queue.h"
 #include "redis.h"
+#include "redis_keys.h"
 #include "schema.h"
 
 #include <pthread.h>

@@ -16,13 +16,6 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_BEAT_LEADER   "almanac:beat:leader"
-#define ALM_BEAT_FENCE    "almanac:beat:fence"
-#define ALM_BEAT_LAST_RUN "almanac:beat:last_run"
-/* Set once by the beat and never expiring: when it is gone, Redis lost its data (restarted
- * without persistence, failed over to an empty replica, flushed) and every job with it. */
-#define ALM_QUEUE_EPOCH "almanac:epoch"
-
 struct alm_scheduler;
 
 /* Starts the tick thread for instance id (copied). */
