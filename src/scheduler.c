@@ -111,6 +111,15 @@ static int64_t jitter(int64_t max)
     return max > 0 ? (int64_t)randombytes_uniform((uint32_t)max) : 0;
 }
 
+int64_t alm_scheduler_due_in(int64_t last_run_ms, int64_t period_ms, int64_t now_ms)
+{
+    int64_t due_in = last_run_ms > 0 ? last_run_ms + period_ms - now_ms : 0;
+
+    if (due_in < 0)
+        return 0;
+    return due_in > period_ms ? period_ms : due_in;
+}
+
 /* Continues each task's schedule from its last run, as recorded by any leader. */
 static void load_last_runs(struct alm_scheduler *s)
 {
@@ -120,8 +129,8 @@ static void load_last_runs(struct alm_scheduler *s)
         struct task *t = &s->tasks[i];
         redisReply *r = redisCommand(s->redis, "HGET " ALM_BEAT_LAST_RUN " %s", t->name);
         int64_t last = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
-        int64_t due_in = last ? last + t->period_ms - now_wall : 0;
-        t->next_ms = now + (due_in > 0 ? due_in : 0) + jitter(t->jitter_ms);
+        t->next_ms =
+            now + alm_scheduler_due_in(last, t->period_ms, now_wall) + jitter(t->jitter_ms);
         if (r)
             freeReplyObject(r);
     }
