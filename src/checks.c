@@ -6,6 +6,7 @@
 #include "log.h"
 #include "qdrant.h"
 #include "redis.h"
+#include "redis_keys.h"
 #include "schema.h"
 
 #include <stdio.h>
@@ -149,7 +150,7 @@ static bool run_redis_writes(void *state, int timeout_ms, char *why, size_t n)
 
     if (!ensure_connected(d, redis_connect, timeout_ms, why, n))
         return false;
-    r = redisCommand(d->conn, "SET almanac:ready:write 1 PX 60000");
+    r = redisCommand(d->conn, "SET " ALM_READY_WRITE_PROBE " 1 PX 60000");
     if (!r) {
         struct alm_errbuf eb = {{0}};
         alm_redis_error(d->conn, timeout_ms, &eb);

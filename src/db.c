@@ -135,10 +135,7 @@ PGconn *alm_db_connect(const struct alm_config *cfg, const char *app_name, int t
     return connect_to(cfg, app_name, timeout_ms, true, eb);
 }
 
-/* A certificate that does not verify (sslmode verify-ca or verify-full: unknown CA, wrong
- * host name, missing CA file) will not verify in a minute either: waiting only hides the
- * cause. */
-static bool db_error_is_final(const char *msg)
+bool alm_db_error_is_final(const char *msg)
 {
     return strstr(msg, "certificate") != NULL;
 }
@@ -151,7 +148,7 @@ PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_n
 
     for (;;) {
         PGconn *conn = connect_to(cfg, app_name, 5000, false, eb);
-        if (conn || alm_clock_ms() + backoff > deadline || db_error_is_final(eb->msg))
+        if (conn || alm_clock_ms() + backoff > deadline || alm_db_error_is_final(eb->msg))
             return conn;
         alm_warn("db.waiting", "database not reachable yet, retrying", "{s:s, s:i}", "detail",
                  eb->msg, "retry_ms", backoff);
@@ -199,8 +196,7 @@ wait_failed:
     return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection lost");
 }
 
-/* Maps a failed result's SQLSTATE to our error, once for the whole project. */
-static enum alm_err map_sqlstate(const char *state)
+enum alm_err alm_db_sqlstate_error(const char *state)
 {
     if (!state)
         return ALM_ERR_UNAVAILABLE; /* no result status: the connection failed */
@@ -314,7 +310,7 @@ enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int npa
             PQclear(last);
         return ALM_OK;
     }
-    err = map_sqlstate(last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL);
+    err = alm_db_sqlstate_error(last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL);
     if (err == ALM_ERR_INTERNAL || err == ALM_ERR_UNAVAILABLE) {
         char why[160];
         alm_db_error_text(conn, why, sizeof(why));

@@ -39,8 +39,19 @@ PGconn *alm_db_connect_patiently(const struct alm_config *cfg, const char *app_n
                                  int64_t wait_ms, struct alm_errbuf *eb);
 /* Runs SELECT 1 within timeout_ms. On any error the connection is unusable: finish it. */
 enum alm_err alm_db_ping(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
-/* A short, secret-free description of the connection's last error. */
+/* A short, secret-free description of the connection's last error (conn NULL: libpq
+ * could not allocate one): its first line, from after the first "failed: " (libpq's
+ * "connection to server at ... failed:" names the host), refused connections and failed
+ * authentication in two words. */
 void alm_db_error_text(const PGconn *conn, char *out, size_t n);
+/* Whether a failed connection attempt's message (alm_db_error_text) means that waiting
+ * cannot help: a certificate that does not verify (sslmode verify-ca or verify-full:
+ * unknown CA, wrong host name, missing CA file) will not verify in a minute either, and
+ * waiting would only hide the cause. alm_db_connect_patiently gives up on these. */
+bool alm_db_error_is_final(const char *msg);
+/* Our error for a failed statement's SQLSTATE (NULL: no result, the connection failed),
+ * the one mapping of the project, as alm_db_query describes it. */
+enum alm_err alm_db_sqlstate_error(const char *state);
 
 /* Runs one parametrised statement within timeout_ms (text parameters; NULL = SQL NULL).
  * On success *res (may be NULL when the caller does not want it) holds the result,

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "mem.h"
 #include "redis.h"
+#include "redis_keys.h"
 
 #include <pthread.h>
 #include <sodium.h>

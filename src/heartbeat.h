@@ -15,8 +15,6 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_HEARTBEAT_PREFIX "almanac:heartbeat:"
-
 struct alm_heartbeat_role {
     const char *role; /* "worker" or "beat" */
     int concurrency;

@@ -11,18 +11,12 @@
 #include "compat.h"
 #include "config.h"
 #include "err.h"
+#include "redis_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 
-/* Redis keys shared by the relay, the worker and the introspection endpoints. */
-#define ALM_QUEUE_INGEST      "ingest"
-#define ALM_QUEUE_MAINTENANCE "maintenance"
-/* Ingest jobs of a user who has more than ALM_FAIR_SHARE documents waiting already: read
- * after the other queues, so one user's backlog never delays another user's upload by
- * more than the jobs running and a fair share of that backlog. */
-#define ALM_QUEUE_INGEST_BULK "ingest_bulk"
 /* The ingest queue of a document of knowledge base kb (a SQL expression): bulk when its
  * owner has more than 8 (the fair share) documents pending or processing. */
 #define ALM_INGEST_QUEUE_SQL(kb)                                                                   \
@@ -30,8 +24,6 @@
     "' END FROM documents wd JOIN knowledge_bases wk ON wk.id = "                                  \
     "wd.knowledge_base_id WHERE wk.owner_id = (SELECT owner_id FROM knowledge_bases WHERE id "     \
     "= " kb ") AND wd.status IN ('pending', 'processing'))"
-#define ALM_STREAM_PREFIX "almanac:queue:"
-#define ALM_OUTBOX_DEDUP  "almanac:outbox:sent:"
 
 /* Adds a job to the outbox on conn, inside the caller's transaction. payload is
  * borrowed. */

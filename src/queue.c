@@ -82,16 +82,17 @@ enum alm_err alm_queue_setup(redisContext *c, struct alm_errbuf *eb)
 }
 
 /* Fills job from a stream entry reply [id, [field, value, ...]]; a malformed job (not
- * ours) still gets an entry id, so the caller can bury it. */
-static void job_from_entry(struct alm_job *job, const char *queue, const redisReply *e)
+ * ours) still gets an entry id, so the caller can bury it. False, and job left empty,
+ * when the entry has no id: there is nothing to acknowledge or bury. */
+static bool job_from_entry(struct alm_job *job, const char *queue, const redisReply *e)
 {
     json_error_t jerr;
 
     memset(job, 0, sizeof(*job));
-    snprintf(job->queue, sizeof(job->queue), "%s", queue);
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING)
-        return;
+        return false;
+    snprintf(job->queue, sizeof(job->queue), "%s", queue);
     snprintf(job->entry, sizeof(job->entry), "%s", e->element[0]->str);
     const redisReply *f = e->element[1];
     for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
@@ -107,6 +108,45 @@ static void job_from_entry(struct alm_job *job, const char *queue, const redisRe
     if (job->attempt < 1)
         job->attempt = 1;
     job->deliveries = 1;
+    return true;
+}
+
+enum alm_err alm_queue_read_reply(const redisReply *r, struct alm_job *jobs, size_t *got,
+                                  struct alm_errbuf *eb)
+{
+    size_t prefix = strlen(ALM_STREAM_PREFIX);
+
+    *got = 0;
+    if (r->type == REDIS_REPLY_ERROR)
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "XREADGROUP failed: %.120s", r->str);
+    /* [[stream, [[id, fields]]], ...]: COUNT 1 applies per stream, so each stream may
+     * deliver one entry; every one is now pending at this consumer and is kept. A stream
+     * that is not a queue's cannot come back: it is skipped rather than trusted. */
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && *got < ALM_QUEUE_READ_MAX;
+         i++) {
+        const redisReply *s = r->element[i];
+        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING ||
+            strncmp(s->element[0]->str, ALM_STREAM_PREFIX, prefix) != 0 ||
+            s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0)
+            continue;
+        if (job_from_entry(&jobs[*got], s->element[0]->str + prefix, s->element[1]->element[0]))
+            (*got)++;
+    }
+    return ALM_OK;
+}
+
+enum alm_err alm_queue_claim_reply(const redisReply *r, const char *queue, struct alm_job *job,
+                                   bool *got, struct alm_errbuf *eb)
+{
+    *got = false;
+    if (r->type == REDIS_REPLY_ERROR)
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "XAUTOCLAIM failed: %.120s", r->str);
+    /* [next cursor, [[id, fields]], [deleted ids]] */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0)
+        *got = job_from_entry(job, queue, r->element[1]->element[0]);
+    return ALM_OK;
 }
 
 enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
@@ -137,25 +177,9 @@ enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
         free(keys[i]);
     if (!r)
         return alm_redis_error(c, QUEUE_TIMEOUT_MS, eb);
-    if (r->type == REDIS_REPLY_ERROR) {
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "XREADGROUP failed: %.120s", r->str);
-        freeReplyObject(r);
-        return ALM_ERR_UNAVAILABLE;
-    }
-    /* [[stream, [[id, fields]]], ...]: COUNT 1 applies per stream, so each stream may
-     * deliver one entry; every one is now pending at this consumer and is kept. */
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && *got < ALM_QUEUE_READ_MAX;
-         i++) {
-        const redisReply *s = r->element[i];
-        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
-            s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0)
-            continue;
-        job_from_entry(&jobs[*got], s->element[0]->str + strlen(ALM_STREAM_PREFIX),
-                       s->element[1]->element[0]);
-        (*got)++;
-    }
+    enum alm_err err = alm_queue_read_reply(r, jobs, got, eb);
     freeReplyObject(r);
-    return ALM_OK;
+    return err;
 }
 
 /* How often the entry was delivered (XPENDING's count). */
@@ -176,8 +200,10 @@ static long long deliveries(redisContext *c, const char *stream, const char *ent
 enum alm_err alm_queue_claim(redisContext *c, const char *consumer, long min_idle_ms,
                              struct alm_job *job, bool *got, struct alm_errbuf *eb)
 {
+    enum alm_err err = ALM_OK;
+
     *got = false;
-    for (size_t i = 0; i < alm_queue_count && !*got; i++) {
+    for (size_t i = 0; i < alm_queue_count && !*got && !err; i++) {
         char *key = stream_key(alm_queue_names[i]);
         redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT 1", key, ALM_QUEUE_GROUP,
                                      consumer, min_idle_ms);
@@ -185,18 +211,13 @@ enum alm_err alm_queue_claim(redisContext *c, const char *consumer, long min_idl
             free(key);
             return alm_redis_error(c, QUEUE_TIMEOUT_MS, eb);
         }
-        /* [next cursor, [[id, fields]], [deleted ids]] */
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-            r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0 &&
-            r->element[1]->element[0]->type == REDIS_REPLY_ARRAY) {
-            job_from_entry(job, alm_queue_names[i], r->element[1]->element[0]);
+        err = alm_queue_claim_reply(r, alm_queue_names[i], job, got, eb);
+        if (*got)
             job->deliveries = deliveries(c, key, job->entry);
-            *got = true;
-        }
         freeReplyObject(r);
         free(key);
     }
-    return ALM_OK;
+    return err;
 }
 
 /* EVAL with the stream key first; more keys and arguments follow. */

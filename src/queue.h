@@ -12,13 +12,11 @@
 #pragma once
 #include "compat.h"
 #include "err.h"
+#include "redis_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_QUEUE_GROUP    "workers"
-#define ALM_QUEUE_DELAYED  "almanac:delayed:"
-#define ALM_QUEUE_DEAD     "almanac:dead:"
 #define ALM_QUEUE_MAX_DEAD 100000 /* dead letters kept per queue at most */
 
 /* The queues every worker reads, in priority order. */
@@ -50,6 +48,20 @@ enum alm_err alm_queue_read(redisContext *c, const char *consumer, int block_ms,
 /* Takes over one job pending longer than min_idle_ms at another consumer. */
 enum alm_err alm_queue_claim(redisContext *c, const char *consumer, long min_idle_ms,
                              struct alm_job *job, bool *got, struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* What alm_queue_read and alm_queue_claim make of Redis's replies; each job filled is
+ * the caller's to release.
+ * An XREADGROUP reply, [[stream, [[entry id, [field, value, ...]]]], ...] or nil (nothing
+ * new), gives at most one job per queue stream, ALM_QUEUE_READ_MAX in all; *got is how
+ * many. An entry whose job field is missing or not JSON still gives a job with its entry
+ * id (no doc), for the caller to bury; parts that are no queue's entry are skipped. An
+ * error reply is ALM_ERR_UNAVAILABLE. */
+enum alm_err alm_queue_read_reply(const redisReply *r, struct alm_job *jobs, size_t *got,
+                                  struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* An XAUTOCLAIM reply of queue's stream, [next cursor, [[entry id, fields]], [deleted
+ * ids]] (COUNT 1): *got when it holds a job (deliveries 1: the claim asks XPENDING for
+ * the real count). An error reply is ALM_ERR_UNAVAILABLE. */
+enum alm_err alm_queue_claim_reply(const redisReply *r, const char *queue, struct alm_job *job,
+                                   bool *got, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* The job is done: acknowledged and deleted. */
 enum alm_err alm_queue_ack(redisContext *c, const struct alm_job *job,
                            struct alm_errbuf *eb) ALM_MUSTCHECK;

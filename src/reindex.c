@@ -3,6 +3,7 @@
 #include "reindex.h"
 #include "db.h"
 #include "mem.h"
+#include "redis_keys.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -146,15 +147,15 @@ enum alm_err alm_reindex_step(PGconn *pg, int timeout_ms, struct alm_qdrant *q,
     /* The jobs and the cursor in one transaction: a resumed run neither skips nor
      * repeats a batch. */
     err = alm_db_begin(pg, timeout_ms, eb);
-    const char *qparams[2] = {ids.data, runs};
+    const char *qparams[3] = {ids.data, runs, ALM_QUEUE_INGEST};
     if (!err && picked > 0)
         err = alm_db_query(pg, timeout_ms,
                            "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, "
                            "attempts = 0, updated_at = now(), reindex_run = $2::bigint "
                            "WHERE id = ANY($1::bigint[]) RETURNING id) "
-                           "INSERT INTO outbox (queue, job_type, payload) SELECT 'ingest', "
+                           "INSERT INTO outbox (queue, job_type, payload) SELECT $3::text, "
                            "'ingest', jsonb_build_object('document_id', id) FROM d",
-                           2, qparams, NULL, eb);
+                           3, qparams, NULL, eb);
     char examined[16], queued[16], lasts[24];
     snprintf(examined, sizeof(examined), "%d", n);
     snprintf(queued, sizeof(queued), "%d", picked);

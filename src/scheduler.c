@@ -10,6 +10,7 @@
 #include "vindex.h"
 #include "queue.h"
 #include "redis.h"
+#include "redis_keys.h"
 #include "schema.h"
 
 #include <pthread.h>
@@ -110,6 +111,15 @@ static int64_t jitter(int64_t max)
     return max > 0 ? (int64_t)randombytes_uniform((uint32_t)max) : 0;
 }
 
+int64_t alm_scheduler_due_in(int64_t last_run_ms, int64_t period_ms, int64_t now_ms)
+{
+    int64_t due_in = last_run_ms > 0 ? last_run_ms + period_ms - now_ms : 0;
+
+    if (due_in < 0)
+        return 0;
+    return due_in > period_ms ? period_ms : due_in;
+}
+
 /* Continues each task's schedule from its last run, as recorded by any leader. */
 static void load_last_runs(struct alm_scheduler *s)
 {
@@ -119,8 +129,8 @@ static void load_last_runs(struct alm_scheduler *s)
         struct task *t = &s->tasks[i];
         redisReply *r = redisCommand(s->redis, "HGET " ALM_BEAT_LAST_RUN " %s", t->name);
         int64_t last = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
-        int64_t due_in = last ? last + t->period_ms - now_wall : 0;
-        t->next_ms = now + (due_in > 0 ? due_in : 0) + jitter(t->jitter_ms);
+        t->next_ms =
+            now + alm_scheduler_due_in(last, t->period_ms, now_wall) + jitter(t->jitter_ms);
         if (r)
             freeReplyObject(r);
     }
@@ -356,13 +366,14 @@ static enum alm_err task_relay(struct alm_scheduler *s, struct alm_errbuf *eb)
     return err;
 }
 
-/* Runs one statement that moves rows into the outbox and logs how many. */
+/* Runs one statement that moves rows into the outbox of queue ($1, the name the api uses
+ * too) and logs how many; param, when given, is $2. */
 static enum alm_err outbox_statement(struct alm_scheduler *s, const char *what, const char *sql,
-                                     const char *param, struct alm_errbuf *eb)
+                                     const char *queue, const char *param, struct alm_errbuf *eb)
 {
-    const char *params[1] = {param};
+    const char *params[2] = {queue, param};
     PGresult *res = NULL;
-    enum alm_err err = alm_db_query_long(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 1 : 0,
+    enum alm_err err = alm_db_query_long(s->pg, (int)s->cfg->db_timeout_ms * 4, sql, param ? 2 : 1,
                                          params, &res, eb);
 
     if (!err && PQntuples(res) > 0)
@@ -381,12 +392,12 @@ static enum alm_err task_requeue_stuck(struct alm_scheduler *s, struct alm_errbu
     return outbox_statement(
         s, "stuck documents queued again",
         "WITH stuck AS (UPDATE documents SET status = 'pending', updated_at = now(), "
-        "error = 'queued again: no progress for ' || $1 || ' s' "
+        "error = 'queued again: no progress for ' || $2 || ' s' "
         "WHERE status IN ('processing', 'pending') "
-        "AND updated_at < now() - $1::int * interval '1 second' RETURNING id) "
+        "AND updated_at < now() - $2::int * interval '1 second' RETURNING id) "
         "INSERT INTO outbox (queue, job_type, payload) "
-        "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM stuck RETURNING 1",
-        after, eb);
+        "SELECT $1::text, 'ingest', jsonb_build_object('document_id', id) FROM stuck RETURNING 1",
+        ALM_QUEUE_INGEST, after, eb);
 }
 
 /* Ready documents whose vectors do not match their chunks get indexed again: a few per
@@ -425,9 +436,9 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
             continue;
         err = outbox_statement(s, "document with missing vectors queued again",
                                "INSERT INTO outbox (queue, job_type, payload) VALUES "
-                               "('ingest', 'ingest', jsonb_build_object('document_id', "
-                               "$1::bigint)) RETURNING 1",
-                               PQgetvalue(res, i, 0), eb);
+                               "($1::text, 'ingest', jsonb_build_object('document_id', "
+                               "$2::bigint)) RETURNING 1",
+                               ALM_QUEUE_INGEST, PQgetvalue(res, i, 0), eb);
         requeued++;
     }
     PQclear(res);
@@ -445,9 +456,9 @@ static enum alm_err task_purge_deleted(struct alm_scheduler *s, struct alm_errbu
         "WITH gone AS (DELETE FROM deleted_documents WHERE document_id IN (SELECT document_id "
         "FROM deleted_documents WHERE deleted_at < now() - interval '10 minutes' LIMIT 500) "
         "RETURNING document_id) "
-        "INSERT INTO outbox (queue, job_type, payload) SELECT 'maintenance', 'purge_vectors', "
+        "INSERT INTO outbox (queue, job_type, payload) SELECT $1::text, 'purge_vectors', "
         "jsonb_build_object('document_id', document_id) FROM gone RETURNING 1",
-        NULL, eb);
+        ALM_QUEUE_MAINTENANCE, NULL, eb);
 }
 
 static enum alm_err task_prune_consumers(struct alm_scheduler *s, struct alm_errbuf *eb)
@@ -498,8 +509,8 @@ static enum alm_err requeue_lost(struct alm_scheduler *s, struct alm_errbuf *eb)
         "WHERE d.status IN ('processing', 'pending') AND NOT EXISTS (SELECT 1 FROM outbox o "
         "WHERE o.job_type = 'ingest' AND o.payload->>'document_id' = d.id::text) RETURNING id) "
         "INSERT INTO outbox (queue, job_type, payload) "
-        "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost RETURNING 1",
-        NULL, eb);
+        "SELECT $1::text, 'ingest', jsonb_build_object('document_id', id) FROM lost RETURNING 1",
+        ALM_QUEUE_INGEST, NULL, eb);
 }
 
 /* Redis lost its data when its epoch key is gone while PostgreSQL remembers one: the
@@ -705,13 +716,13 @@ static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *e
             s, "documents with a lost job queued again",
             "WITH lost AS (UPDATE documents d SET status = 'pending', updated_at = now(), "
             "error = 'queued again: its job was lost from the queue' "
-            "WHERE d.id = ANY($1::bigint[]) AND d.status IN ('processing', 'pending') "
+            "WHERE d.id = ANY($2::bigint[]) AND d.status IN ('processing', 'pending') "
             "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_type = 'ingest' "
             "AND o.payload->>'document_id' = d.id::text) RETURNING id) "
             "INSERT INTO outbox (queue, job_type, payload) "
-            "SELECT 'ingest', 'ingest', jsonb_build_object('document_id', id) FROM lost "
+            "SELECT $1::text, 'ingest', jsonb_build_object('document_id', id) FROM lost "
             "RETURNING 1",
-            list, eb);
+            ALM_QUEUE_INGEST, list, eb);
         if (!err) { /* queued: no longer suspects */
             free(s->suspects);
             s->suspects = NULL;

@@ -16,13 +16,6 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#define ALM_BEAT_LEADER   "almanac:beat:leader"
-#define ALM_BEAT_FENCE    "almanac:beat:fence"
-#define ALM_BEAT_LAST_RUN "almanac:beat:last_run"
-/* Set once by the beat and never expiring: when it is gone, Redis lost its data (restarted
- * without persistence, failed over to an empty replica, flushed) and every job with it. */
-#define ALM_QUEUE_EPOCH "almanac:epoch"
-
 struct alm_scheduler;
 
 /* Starts the tick thread for instance id (copied). */
@@ -34,3 +27,10 @@ json_t *alm_scheduler_snapshot(void *s);
 /* Whether the tick loop made progress recently (liveness). */
 bool alm_scheduler_alive(void *s, char *why, size_t n);
 void alm_scheduler_metrics(void *s, struct alm_buf *out);
+
+/* How long after now_ms a task of period_ms that last ran at last_run_ms is due (both ms
+ * since the epoch, as recorded in Redis; last_run_ms 0 or less when it never ran): 0 when
+ * due already or never run, at most one period, so a last run recorded in the future (a
+ * beat whose clock ran ahead, a damaged record) never holds the task back longer. The
+ * beat adds the task's jitter. */
+int64_t alm_scheduler_due_in(int64_t last_run_ms, int64_t period_ms, int64_t now_ms);

@@ -65,14 +65,17 @@ struct alm_search_key {
     int64_t chunk_index;
 };
 
-/* Fuses two ranked lists of chunk keys by reciprocal rank fusion; exposed for unit
- * tests. a and b hold n_a and n_b keys, best first. out_index gets the fused order as
- * indices into a (0..n_a-1) or b (n_a..n_a+n_b-1; keys also in a appear once, as a's),
- * out_score their fused scores, both sized n_a + n_b; returns the count. */
+/* The fusion alm_search_run applies to its keyword (a) and vector (b) candidates:
+ * reciprocal rank fusion, each list adding 1 / (ALM_SEARCH_RRF_K + rank) to a key's
+ * score. a and b hold n_a and n_b keys, best first. out_index gets the fused order,
+ * best first, as indices into a (0..n_a-1) or b (n_a..n_a+n_b-1; keys also in a appear
+ * once, as a's), out_score their fused scores, both sized n_a + n_b; equal scores keep
+ * a's order, then b's. Returns the count. */
 size_t alm_search_rrf(const struct alm_search_key *a, size_t n_a, const struct alm_search_key *b,
                       size_t n_b, size_t *out_index, double *out_score);
-/* Escapes text for HTML and turns the \x02 / \x03 markers of ts_headline into <mark>
- * tags; returns a new string. */
+/* The snippet of a hit from its ts_headline (run with the \x02 / \x03 markers
+ * alm_search_run asks for): text escaped for HTML, the markers turned into <mark> tags;
+ * returns a new string. */
 char *alm_search_snippet_html(const char *headline);
 
 /* Pool operations for the vector path's embedders and Qdrant clients (ctx: config). */

@@ -139,16 +139,22 @@ static bool connect_all(struct slot *s)
     return true;
 }
 
-/* Exponential backoff with full jitter, capped: spreads retries of many jobs. */
-static long retry_delay(const struct alm_config *cfg, int attempt)
+long alm_worker_retry_ceiling(long base_ms, int attempt)
 {
-    double d = (double)cfg->job_retry_base_ms;
+    double d = (double)base_ms;
 
-    for (int i = 1; i < attempt && d < 3600000.0; i++)
+    for (int i = 1; i < attempt && d < ALM_WORKER_RETRY_MAX_MS; i++)
         d *= 2;
-    if (d > 3600000.0)
-        d = 3600000.0;
-    return (long)(d / 2 + (double)randombytes_uniform((uint32_t)(d / 2) + 1));
+    return d > ALM_WORKER_RETRY_MAX_MS ? ALM_WORKER_RETRY_MAX_MS : (long)d;
+}
+
+/* Half the ceiling fixed, half random ("equal jitter"): spreads the retries of many jobs
+ * that failed together, and never retries much sooner than the backoff says. */
+long alm_worker_retry_delay(long base_ms, int attempt)
+{
+    long d = alm_worker_retry_ceiling(base_ms, attempt);
+
+    return d - d / 2 + (long)randombytes_uniform((uint32_t)(d / 2) + 1);
 }
 
 /* Runs the job's work; eb says why it failed. */
@@ -276,7 +282,7 @@ static void settle_failure(struct slot *s, const struct alm_job *job, enum alm_e
     atomic_fetch_add(&w->failed, 1);
     atomic_fetch_add(&stats_of(w, job)->failed, 1);
     if (!last) {
-        long delay = retry_delay(w->cfg, job->attempt);
+        long delay = alm_worker_retry_delay(w->cfg->job_retry_base_ms, job->attempt);
         if (!alm_queue_retry(s->redis, job, delay, why, &eb)) {
             atomic_fetch_add(&w->retried, 1);
             atomic_fetch_add(&stats_of(w, job)->retried, 1);

@@ -33,3 +33,10 @@ void alm_worker_renew(void *w, redisContext *c);
 void alm_worker_metrics(void *w, struct alm_buf *out);
 /* Whether every thread made progress recently (liveness). */
 bool alm_worker_alive(void *w, char *why, size_t n);
+
+/* The longest wait before retrying a job that failed attempt (1 for the first run):
+ * base_ms (ALMANAC_JOB_RETRY_BASE_MS) doubled for each attempt before, at most an hour. */
+#define ALM_WORKER_RETRY_MAX_MS 3600000L
+long alm_worker_retry_ceiling(long base_ms, int attempt);
+/* The wait before that retry: uniformly random between half the ceiling and the ceiling. */
+long alm_worker_retry_delay(long base_ms, int attempt);

@@ -19,6 +19,7 @@
 #include "llm.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_keys.h"
 #include "search.h"
 
 #include <hiredis/hiredis.h>
@@ -572,7 +573,7 @@ static bool rate_or_reply(struct alm_req *req, const struct alm_user *me)
     long long n = 0, ttl = 1;
     char key[64];
 
-    snprintf(key, sizeof(key), "almanac:answers:rate:%lld", (long long)me->id);
+    snprintf(key, sizeof(key), ALM_ANSWER_LIMIT "%lld", (long long)me->id);
     if (c)
         r = redisCommand(c, "EVAL %s 1 %s %d", script, key, RATE_WINDOW_S);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mem.h"
 #include "ratelimit.h"
+#include "redis_keys.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -46,8 +47,8 @@ static void limit_keys(const char *email, const char *ip, char *acct, char *addr
     lower[i] = '\0';
     crypto_generichash(h, sizeof(h), (const unsigned char *)lower, i, NULL, 0);
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    snprintf(acct, n, "almanac:ratelimit:login:acct:%s", hex);
-    snprintf(addr, n, "almanac:ratelimit:login:ip:%s", ip);
+    snprintf(acct, n, ALM_LOGIN_LIMIT_ACCOUNT "%s", hex);
+    snprintf(addr, n, ALM_LOGIN_LIMIT_ADDRESS "%s", ip);
 }
 
 /* Counts the attempt, then 429 when either counter is past its limit; Redis trouble
