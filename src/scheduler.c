@@ -113,7 +113,7 @@ static int64_t jitter(int64_t max)
 /* Continues each task's schedule from its last run, as recorded by any leader. */
 static void load_last_runs(struct alm_scheduler *s)
 {
-    int64_t now_wall = (int64_t)time(NULL) * 1000, now = alm_clock_ms();
+    int64_t now_wall = alm_clock_wall_ms(), now = alm_clock_ms();
 
     for (size_t i = 0; i < s->ntasks; i++) {
         struct task *t = &s->tasks[i];
@@ -217,7 +217,7 @@ static void run_task(struct alm_scheduler *s, struct task *t)
     alm_debug("beat.task_done", "periodic task done", "{s:s, s:I}", "task", t->name, "dur_ms",
               (json_int_t)(alm_clock_ms() - t0));
     r = redisCommand(s->redis, "HSET " ALM_BEAT_LAST_RUN " %s %lld", t->name,
-                     (long long)time(NULL) * 1000);
+                     (long long)alm_clock_wall_ms());
     if (r)
         freeReplyObject(r);
 }

@@ -500,17 +500,13 @@ static void *worker_thread(void *arg)
 struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *consumer)
 {
     struct alm_worker *w = alm_xcalloc(1, sizeof(*w));
-    pthread_condattr_t attr;
 
     w->cfg = cfg;
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->n = (int)cfg->worker_concurrency;
     w->slots = alm_xcalloc((size_t)w->n, sizeof(*w->slots));
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->done, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&w->done, NULL);
     w->running = w->n;
     for (int i = 0; i < w->n; i++) {
         struct slot *s = &w->slots[i];
@@ -527,13 +523,12 @@ struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *co
 
 bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms)
 {
-    int64_t t = alm_clock_ms() + grace_ms;
-    struct timespec until = {t / 1000, (t % 1000) * 1000000L};
+    int64_t until = alm_clock_ms() + grace_ms;
     bool all;
 
     atomic_store(&w->stopping, true);
     pthread_mutex_lock(&w->mu);
-    while (w->running > 0 && pthread_cond_timedwait(&w->done, &w->mu, &until) == 0)
+    while (w->running > 0 && alm_clock_wait_until(&w->done, &w->mu, until))
         ;
     all = w->running == 0;
     pthread_mutex_unlock(&w->mu);

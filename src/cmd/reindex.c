@@ -141,14 +141,6 @@ static void relay(const struct alm_config *cfg, PGconn *pg, redisContext **redis
     } while (relayed == 200);
 }
 
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Records the collection as building (or finds it so) and creates it in Qdrant. */
 static enum alm_err build_start(const struct alm_config *cfg, PGconn *pg, struct alm_qdrant *q,
                                 const struct args *a, struct alm_errbuf *eb)
@@ -327,7 +319,7 @@ static int run(const struct alm_config *cfg, PGconn *pg, const struct args *a)
             progress(&r, "queuing");
         }
         if (!r.finished)
-            sleep_ms(per_batch_ms - (alm_clock_ms() - t0));
+            alm_clock_sleep_ms(per_batch_ms - (alm_clock_ms() - t0));
     }
     while (a->wait) {
         if (alm_reindex_refresh(pg, 10000, &r, &eb))
@@ -339,7 +331,7 @@ static int run(const struct alm_config *cfg, PGconn *pg, const struct args *a)
             progress(&r, "indexing");
         }
         relay(cfg, pg, &redis); /* rows left behind while Redis was down */
-        sleep_ms(500);
+        alm_clock_sleep_ms(500);
     }
     if (alm_reindex_refresh(pg, 10000, &r, &eb))
         goto fail;
