@@ -340,17 +340,9 @@ void alm_scheduler_metrics(void *arg, struct alm_buf *out)
 
 static enum alm_err task_relay(struct alm_scheduler *s, struct alm_errbuf *eb)
 {
-    int relayed, total = 0;
-    enum alm_err err;
+    enum alm_err err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms,
+                                        ALM_BEAT_LEADER, s->term, "beat", eb);
 
-    do {
-        err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms, 200, ALM_BEAT_LEADER,
-                               s->term, &relayed, eb);
-        total += relayed;
-    } while (!err && relayed == 200);
-    if (total)
-        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i, s:s}", "count", total, "by",
-                 "beat");
     if (err == ALM_ERR_CONFLICT)
         set_term(s, "");
     return err;

@@ -126,19 +126,13 @@ static void progress(const struct alm_reindex_run *r, const char *phase)
 static void relay(const struct alm_config *cfg, PGconn *pg, redisContext **redis)
 {
     struct alm_errbuf eb = {{0}};
-    int relayed = 0;
 
     if (!*redis)
         *redis = alm_redis_connect(cfg, 5000, &eb);
-    if (!*redis)
-        return;
-    do {
-        if (alm_outbox_relay(pg, *redis, 10000, 200, NULL, NULL, &relayed, &eb)) {
-            redisFree(*redis);
-            *redis = NULL;
-            return;
-        }
-    } while (relayed == 200);
+    if (*redis && alm_outbox_relay(pg, *redis, 10000, NULL, NULL, "reindex", &eb)) {
+        redisFree(*redis);
+        *redis = NULL;
+    }
 }
 
 /* Records the collection as building (or finds it so) and creates it in Qdrant. */
