@@ -10,7 +10,7 @@
 #include "vindex.h"
 #include "queue.h"
 #include "redis.h"
-#include "schema.h"
+#include "service.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -167,25 +167,10 @@ static bool connected(struct alm_scheduler *s)
 {
     struct alm_errbuf eb = {{0}};
 
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-        set_term(s, ""); /* cannot renew: assume the lease is gone */
-    }
-    if (!s->redis && !(s->redis = alm_redis_connect(s->cfg, (int)s->cfg->ready_timeout_ms, &eb)))
-        return false;
-    if (s->pg && !alm_db_reusable(s->pg)) {
-        PQfinish(s->pg);
-        s->pg = NULL;
-    }
-    if (!s->pg) {
-        s->pg = alm_db_connect(s->cfg, "almanac-beat", (int)s->cfg->db_timeout_ms, &eb);
-        if (s->pg && alm_schema_require_current(s->pg, (int)s->cfg->db_timeout_ms, &eb)) {
-            PQfinish(s->pg);
-            s->pg = NULL;
-        }
-    }
-    return s->pg != NULL;
+    if (s->redis && s->redis->err)
+        set_term(s, ""); /* cannot renew on it: assume the lease is gone */
+    return alm_service_reconnect(s->cfg, "almanac-beat", (int)s->cfg->ready_timeout_ms, NULL,
+                                 &s->redis, &s->pg, &eb) == ALM_SERVICE_UP;
 }
 
 /* For long tasks, between their steps: renews the lease when due and records progress;

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "schema.h"
 #include "signals.h"
 #include "version.h"
 
@@ -108,4 +109,39 @@ int alm_service_begin(struct alm_service *s, const char *svc, const char *usage,
     alm_heartbeat_make_id(svc, id, idlen);
     alm_service_init(s, svc, cfg);
     return -1;
+}
+
+enum alm_service_down
+alm_service_reconnect(const struct alm_config *cfg, const char *app_name, int redis_timeout_ms,
+                      enum alm_err (*setup)(redisContext *c, struct alm_errbuf *eb),
+                      redisContext **redis, PGconn **pg, struct alm_errbuf *eb)
+{
+    if (*redis && (*redis)->err) {
+        redisFree(*redis);
+        *redis = NULL;
+    }
+    if (!*redis) {
+        *redis = alm_redis_connect(cfg, redis_timeout_ms, eb);
+        if (*redis && setup && setup(*redis, eb)) {
+            redisFree(*redis);
+            *redis = NULL;
+        }
+        if (!*redis)
+            return ALM_SERVICE_REDIS_DOWN;
+    }
+    if (*pg && !alm_db_reusable(*pg)) {
+        PQfinish(*pg);
+        *pg = NULL;
+    }
+    if (!*pg) {
+        *pg = alm_db_connect(cfg, app_name, (int)cfg->db_timeout_ms, eb);
+        if (!*pg)
+            return ALM_SERVICE_DB_DOWN;
+        if (alm_schema_require_current(*pg, (int)cfg->db_timeout_ms, eb)) {
+            PQfinish(*pg);
+            *pg = NULL;
+            return ALM_SERVICE_SCHEMA_OLD;
+        }
+    }
+    return ALM_SERVICE_UP;
 }

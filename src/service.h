@@ -5,7 +5,9 @@
 #pragma once
 #include "compat.h"
 #include "app.h"
+#include "db.h"
 #include "http_server.h"
+#include "redis.h"
 
 struct alm_service {
     struct alm_app app;
@@ -35,3 +37,21 @@ struct alm_http *alm_service_listen_probes(struct alm_app *app, const struct alm
 void alm_service_wait(struct alm_service *s);
 /* Stops the listener and the checks. */
 void alm_service_release(struct alm_service *s);
+
+/* What alm_service_reconnect found down. */
+enum alm_service_down {
+    ALM_SERVICE_UP,         /* both connections usable */
+    ALM_SERVICE_REDIS_DOWN, /* Redis unreachable, or the setup on it failed */
+    ALM_SERVICE_DB_DOWN,    /* PostgreSQL unreachable */
+    ALM_SERVICE_SCHEMA_OLD, /* PostgreSQL answers, with a schema this binary cannot run on */
+};
+/* The connections a worker thread or the beat keeps, made usable before each turn: a
+ * Redis context with an error and a PostgreSQL connection that is not reusable (broken,
+ * mid-statement after a timeout, left in a transaction: alm_db_reusable) are closed,
+ * never reused. What is missing is connected: Redis within redis_timeout_ms, then setup
+ * on it when given, then PostgreSQL as app_name, whose schema must fit this binary.
+ * Stops at the first failure, with eb saying why; *redis and *pg stay the caller's. */
+enum alm_service_down
+alm_service_reconnect(const struct alm_config *cfg, const char *app_name, int redis_timeout_ms,
+                      enum alm_err (*setup)(redisContext *c, struct alm_errbuf *eb),
+                      redisContext **redis, PGconn **pg, struct alm_errbuf *eb);

@@ -10,8 +10,8 @@
 #include "qdrant.h"
 #include "queue.h"
 #include "redis.h"
-#include "schema.h"
 #include "outbox.h"
+#include "service.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -97,46 +97,27 @@ static void observe_duration(struct type_stats *t, double seconds)
 /* Connects what the thread lacks; false (after logging) when something is down. */
 static bool connect_all(struct slot *s)
 {
-    struct alm_worker *w = s->w;
+    const struct alm_config *cfg = s->w->cfg;
     struct alm_errbuf eb = {{0}};
 
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
+    switch (alm_service_reconnect(cfg, "almanac-worker", (int)cfg->ready_timeout_ms + READ_BLOCK_MS,
+                                  alm_queue_setup, &s->redis, &s->ingest.pg, &eb)) {
+    case ALM_SERVICE_UP:
+        return true;
+    case ALM_SERVICE_REDIS_DOWN:
+        alm_warn("worker.redis_down", "cannot reach redis; retrying", "{s:s, s:i}", "detail",
+                 eb.msg, "thread", s->index);
+        return false;
+    case ALM_SERVICE_DB_DOWN:
+        alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}", "detail",
+                 eb.msg, "thread", s->index);
+        return false;
+    case ALM_SERVICE_SCHEMA_OLD:
+        alm_warn("worker.schema_old", "database schema not ready; waiting", "{s:s}", "detail",
+                 eb.msg);
+        return false;
     }
-    if (!s->redis) {
-        s->redis = alm_redis_connect(w->cfg, (int)w->cfg->ready_timeout_ms + READ_BLOCK_MS, &eb);
-        if (!s->redis || alm_queue_setup(s->redis, &eb)) {
-            alm_warn("worker.redis_down", "cannot reach redis; retrying", "{s:s, s:i}", "detail",
-                     eb.msg, "thread", s->index);
-            if (s->redis)
-                redisFree(s->redis);
-            s->redis = NULL;
-            return false;
-        }
-    }
-    /* A statement that timed out leaves the connection active, an error may leave it in a
-     * transaction: either is replaced, never reused. */
-    if (s->ingest.pg && !alm_db_reusable(s->ingest.pg)) {
-        PQfinish(s->ingest.pg);
-        s->ingest.pg = NULL;
-    }
-    if (!s->ingest.pg) {
-        s->ingest.pg = alm_db_connect(w->cfg, "almanac-worker", (int)w->cfg->db_timeout_ms, &eb);
-        if (!s->ingest.pg) {
-            alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}",
-                     "detail", eb.msg, "thread", s->index);
-            return false;
-        }
-        if (alm_schema_require_current(s->ingest.pg, (int)w->cfg->db_timeout_ms, &eb)) {
-            alm_warn("worker.schema_old", "database schema not ready; waiting", "{s:s}", "detail",
-                     eb.msg);
-            PQfinish(s->ingest.pg);
-            s->ingest.pg = NULL;
-            return false;
-        }
-    }
-    return true;
+    return false;
 }
 
 /* Exponential backoff with full jitter, capped: spreads retries of many jobs. */
