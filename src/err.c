@@ -57,8 +57,15 @@ enum alm_err alm_fail(struct alm_errbuf *eb, enum alm_err err, const char *fmt, 
 
 bool alm_err_permanent(enum alm_err err)
 {
-    return err == ALM_ERR_INVALID || err == ALM_ERR_UNPROCESSABLE || err == ALM_ERR_MEDIA_TYPE ||
-           err == ALM_ERR_TOO_LARGE;
+    switch (err) {
+    case ALM_ERR_INVALID:       /* a malformed job, or input no parser accepts */
+    case ALM_ERR_UNPROCESSABLE: /* well-formed input we refuse (an empty or corrupt document) */
+    case ALM_ERR_MEDIA_TYPE:    /* a format we cannot read now will not be readable later */
+    case ALM_ERR_TOO_LARGE:     /* over a configured cap, which a retry does not raise */
+        return true;
+    default: /* the rest may pass another time: outages, timeouts, odd replies, bugs */
+        return false;
+    }
 }
 
 bool alm_err_outage(enum alm_err err)

@@ -34,7 +34,7 @@ struct slot {
 
 struct alm_health {
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC: refresh started, check finished, stop */
+    pthread_cond_t cond; /* refresh started, check finished, stop */
     struct slot slots[MAX_CHECKS];
     size_t n;
     int timeout_ms, cache_ms;
@@ -53,29 +53,12 @@ struct alm_health {
     size_t nnotes;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void deadline_ts(struct timespec *ts, int64_t mono_ms)
-{
-    ts->tv_sec = mono_ms / 1000;
-    ts->tv_nsec = (mono_ms % 1000) * 1000000L;
-}
-
 struct alm_health *alm_health_new(int timeout_ms, int cache_ms, const char *version)
 {
     struct alm_health *h = alm_xcalloc(1, sizeof(*h));
-    pthread_condattr_t attr;
 
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&h->cond, NULL);
     h->timeout_ms = timeout_ms;
     h->cache_ms = cache_ms;
     h->version = version;
@@ -99,7 +82,7 @@ static void run_one(struct slot *s, uint64_t gen)
 
     r.pass = s->def.run(s->def.state, s->h->timeout_ms, r.output, sizeof(r.output));
     r.latency_ms = alm_clock_ms_f() - t0;
-    r.observed_wall_ms = wall_ms();
+    r.observed_wall_ms = alm_clock_wall_ms();
     r.observed_mono_ms = alm_clock_ms();
     if (r.pass)
         r.output[0] = '\0';
@@ -165,7 +148,7 @@ static void close_refresh(struct alm_health *h, uint64_t gen)
         s->result.ran = true;
         s->result.pass = false;
         s->result.latency_ms = h->timeout_ms;
-        s->result.observed_wall_ms = wall_ms();
+        s->result.observed_wall_ms = alm_clock_wall_ms();
         s->result.observed_mono_ms = alm_clock_ms();
         snprintf(s->result.output, sizeof(s->result.output), "timeout after %d ms (no answer)",
                  h->timeout_ms);
@@ -182,7 +165,7 @@ static void *coordinator_thread(void *arg)
 
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        struct timespec until;
+        int64_t until;
         struct waiter *w;
         uint64_t gen;
 
@@ -194,9 +177,9 @@ static void *coordinator_thread(void *arg)
         h->refreshing = true;
         gen = ++h->gen;
         pthread_cond_broadcast(&h->cond);
-        deadline_ts(&until, alm_clock_ms() + h->timeout_ms + DEADLINE_SLACK_MS);
+        until = alm_clock_ms() + h->timeout_ms + DEADLINE_SLACK_MS;
         while (!h->stopping && !all_done(h, gen)) {
-            if (pthread_cond_timedwait(&h->cond, &h->mu, &until) != 0)
+            if (!alm_clock_wait_until(&h->cond, &h->mu, until))
                 break;
         }
         close_refresh(h, gen);
@@ -370,8 +353,7 @@ static json_t *check_json(const struct alm_check *c, const struct alm_check_resu
         json_object_set_new(o, "output", json_string("not checked yet"));
         return o;
     }
-    struct timespec ts = {r->observed_wall_ms / 1000, (r->observed_wall_ms % 1000) * 1000000L};
-    alm_clock_iso8601(when, sizeof(when), &ts);
+    alm_clock_iso8601(when, sizeof(when), r->observed_wall_ms);
     json_object_set_new(o, "observedValue",
                         json_real((double)(int64_t)(r->latency_ms * 100) / 100));
     json_object_set_new(o, "observedUnit", json_string("ms"));

@@ -23,7 +23,7 @@ struct alm_heartbeat {
     char started_at[32];
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond;
     bool stopping;
     redisContext *redis;
 };
@@ -37,23 +37,17 @@ void alm_heartbeat_make_id(const char *role, char *out, size_t n)
     snprintf(out, n, "%s-%s-%d-%04x", role, host, (int)getpid(), (unsigned)(r & 0xffff));
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *record(struct alm_heartbeat *hb)
 {
     char now[32];
+    int64_t now_ms = alm_clock_wall_ms();
     json_t *o, *extra;
     char *text;
 
-    alm_clock_now_iso8601(now, sizeof(now));
+    alm_clock_iso8601(now, sizeof(now), now_ms);
     o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:i}", "id", hb->id, "role", hb->role.role,
                   "host", hb->host, "pid", (int)getpid(), "started_at", hb->started_at, "last_seen",
-                  now, "last_seen_ms", (json_int_t)wall_ms(), "concurrency", hb->role.concurrency);
+                  now, "last_seen_ms", (json_int_t)now_ms, "concurrency", hb->role.concurrency);
     extra = hb->role.snapshot ? hb->role.snapshot(hb->role.arg) : NULL;
     if (extra)
         json_object_update(o, extra);
@@ -99,12 +93,11 @@ static void *heartbeat_thread(void *arg)
 
     pthread_mutex_lock(&hb->mu);
     while (!hb->stopping) {
-        int64_t t = alm_clock_ms() + hb->cfg->heartbeat_ms;
-        struct timespec until = {t / 1000, (t % 1000) * 1000000L};
+        int64_t until = alm_clock_ms() + hb->cfg->heartbeat_ms;
         pthread_mutex_unlock(&hb->mu);
         beat(hb);
         pthread_mutex_lock(&hb->mu);
-        while (!hb->stopping && pthread_cond_timedwait(&hb->cond, &hb->mu, &until) == 0)
+        while (!hb->stopping && alm_clock_wait_until(&hb->cond, &hb->mu, until))
             ;
     }
     pthread_mutex_unlock(&hb->mu);
@@ -115,7 +108,6 @@ struct alm_heartbeat *alm_heartbeat_start(const struct alm_config *cfg, const ch
                                           const struct alm_heartbeat_role *role)
 {
     struct alm_heartbeat *hb = alm_xcalloc(1, sizeof(*hb));
-    pthread_condattr_t attr;
 
     hb->cfg = cfg;
     hb->role = *role;
@@ -123,10 +115,7 @@ struct alm_heartbeat *alm_heartbeat_start(const struct alm_config *cfg, const ch
     gethostname(hb->host, sizeof(hb->host) - 1);
     alm_clock_now_iso8601(hb->started_at, sizeof(hb->started_at));
     pthread_mutex_init(&hb->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&hb->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&hb->cond, NULL);
     alm_xthread_create(&hb->thread, heartbeat_thread, hb, "alm-heartbeat");
     return hb;
 }
@@ -159,7 +148,7 @@ static enum alm_err read_records(redisContext *c, const redisReply *keys, long p
 {
     const char **argv;
     redisReply *r;
-    int64_t now = wall_ms();
+    int64_t now = alm_clock_wall_ms();
 
     if (keys->elements == 0)
         return ALM_OK;

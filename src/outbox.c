@@ -96,9 +96,10 @@ static enum alm_err send_row(redisContext *redis, const PGresult *res, int row,
     return err;
 }
 
-enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, int max,
-                              const char *fence_key, const char *fence_value, int *relayed,
-                              struct alm_errbuf *eb)
+/* Relays up to max rows; *relayed gets how many left the outbox. */
+static enum alm_err relay_batch(PGconn *pg, redisContext *redis, int timeout_ms, int max,
+                                const char *fence_key, const char *fence_value, int *relayed,
+                                struct alm_errbuf *eb)
 {
     char maxs[16];
     const char *params[1] = {maxs};
@@ -145,11 +146,28 @@ out:
     return err;
 }
 
+enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms,
+                              const char *fence_key, const char *fence_value, const char *by,
+                              struct alm_errbuf *eb)
+{
+    int relayed = 0, total = 0;
+    enum alm_err err;
+
+    do {
+        err = relay_batch(pg, redis, timeout_ms, RELAY_BATCH, fence_key, fence_value, &relayed, eb);
+        total += relayed;
+    } while (!err && relayed == RELAY_BATCH);
+    if (total)
+        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i, s:s}", "count", total, "by",
+                 by);
+    return err;
+}
+
 struct alm_relayer {
     const struct alm_config *cfg;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond;
     bool kicked;
     bool stopping;
     PGconn *pg;
@@ -160,8 +178,6 @@ struct alm_relayer {
 static bool relay_pass(struct alm_relayer *r)
 {
     struct alm_errbuf eb = {{0}};
-    int relayed = 0, total = 0;
-    enum alm_err err;
 
     if (!r->pg)
         r->pg = alm_db_connect(r->cfg, "almanac-relay", RELAY_TIMEOUTMS, &eb);
@@ -172,14 +188,7 @@ static bool relay_pass(struct alm_relayer *r)
                  "detail", eb.msg);
         return false;
     }
-    do {
-        err = alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, RELAY_BATCH, NULL, NULL, &relayed,
-                               &eb);
-        total += relayed;
-    } while (!err && relayed == RELAY_BATCH);
-    if (total)
-        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i}", "count", total);
-    if (!err)
+    if (!alm_outbox_relay(r->pg, r->redis, RELAY_TIMEOUTMS, NULL, NULL, "api", &eb))
         return true;
     alm_warn("outbox.relay_failed", "relay failed; will retry", "{s:s}", "detail", eb.msg);
     /* Either side may be broken: start both afresh next time. */
@@ -206,9 +215,7 @@ static void *relayer_thread(void *arg)
         pending = !relay_pass(r);
         pthread_mutex_lock(&r->mu);
         if (pending && !r->stopping && !r->kicked) {
-            int64_t t = alm_clock_ms() + RETRY_MS;
-            struct timespec until = {t / 1000, (t % 1000) * 1000000L};
-            pthread_cond_timedwait(&r->cond, &r->mu, &until);
+            alm_clock_wait_until(&r->cond, &r->mu, alm_clock_ms() + RETRY_MS);
         }
     }
     pthread_mutex_unlock(&r->mu);
@@ -218,14 +225,10 @@ static void *relayer_thread(void *arg)
 struct alm_relayer *alm_relayer_start(const struct alm_config *cfg)
 {
     struct alm_relayer *r = alm_xcalloc(1, sizeof(*r));
-    pthread_condattr_t attr;
 
     r->cfg = cfg;
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&r->cond, NULL);
     alm_xthread_create(&r->thread, relayer_thread, r, "alm-relay");
     return r;
 }

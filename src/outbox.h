@@ -29,11 +29,13 @@
  * borrowed. */
 enum alm_err alm_outbox_add(PGconn *conn, int timeout_ms, const char *queue, const char *type,
                             const json_t *payload, struct alm_errbuf *eb) ALM_MUSTCHECK;
-/* Relays up to max rows; *relayed gets how many left the outbox. With fence_key set, a
- * row is enqueued only while that key still holds fence_value (the beat's leadership):
- * a leader that lost its lease cannot enqueue, ALM_ERR_CONFLICT then. */
-enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms, int max,
-                              const char *fence_key, const char *fence_value, int *relayed,
+/* Relays rows in batches until the outbox is empty or a batch fails, and logs how many
+ * left it (outbox.relayed, with by: who relayed them). With fence_key set, a row is
+ * enqueued only while that key still holds fence_value (the beat's leadership): a leader
+ * that lost its lease cannot enqueue, ALM_ERR_CONFLICT then. On an error other than
+ * that, either connection may be broken. */
+enum alm_err alm_outbox_relay(PGconn *pg, redisContext *redis, int timeout_ms,
+                              const char *fence_key, const char *fence_value, const char *by,
                               struct alm_errbuf *eb) ALM_MUSTCHECK;
 
 /* A background relay thread with its own connections: kicked after each commit that

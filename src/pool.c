@@ -12,7 +12,7 @@ struct alm_pool {
     const struct alm_pool_ops *ops;
     void *ctx;
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond;
     void **idle;
     unsigned nidle;
     unsigned open; /* idle + checked out + being opened */
@@ -23,7 +23,6 @@ struct alm_pool {
 struct alm_pool *alm_pool_new(const struct alm_pool_ops *ops, void *ctx, unsigned size, int wait_ms)
 {
     struct alm_pool *p = alm_xcalloc(1, sizeof(*p));
-    pthread_condattr_t attr;
 
     p->ops = ops;
     p->ctx = ctx;
@@ -31,10 +30,7 @@ struct alm_pool *alm_pool_new(const struct alm_pool_ops *ops, void *ctx, unsigne
     p->wait_ms = wait_ms;
     p->idle = alm_xcalloc(p->size, sizeof(*p->idle));
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&p->cond, NULL);
     return p;
 }
 
@@ -53,12 +49,11 @@ void alm_pool_free(struct alm_pool *p)
 void *alm_pool_get(struct alm_pool *p, struct alm_errbuf *eb)
 {
     int64_t until_ms = alm_clock_ms() + p->wait_ms;
-    struct timespec until = {until_ms / 1000, (until_ms % 1000) * 1000000L};
     void *conn;
 
     pthread_mutex_lock(&p->mu);
     while (p->nidle == 0 && p->open >= p->size) {
-        if (pthread_cond_timedwait(&p->cond, &p->mu, &until) != 0) {
+        if (!alm_clock_wait_until(&p->cond, &p->mu, until_ms)) {
             pthread_mutex_unlock(&p->mu);
             alm_fail(eb, ALM_ERR_UNAVAILABLE, "all %u connections busy for %d ms", p->size,
                      p->wait_ms);

@@ -281,14 +281,11 @@ static enum alm_err delay_job(redisContext *c, const struct alm_job *job, long d
     char *delayed = alm_xasprintf(ALM_QUEUE_DELAYED "%s", job->queue);
     char *next = next_attempt(job, spent, error);
     char due[24];
-    struct timespec now;
     const char *keys[2] = {key, delayed};
     const char *args[4] = {ALM_QUEUE_GROUP, job->entry, due, next ? next : "{}"};
     enum alm_err err;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(due, sizeof(due), "%lld",
-             (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + delay_ms);
+    snprintf(due, sizeof(due), "%lld", (long long)(alm_clock_wall_ms() + delay_ms));
     err = eval(c, retry_script, 2, keys, 4, args, NULL, eb);
     free(key);
     free(delayed);
@@ -348,12 +345,10 @@ static enum alm_err each_queue(redisContext *c, const char *script, const char *
 
 enum alm_err alm_queue_promote(redisContext *c, long *moved, struct alm_errbuf *eb)
 {
-    struct timespec now;
     char ms[24];
     const char *args[1] = {ms};
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(ms, sizeof(ms), "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    snprintf(ms, sizeof(ms), "%lld", (long long)alm_clock_wall_ms());
     return each_queue(c, promote_script, ALM_QUEUE_DELAYED, 1, args, moved, eb);
 }
 
@@ -373,10 +368,7 @@ enum alm_err alm_queue_replay_dead(redisContext *c, long *replayed, struct alm_e
 enum alm_err alm_queue_trim_dead(redisContext *c, long long max_age_ms, long *trimmed,
                                  struct alm_errbuf *eb)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_REALTIME, &now);
-    long long min_id = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 - max_age_ms;
+    long long min_id = (long long)alm_clock_wall_ms() - max_age_ms;
     *trimmed = 0;
     for (size_t i = 0; i < alm_queue_count; i++) {
         redisReply *r = redisCommand(c, "XTRIM " ALM_QUEUE_DEAD "%s MINID %lld-0",

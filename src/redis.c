@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "redis.h"
+#include "clock.h"
 #include "mem.h"
 #include "redis_tls.h"
 #include "url.h"
@@ -82,7 +83,7 @@ static redisContext *connect_tls(const struct alm_url *u, int timeout_ms, struct
 redisContext *alm_redis_connect(const struct alm_config *cfg, int timeout_ms, struct alm_errbuf *eb)
 {
     struct alm_url u;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = alm_clock_timeval(timeout_ms);
     redisContext *c = NULL;
     const char *password;
     long db = 0;

@@ -13,6 +13,7 @@
  * read, so the relay's blocking writes cannot deadlock with hiredis's. */
 #include "compat.h"
 #include "redis_tls.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -45,12 +46,10 @@ static pthread_once_t at_exit_once = PTHREAD_ONCE_INIT;
 
 static void wait_relays(void)
 {
-    struct timespec until;
+    int64_t until = alm_clock_ms() + 2000;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 2;
     pthread_mutex_lock(&live_mu);
-    while (live > 0 && pthread_cond_timedwait(&live_cv, &live_mu, &until) == 0)
+    while (live > 0 && alm_clock_wait_until(&live_cv, &live_mu, until))
         ;
     pthread_mutex_unlock(&live_mu);
 }
@@ -141,7 +140,7 @@ static void *relay_main(void *arg)
 static int tcp_connect(const char *host, int port, int timeout_ms, struct alm_errbuf *eb)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = alm_clock_timeval(timeout_ms);
     char ports[8];
     int fd = -1, rc;
 

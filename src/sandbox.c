@@ -201,7 +201,7 @@ static void reap(pid_t pid, int64_t deadline, bool kill_now, struct alm_sandbox_
             w = waitpid(pid, &status, 0);
             break;
         }
-        usleep(2000);
+        alm_clock_sleep_ms(2);
     }
     kill(-pid, SIGKILL);
     if (w == pid && WIFEXITED(status))

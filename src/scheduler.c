@@ -12,6 +12,7 @@
 #include "redis.h"
 #include "redis_keys.h"
 #include "schema.h"
+#include "reconnect.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -123,7 +124,7 @@ int64_t alm_scheduler_due_in(int64_t last_run_ms, int64_t period_ms, int64_t now
 /* Continues each task's schedule from its last run, as recorded by any leader. */
 static void load_last_runs(struct alm_scheduler *s)
 {
-    int64_t now_wall = (int64_t)time(NULL) * 1000, now = alm_clock_ms();
+    int64_t now_wall = alm_clock_wall_ms(), now = alm_clock_ms();
 
     for (size_t i = 0; i < s->ntasks; i++) {
         struct task *t = &s->tasks[i];
@@ -177,25 +178,10 @@ static bool connected(struct alm_scheduler *s)
 {
     struct alm_errbuf eb = {{0}};
 
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-        set_term(s, ""); /* cannot renew: assume the lease is gone */
-    }
-    if (!s->redis && !(s->redis = alm_redis_connect(s->cfg, (int)s->cfg->ready_timeout_ms, &eb)))
-        return false;
-    if (s->pg && !alm_db_reusable(s->pg)) {
-        PQfinish(s->pg);
-        s->pg = NULL;
-    }
-    if (!s->pg) {
-        s->pg = alm_db_connect(s->cfg, "almanac-beat", (int)s->cfg->db_timeout_ms, &eb);
-        if (s->pg && alm_schema_require_current(s->pg, (int)s->cfg->db_timeout_ms, &eb)) {
-            PQfinish(s->pg);
-            s->pg = NULL;
-        }
-    }
-    return s->pg != NULL;
+    if (s->redis && s->redis->err)
+        set_term(s, ""); /* cannot renew on it: assume the lease is gone */
+    return alm_reconnect(s->cfg, "almanac-beat", (int)s->cfg->ready_timeout_ms, NULL, &s->redis,
+                         &s->pg, &eb) == ALM_RECONNECT_UP;
 }
 
 /* For long tasks, between their steps: renews the lease when due and records progress;
@@ -227,7 +213,7 @@ static void run_task(struct alm_scheduler *s, struct task *t)
     alm_debug("beat.task_done", "periodic task done", "{s:s, s:I}", "task", t->name, "dur_ms",
               (json_int_t)(alm_clock_ms() - t0));
     r = redisCommand(s->redis, "HSET " ALM_BEAT_LAST_RUN " %s %lld", t->name,
-                     (long long)time(NULL) * 1000);
+                     (long long)alm_clock_wall_ms());
     if (r)
         freeReplyObject(r);
 }
@@ -350,17 +336,9 @@ void alm_scheduler_metrics(void *arg, struct alm_buf *out)
 
 static enum alm_err task_relay(struct alm_scheduler *s, struct alm_errbuf *eb)
 {
-    int relayed, total = 0;
-    enum alm_err err;
+    enum alm_err err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms,
+                                        ALM_BEAT_LEADER, s->term, "beat", eb);
 
-    do {
-        err = alm_outbox_relay(s->pg, s->redis, (int)s->cfg->db_timeout_ms, 200, ALM_BEAT_LEADER,
-                               s->term, &relayed, eb);
-        total += relayed;
-    } while (!err && relayed == 200);
-    if (total)
-        alm_info("outbox.relayed", "jobs moved to the queue", "{s:i, s:s}", "count", total, "by",
-                 "beat");
     if (err == ALM_ERR_CONFLICT)
         set_term(s, "");
     return err;

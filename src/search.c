@@ -184,14 +184,10 @@ static struct vec_job *vec_start(const struct alm_search_env *env, const char *q
                                  const int64_t *kbs, size_t n_kbs, int limit, int64_t deadline)
 {
     struct vec_job *j = alm_xcalloc(1, sizeof(*j));
-    pthread_condattr_t attr;
     pthread_t t;
 
     pthread_mutex_init(&j->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&j->cond, NULL);
     j->refs = 2;
     j->cfg = env->cfg;
     j->embedders = env->embedders;
@@ -221,11 +217,10 @@ static struct vec_job *vec_start(const struct alm_search_env *env, const char *q
 /* Waits for the vector path until the deadline; true when it finished in time. */
 static bool vec_wait(struct vec_job *j, int64_t deadline)
 {
-    struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
     bool done;
 
     pthread_mutex_lock(&j->mu);
-    while (!j->done && pthread_cond_timedwait(&j->cond, &j->mu, &until) == 0)
+    while (!j->done && alm_clock_wait_until(&j->cond, &j->mu, deadline))
         ;
     done = j->done;
     pthread_mutex_unlock(&j->mu);

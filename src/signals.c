@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "signals.h"
+#include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -11,18 +12,12 @@
 #include <unistd.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static atomic_bool stopping;
 static sigset_t handled;
 
 void alm_signals_block(void)
 {
-    pthread_condattr_t attr;
-
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &attr);
-    pthread_condattr_destroy(&attr);
     sigemptyset(&handled);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGINT);
@@ -84,23 +79,14 @@ bool alm_signals_stopping(void)
 
 bool alm_signals_wait(int64_t timeout_ms)
 {
-    struct timespec until;
+    int64_t until = alm_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     bool r;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ms >= 0) {
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
     pthread_mutex_lock(&mu);
     while (!atomic_load(&stopping)) {
         if (timeout_ms < 0)
             pthread_cond_wait(&cond, &mu);
-        else if (pthread_cond_timedwait(&cond, &mu, &until) != 0)
+        else if (!alm_clock_wait_until(&cond, &mu, until))
             break;
     }
     r = atomic_load(&stopping);

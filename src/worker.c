@@ -10,8 +10,8 @@
 #include "qdrant.h"
 #include "queue.h"
 #include "redis.h"
-#include "schema.h"
 #include "outbox.h"
+#include "reconnect.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -97,46 +97,27 @@ static void observe_duration(struct type_stats *t, double seconds)
 /* Connects what the thread lacks; false (after logging) when something is down. */
 static bool connect_all(struct slot *s)
 {
-    struct alm_worker *w = s->w;
+    const struct alm_config *cfg = s->w->cfg;
     struct alm_errbuf eb = {{0}};
 
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
+    switch (alm_reconnect(cfg, "almanac-worker", (int)cfg->ready_timeout_ms + READ_BLOCK_MS,
+                          alm_queue_setup, &s->redis, &s->ingest.pg, &eb)) {
+    case ALM_RECONNECT_UP:
+        return true;
+    case ALM_RECONNECT_REDIS_DOWN:
+        alm_warn("worker.redis_down", "cannot reach redis; retrying", "{s:s, s:i}", "detail",
+                 eb.msg, "thread", s->index);
+        return false;
+    case ALM_RECONNECT_DB_DOWN:
+        alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}", "detail",
+                 eb.msg, "thread", s->index);
+        return false;
+    case ALM_RECONNECT_SCHEMA_OLD:
+        alm_warn("worker.schema_old", "database schema not ready; waiting", "{s:s}", "detail",
+                 eb.msg);
+        return false;
     }
-    if (!s->redis) {
-        s->redis = alm_redis_connect(w->cfg, (int)w->cfg->ready_timeout_ms + READ_BLOCK_MS, &eb);
-        if (!s->redis || alm_queue_setup(s->redis, &eb)) {
-            alm_warn("worker.redis_down", "cannot reach redis; retrying", "{s:s, s:i}", "detail",
-                     eb.msg, "thread", s->index);
-            if (s->redis)
-                redisFree(s->redis);
-            s->redis = NULL;
-            return false;
-        }
-    }
-    /* A statement that timed out leaves the connection active, an error may leave it in a
-     * transaction: either is replaced, never reused. */
-    if (s->ingest.pg && !alm_db_reusable(s->ingest.pg)) {
-        PQfinish(s->ingest.pg);
-        s->ingest.pg = NULL;
-    }
-    if (!s->ingest.pg) {
-        s->ingest.pg = alm_db_connect(w->cfg, "almanac-worker", (int)w->cfg->db_timeout_ms, &eb);
-        if (!s->ingest.pg) {
-            alm_warn("worker.db_down", "cannot reach the database; retrying", "{s:s, s:i}",
-                     "detail", eb.msg, "thread", s->index);
-            return false;
-        }
-        if (alm_schema_require_current(s->ingest.pg, (int)w->cfg->db_timeout_ms, &eb)) {
-            alm_warn("worker.schema_old", "database schema not ready; waiting", "{s:s}", "detail",
-                     eb.msg);
-            PQfinish(s->ingest.pg);
-            s->ingest.pg = NULL;
-            return false;
-        }
-    }
-    return true;
+    return false;
 }
 
 long alm_worker_retry_ceiling(long base_ms, int attempt)
@@ -506,17 +487,13 @@ static void *worker_thread(void *arg)
 struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *consumer)
 {
     struct alm_worker *w = alm_xcalloc(1, sizeof(*w));
-    pthread_condattr_t attr;
 
     w->cfg = cfg;
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->n = (int)cfg->worker_concurrency;
     w->slots = alm_xcalloc((size_t)w->n, sizeof(*w->slots));
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->done, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&w->done, NULL);
     w->running = w->n;
     for (int i = 0; i < w->n; i++) {
         struct slot *s = &w->slots[i];
@@ -533,13 +510,12 @@ struct alm_worker *alm_worker_start(const struct alm_config *cfg, const char *co
 
 bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms)
 {
-    int64_t t = alm_clock_ms() + grace_ms;
-    struct timespec until = {t / 1000, (t % 1000) * 1000000L};
+    int64_t until = alm_clock_ms() + grace_ms;
     bool all;
 
     atomic_store(&w->stopping, true);
     pthread_mutex_lock(&w->mu);
-    while (w->running > 0 && pthread_cond_timedwait(&w->done, &w->mu, &until) == 0)
+    while (w->running > 0 && alm_clock_wait_until(&w->done, &w->mu, until))
         ;
     all = w->running == 0;
     pthread_mutex_unlock(&w->mu);

@@ -138,14 +138,12 @@ static atomic_bool shutting_down;
 
 void alm_api_answers_shutdown(void)
 {
-    struct timespec until;
+    int64_t until = alm_clock_ms() + SHUTDOWN_WAIT_MS;
     int left;
 
     atomic_store(&shutting_down, true);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SHUTDOWN_WAIT_MS / 1000;
     pthread_mutex_lock(&running_mu);
-    while (running > 0 && pthread_cond_timedwait(&running_cond, &running_mu, &until) == 0)
+    while (running > 0 && alm_clock_wait_until(&running_cond, &running_mu, until))
         ;
     left = running;
     pthread_mutex_unlock(&running_mu);

@@ -126,27 +126,13 @@ static void progress(const struct alm_reindex_run *r, const char *phase)
 static void relay(const struct alm_config *cfg, PGconn *pg, redisContext **redis)
 {
     struct alm_errbuf eb = {{0}};
-    int relayed = 0;
 
     if (!*redis)
         *redis = alm_redis_connect(cfg, 5000, &eb);
-    if (!*redis)
-        return;
-    do {
-        if (alm_outbox_relay(pg, *redis, 10000, 200, NULL, NULL, &relayed, &eb)) {
-            redisFree(*redis);
-            *redis = NULL;
-            return;
-        }
-    } while (relayed == 200);
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    if (*redis && alm_outbox_relay(pg, *redis, 10000, NULL, NULL, "reindex", &eb)) {
+        redisFree(*redis);
+        *redis = NULL;
+    }
 }
 
 /* Records the collection as building (or finds it so) and creates it in Qdrant. */
@@ -327,7 +313,7 @@ static int run(const struct alm_config *cfg, PGconn *pg, const struct args *a)
             progress(&r, "queuing");
         }
         if (!r.finished)
-            sleep_ms(per_batch_ms - (alm_clock_ms() - t0));
+            alm_clock_sleep_ms(per_batch_ms - (alm_clock_ms() - t0));
     }
     while (a->wait) {
         if (alm_reindex_refresh(pg, 10000, &r, &eb))
@@ -339,7 +325,7 @@ static int run(const struct alm_config *cfg, PGconn *pg, const struct args *a)
             progress(&r, "indexing");
         }
         relay(cfg, pg, &redis); /* rows left behind while Redis was down */
-        sleep_ms(500);
+        alm_clock_sleep_ms(500);
     }
     if (alm_reindex_refresh(pg, 10000, &r, &eb))
         goto fail;

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "schema.h"
 #include "signals.h"
 #include "version.h"
 

@@ -7,7 +7,9 @@
 #pragma once
 #include "compat.h"
 #include "app.h"
+#include "db.h"
 #include "http_server.h"
+#include "redis.h"
 
 struct alm_service {
     struct alm_app app;
