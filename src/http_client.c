@@ -1,10 +1,78 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "http_client.h"
+#include "version.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Retry-After beyond a day is no advice at all; callers cap it much lower. */
+#define RETRY_AFTER_MAX_MS ((int64_t)24 * 3600 * 1000)
+
+/* ---------------------------------------------------------------- process */
+
+bool alm_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+void alm_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+const char *alm_http_version(void)
+{
+    return curl_version();
+}
+
+/* ---------------------------------------------------------------- headers */
+
+/* list with line appended (curl copies it); aborts when out of memory, the only way
+ * curl_slist_append fails. */
+static struct curl_slist *append(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(list, line);
+
+    if (!l)
+        abort();
+    return l;
+}
+
+struct curl_slist *alm_http_headers(const char *content_type, const char *accept,
+                                    const char *secret_prefix, const char *secret)
+{
+    struct curl_slist *h = NULL;
+
+    if (content_type) {
+        char *line = alm_xasprintf("Content-Type: %s", content_type);
+        h = append(h, line);
+        free(line);
+    }
+    if (accept) {
+        char *line = alm_xasprintf("Accept: %s", accept);
+        h = append(h, line);
+        free(line);
+    }
+    h = append(h, "Expect:");
+    if (secret && *secret) {
+        char *line = alm_xasprintf("%s%s", secret_prefix, secret);
+        h = append(h, line);
+        sodium_memzero(line, strlen(line));
+        free(line);
+    }
+    return h;
+}
+
+void alm_http_headers_free(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        sodium_memzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
+/* ---------------------------------------------------------------- easy handles */
 
 CURL *alm_http_client_new(void)
 {
@@ -47,18 +115,238 @@ void alm_http_client_sink(CURL *curl, struct alm_http_sink *sink)
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->buf.cap);
 }
 
-struct curl_slist *alm_http_client_header(struct curl_slist *list, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(list, line);
+/* ---------------------------------------------------------------- requests */
 
-    if (!l)
-        abort();
-    return l;
+struct alm_http {
+    CURL *curl;
+    struct curl_slist *headers; /* may hold an API key: wiped when freed */
+};
+
+struct alm_http *alm_http_new(struct curl_slist *headers)
+{
+    struct alm_http *h = alm_xcalloc(1, sizeof(*h));
+
+    h->curl = alm_http_client_new();
+    h->headers = headers;
+    return h;
 }
 
-void alm_http_client_headers_free(struct curl_slist *list)
+void alm_http_free(struct alm_http *h)
 {
-    for (struct curl_slist *l = list; l; l = l->next)
-        sodium_memzero(l->data, strlen(l->data));
-    curl_slist_free_all(list);
+    if (!h)
+        return;
+    curl_easy_cleanup(h->curl);
+    alm_http_headers_free(h->headers);
+    free(h);
+}
+
+char *alm_http_escape(const char *s)
+{
+    char *esc = curl_easy_escape(NULL, s, 0);
+    char *copy;
+
+    if (!esc)
+        abort();
+    copy = alm_xstrdup(esc);
+    curl_free(esc);
+    return copy;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static size_t stream_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct alm_http_stream *s = arg;
+
+    return s->on_data(s->arg, p, size * n) ? size * n : 0;
+}
+
+static size_t stream_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct alm_http_stream *s = arg;
+
+    s->on_header(s->arg, p, size * n);
+    return size * n;
+}
+
+static int stream_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    struct alm_http_stream *s = arg;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return s->keep_going(s->arg) ? 0 : 1;
+}
+
+static void set_body(CURL *curl, const struct alm_http_request *req)
+{
+    if (req->body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->body));
+        if (req->method && strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+        return;
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    if (req->method && strcmp(req->method, "GET") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+}
+
+static void set_reader(CURL *curl, const struct alm_http_request *req)
+{
+    struct alm_http_stream *s = req->stream;
+
+    if (req->sink) {
+        alm_http_client_sink(curl, req->sink);
+        return;
+    }
+    if (!s) {
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+        return;
+    }
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
+    if (s->on_header) {
+        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, stream_header);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, s);
+    }
+    if (s->keep_going) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, stream_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+    }
+}
+
+static enum alm_http_fault fault_of(CURLcode rc, bool too_large)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return ALM_HTTP_DONE;
+    case CURLE_OPERATION_TIMEDOUT:
+        return ALM_HTTP_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+        return ALM_HTTP_REFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return ALM_HTTP_NO_HOST;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return ALM_HTTP_BROKEN;
+    case CURLE_FILESIZE_EXCEEDED:
+        return ALM_HTTP_TOO_LARGE;
+    case CURLE_WRITE_ERROR:
+        return too_large ? ALM_HTTP_TOO_LARGE : ALM_HTTP_STOPPED;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return ALM_HTTP_STOPPED;
+    default:
+        return ALM_HTTP_FAILED;
+    }
+}
+
+static int64_t retry_after_of(CURL *curl)
+{
+    struct curl_header *h;
+
+    if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return -1;
+    return alm_http_retry_after_ms(h->value);
+}
+
+void alm_http_perform(struct alm_http *h, const struct alm_http_request *req,
+                      struct alm_http_result *res)
+{
+    CURL *curl = h->curl;
+    long status = 0;
+
+    /* Each request starts from the defaults; the connection cache survives the reset. */
+    curl_easy_reset(curl);
+    alm_http_client_target(curl, req->url, h->headers);
+    alm_http_client_timeout(curl, req->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
+    if (req->compressed)
+        curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    set_body(curl, req);
+    set_reader(curl, req);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    *res = (struct alm_http_result){
+        .fault = fault_of(rc, req->sink && req->sink->too_large),
+        .detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc),
+        .status = status,
+        .retry_after_ms = rc == CURLE_OK ? retry_after_of(curl) : -1,
+        .timeout_ms = req->timeout_ms,
+        .cap = req->sink ? req->sink->buf.cap : 0,
+    };
+}
+
+/* ---------------------------------------------------------------- outcomes */
+
+static enum alm_err transport_error(const struct alm_http_result *r, bool *transient,
+                                    struct alm_errbuf *eb)
+{
+    switch (r->fault) {
+    case ALM_HTTP_DONE:
+        break;
+    case ALM_HTTP_TIMEOUT:
+        return alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms", r->timeout_ms);
+    case ALM_HTTP_REFUSED:
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection refused");
+    case ALM_HTTP_NO_HOST:
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot resolve host");
+    case ALM_HTTP_BROKEN:
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", r->detail);
+    case ALM_HTTP_TOO_LARGE:
+        *transient = false;
+        return alm_fail(eb, ALM_ERR_TOO_LARGE, "reply larger than %zu bytes", r->cap);
+    case ALM_HTTP_STOPPED:
+    case ALM_HTTP_FAILED:
+        *transient = false;
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", r->detail);
+    }
+    return ALM_OK;
+}
+
+enum alm_err alm_http_error(const struct alm_http_result *r, bool *transient, struct alm_errbuf *eb)
+{
+    bool ignored;
+    long st = r->status;
+
+    if (!transient)
+        transient = &ignored;
+    *transient = true;
+    if (r->fault != ALM_HTTP_DONE)
+        return transport_error(r, transient, eb);
+    if (st >= 200 && st < 300)
+        return ALM_OK;
+    if (st == 429)
+        return alm_fail(eb, ALM_ERR_RATE_LIMITED, "rate limited (HTTP 429)");
+    if (st >= 500)
+        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "HTTP %ld", st);
+    *transient = false;
+    if (st == 401 || st == 403)
+        return alm_fail(eb, ALM_ERR_UPSTREAM, "the api key was refused (HTTP %ld)", st);
+    return alm_fail(eb, ALM_ERR_UPSTREAM, "the request was refused (HTTP %ld)", st);
+}
+
+int64_t alm_http_retry_after_ms(const char *value)
+{
+    int64_t ms = 0;
+    const char *s = value;
+
+    if (!s || !*s)
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        ms = ms * 10 + (*s - '0') * 1000;
+        if (ms > RETRY_AFTER_MAX_MS)
+            ms = RETRY_AFTER_MAX_MS + 1; /* stays bounded however many digits follow */
+    }
+    if (*s)
+        return -1;
+    return ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : ms;
 }

@@ -33,24 +33,13 @@ static void client_open(struct client *c, const struct alm_config *cfg, const ch
         n--;
     c->base = alm_xstrndup(cfg->qdrant_url, n);
     c->curl = alm_http_client_new();
-    c->headers = NULL;
-    if (content_type)
-        c->headers = curl_slist_append(c->headers, content_type);
-    c->headers = curl_slist_append(c->headers, "Expect:");
-    if (cfg->qdrant_api_key && cfg->qdrant_api_key[0]) {
-        char *h = alm_xasprintf("api-key: %s", cfg->qdrant_api_key);
-        c->headers = curl_slist_append(c->headers, h);
-        sodium_memzero(h, strlen(h));
-        free(h);
-    }
-    if (!c->headers)
-        abort();
+    c->headers = alm_http_headers(content_type, NULL, "api-key: ", cfg->qdrant_api_key);
 }
 
 static void client_close(struct client *c)
 {
     curl_easy_cleanup(c->curl);
-    curl_slist_free_all(c->headers);
+    alm_http_headers_free(c->headers);
     free(c->base);
 }
 
