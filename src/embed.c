@@ -29,7 +29,7 @@ struct alm_embedder {
     int dim;
     char *description;
     /* The OpenAI-compatible client; http is NULL for the hashing embedder. */
-    struct alm_http *http;
+    struct alm_http_client *http;
     char *endpoint;
     char *model;
     size_t batch;
@@ -234,8 +234,8 @@ static void client_init(struct alm_embedder *e, const struct alm_config *cfg)
     e->reply_cap = e->batch * (size_t)e->dim * REPLY_BYTES_PER_X;
     if (e->reply_cap < REPLY_MIN_CAP)
         e->reply_cap = REPLY_MIN_CAP;
-    e->http = alm_http_new(alm_http_headers("application/json", "application/json",
-                                            "Authorization: Bearer ", cfg->embeddings_api_key));
+    e->http = alm_http_client_open(alm_http_client_headers(
+        "application/json", "application/json", "Authorization: Bearer ", cfg->embeddings_api_key));
 }
 
 /* cfg's values are trusted: alm_config_load() bounded them. */
@@ -258,7 +258,7 @@ void alm_embedder_free(struct alm_embedder *e)
 {
     if (!e)
         return;
-    alm_http_free(e->http);
+    alm_http_client_close(e->http);
     free(e->endpoint);
     free(e->model);
     free(e->description);
@@ -293,15 +293,15 @@ static enum alm_err post(struct alm_embedder *e, const char *body, int timeout_m
                          struct alm_buf *reply, struct attempt *a, struct alm_errbuf *eb)
 {
     struct alm_http_sink s = {ALM_BUF_INIT(e->reply_cap), false};
-    struct alm_http_request req = {
+    struct alm_http_client_request req = {
         .url = e->endpoint, .body = body, .timeout_ms = timeout_ms, .compressed = true, .sink = &s};
-    struct alm_http_result res;
+    struct alm_http_client_result res;
 
     /* The error never quotes the URL or the answer's text (which may echo the key). */
-    alm_http_perform(e->http, &req, &res);
+    alm_http_client_perform(e->http, &req, &res);
     a->retry_after_ms =
         res.retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : res.retry_after_ms;
-    enum alm_err err = alm_http_error(&res, &a->retry, eb);
+    enum alm_err err = alm_http_client_error(&res, &a->retry, eb);
     if (err == ALM_OK)
         *reply = s.buf;
     else

@@ -12,17 +12,17 @@
 
 /* ---------------------------------------------------------------- process */
 
-bool alm_http_global_init(void)
+bool alm_http_client_global_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-void alm_http_global_cleanup(void)
+void alm_http_client_global_cleanup(void)
 {
     curl_global_cleanup();
 }
 
-const char *alm_http_version(void)
+const char *alm_http_client_version(void)
 {
     return curl_version();
 }
@@ -40,8 +40,8 @@ static struct curl_slist *append(struct curl_slist *list, const char *line)
     return l;
 }
 
-struct curl_slist *alm_http_headers(const char *content_type, const char *accept,
-                                    const char *secret_prefix, const char *secret)
+struct curl_slist *alm_http_client_headers(const char *content_type, const char *accept,
+                                           const char *secret_prefix, const char *secret)
 {
     struct curl_slist *h = NULL;
 
@@ -65,82 +65,41 @@ struct curl_slist *alm_http_headers(const char *content_type, const char *accept
     return h;
 }
 
-void alm_http_headers_free(struct curl_slist *list)
+void alm_http_client_headers_free(struct curl_slist *list)
 {
     for (struct curl_slist *l = list; l; l = l->next)
         sodium_memzero(l->data, strlen(l->data));
     curl_slist_free_all(list);
 }
 
-/* ---------------------------------------------------------------- easy handles */
-
-CURL *alm_http_client_new(void)
-{
-    CURL *curl = curl_easy_init();
-
-    if (!curl)
-        abort();
-    return curl;
-}
-
-void alm_http_client_target(CURL *curl, const char *url, struct curl_slist *headers)
-{
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-}
-
-void alm_http_client_timeout(CURL *curl, int timeout_ms)
-{
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct alm_http_sink *s = arg;
-
-    if (alm_buf_append(&s->buf, p, size * n) != ALM_OK) {
-        s->too_large = true;
-        return 0; /* aborts the transfer */
-    }
-    return size * n;
-}
-
-void alm_http_client_sink(CURL *curl, struct alm_http_sink *sink)
-{
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->buf.cap);
-}
-
 /* ---------------------------------------------------------------- requests */
 
-struct alm_http {
+struct alm_http_client {
     CURL *curl;
     struct curl_slist *headers; /* may hold an API key: wiped when freed */
 };
 
-struct alm_http *alm_http_new(struct curl_slist *headers)
+struct alm_http_client *alm_http_client_open(struct curl_slist *headers)
 {
-    struct alm_http *h = alm_xcalloc(1, sizeof(*h));
+    struct alm_http_client *h = alm_xcalloc(1, sizeof(*h));
 
-    h->curl = alm_http_client_new();
+    h->curl = curl_easy_init();
+    if (!h->curl)
+        abort(); /* the only way curl_easy_init fails is out of memory */
     h->headers = headers;
     return h;
 }
 
-void alm_http_free(struct alm_http *h)
+void alm_http_client_close(struct alm_http_client *h)
 {
     if (!h)
         return;
     curl_easy_cleanup(h->curl);
-    alm_http_headers_free(h->headers);
+    alm_http_client_headers_free(h->headers);
     free(h);
 }
 
-char *alm_http_escape(const char *s)
+char *alm_http_client_escape(const char *s)
 {
     char *esc = curl_easy_escape(NULL, s, 0);
     char *copy;
@@ -159,16 +118,35 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+    struct alm_http_sink *s = arg;
+
+    if (alm_buf_append(&s->buf, p, size * n) != ALM_OK) {
+        s->too_large = true;
+        return 0; /* aborts the transfer */
+    }
+    return size * n;
+}
+
+/* The stream and its handle, for the body's status. */
+struct streaming {
+    struct alm_http_client_stream *stream;
+    CURL *curl;
+};
+
 static size_t stream_data(char *p, size_t size, size_t n, void *arg)
 {
-    struct alm_http_stream *s = arg;
+    struct streaming *st = arg;
+    long status = 0;
 
-    return s->on_data(s->arg, p, size * n) ? size * n : 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+    return st->stream->on_data(st->stream->arg, status, p, size * n) ? size * n : 0;
 }
 
 static size_t stream_header(char *p, size_t size, size_t n, void *arg)
 {
-    struct alm_http_stream *s = arg;
+    struct alm_http_client_stream *s = arg;
 
     s->on_header(s->arg, p, size * n);
     return size * n;
@@ -177,13 +155,40 @@ static size_t stream_header(char *p, size_t size, size_t n, void *arg)
 static int stream_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                            curl_off_t ulnow)
 {
-    struct alm_http_stream *s = arg;
+    struct alm_http_client_stream *s = arg;
 
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     return s->keep_going(s->arg) ? 0 : 1;
 }
 
-static void set_body(CURL *curl, const struct alm_http_request *req)
+static size_t upload_read(char *buf, size_t size, size_t n, void *arg)
+{
+    FILE *in = arg;
+    size_t got = fread(buf, 1, size * n, in);
+
+    if (got == 0 && ferror(in))
+        return CURL_READFUNC_ABORT;
+    return got;
+}
+
+/* The form of an upload, set on curl; free it after the transfer. */
+static curl_mime *set_upload(CURL *curl, const struct alm_http_client_upload *up)
+{
+    curl_mime *mime = curl_mime_init(curl);
+    curl_mimepart *part = curl_mime_addpart(mime);
+
+    if (!mime || !part)
+        abort(); /* only out of memory */
+    curl_mime_name(part, up->field);
+    curl_mime_filename(part, up->filename);
+    curl_mime_type(part, up->type);
+    /* Unknown size: the body goes chunked, so a pipe streams through. */
+    curl_mime_data_cb(part, -1, upload_read, NULL, NULL, up->in);
+    curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+    return mime;
+}
+
+static void set_body(CURL *curl, const struct alm_http_client_request *req)
 {
     if (req->body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
@@ -197,20 +202,35 @@ static void set_body(CURL *curl, const struct alm_http_request *req)
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 }
 
-static void set_reader(CURL *curl, const struct alm_http_request *req)
+static void set_timeouts(CURL *curl, const struct alm_http_client_request *req)
 {
-    struct alm_http_stream *s = req->stream;
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)req->timeout_ms);
+    if (!req->stall_ms) {
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+        return;
+    }
+    long stall_s = (req->stall_ms + 999) / 1000;
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, stall_s);
+}
+
+static void set_reader(CURL *curl, const struct alm_http_client_request *req, struct streaming *st)
+{
+    struct alm_http_client_stream *s = req->stream;
 
     if (req->sink) {
-        alm_http_client_sink(curl, req->sink);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, req->sink);
+        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->sink->buf.cap);
         return;
     }
     if (!s) {
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
         return;
     }
+    *st = (struct streaming){s, curl};
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, st);
     if (s->on_header) {
         curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, stream_header);
         curl_easy_setopt(curl, CURLOPT_HEADERDATA, s);
@@ -222,30 +242,30 @@ static void set_reader(CURL *curl, const struct alm_http_request *req)
     }
 }
 
-static enum alm_http_fault fault_of(CURLcode rc, bool too_large)
+static enum alm_http_client_fault fault_of(CURLcode rc, bool too_large)
 {
     switch (rc) {
     case CURLE_OK:
-        return ALM_HTTP_DONE;
+        return ALM_HTTP_CLIENT_DONE;
     case CURLE_OPERATION_TIMEDOUT:
-        return ALM_HTTP_TIMEOUT;
+        return ALM_HTTP_CLIENT_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
-        return ALM_HTTP_REFUSED;
+        return ALM_HTTP_CLIENT_REFUSED;
     case CURLE_COULDNT_RESOLVE_HOST:
-        return ALM_HTTP_NO_HOST;
+        return ALM_HTTP_CLIENT_NO_HOST;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
-        return ALM_HTTP_BROKEN;
+        return ALM_HTTP_CLIENT_BROKEN;
     case CURLE_FILESIZE_EXCEEDED:
-        return ALM_HTTP_TOO_LARGE;
+        return ALM_HTTP_CLIENT_TOO_LARGE;
     case CURLE_WRITE_ERROR:
-        return too_large ? ALM_HTTP_TOO_LARGE : ALM_HTTP_STOPPED;
+        return too_large ? ALM_HTTP_CLIENT_TOO_LARGE : ALM_HTTP_CLIENT_STOPPED;
     case CURLE_ABORTED_BY_CALLBACK:
-        return ALM_HTTP_STOPPED;
+        return ALM_HTTP_CLIENT_STOPPED;
     default:
-        return ALM_HTTP_FAILED;
+        return ALM_HTTP_CLIENT_FAILED;
     }
 }
 
@@ -255,64 +275,79 @@ static int64_t retry_after_of(CURL *curl)
 
     if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
         return -1;
-    return alm_http_retry_after_ms(h->value);
+    return alm_http_client_retry_after_ms(h->value);
 }
 
-void alm_http_perform(struct alm_http *h, const struct alm_http_request *req,
-                      struct alm_http_result *res)
+void alm_http_client_perform(struct alm_http_client *h, const struct alm_http_client_request *req,
+                             struct alm_http_client_result *res)
 {
     CURL *curl = h->curl;
+    struct streaming st;
+    curl_mime *mime = NULL;
     long status = 0;
 
     /* Each request starts from the defaults; the connection cache survives the reset. */
     curl_easy_reset(curl);
-    alm_http_client_target(curl, req->url, h->headers);
-    alm_http_client_timeout(curl, req->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
     if (req->compressed)
         curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-    set_body(curl, req);
-    set_reader(curl, req);
+    set_timeouts(curl, req);
+    if (req->upload)
+        mime = set_upload(curl, req->upload);
+    else
+        set_body(curl, req);
+    set_reader(curl, req, &st);
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    *res = (struct alm_http_result){
+    curl_mime_free(mime);
+    *res = (struct alm_http_client_result){
         .fault = fault_of(rc, req->sink && req->sink->too_large),
         .detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc),
         .status = status,
         .retry_after_ms = rc == CURLE_OK ? retry_after_of(curl) : -1,
         .timeout_ms = req->timeout_ms,
+        .stall_ms = req->stall_ms,
         .cap = req->sink ? req->sink->buf.cap : 0,
     };
 }
 
 /* ---------------------------------------------------------------- outcomes */
 
-static enum alm_err transport_error(const struct alm_http_result *r, bool *transient,
+static enum alm_err transport_error(const struct alm_http_client_result *r, bool *transient,
                                     struct alm_errbuf *eb)
 {
     switch (r->fault) {
-    case ALM_HTTP_DONE:
+    case ALM_HTTP_CLIENT_DONE:
         break;
-    case ALM_HTTP_TIMEOUT:
+    case ALM_HTTP_CLIENT_TIMEOUT:
+        if (r->stall_ms)
+            return alm_fail(eb, ALM_ERR_TIMEOUT,
+                            "timeout: no connection within %d ms or %d ms without a byte",
+                            r->timeout_ms, r->stall_ms);
         return alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms", r->timeout_ms);
-    case ALM_HTTP_REFUSED:
+    case ALM_HTTP_CLIENT_REFUSED:
         return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection refused");
-    case ALM_HTTP_NO_HOST:
+    case ALM_HTTP_CLIENT_NO_HOST:
         return alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot resolve host");
-    case ALM_HTTP_BROKEN:
+    case ALM_HTTP_CLIENT_BROKEN:
         return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", r->detail);
-    case ALM_HTTP_TOO_LARGE:
+    case ALM_HTTP_CLIENT_TOO_LARGE:
         *transient = false;
         return alm_fail(eb, ALM_ERR_TOO_LARGE, "reply larger than %zu bytes", r->cap);
-    case ALM_HTTP_STOPPED:
-    case ALM_HTTP_FAILED:
+    case ALM_HTTP_CLIENT_STOPPED:
+    case ALM_HTTP_CLIENT_FAILED:
         *transient = false;
         return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", r->detail);
     }
     return ALM_OK;
 }
 
-enum alm_err alm_http_error(const struct alm_http_result *r, bool *transient, struct alm_errbuf *eb)
+enum alm_err alm_http_client_error(const struct alm_http_client_result *r, bool *transient,
+                                   struct alm_errbuf *eb)
 {
     bool ignored;
     long st = r->status;
@@ -320,7 +355,7 @@ enum alm_err alm_http_error(const struct alm_http_result *r, bool *transient, st
     if (!transient)
         transient = &ignored;
     *transient = true;
-    if (r->fault != ALM_HTTP_DONE)
+    if (r->fault != ALM_HTTP_CLIENT_DONE)
         return transport_error(r, transient, eb);
     if (st >= 200 && st < 300)
         return ALM_OK;
@@ -334,7 +369,7 @@ enum alm_err alm_http_error(const struct alm_http_result *r, bool *transient, st
     return alm_fail(eb, ALM_ERR_UPSTREAM, "the request was refused (HTTP %ld)", st);
 }
 
-int64_t alm_http_retry_after_ms(const char *value)
+int64_t alm_http_client_retry_after_ms(const char *value)
 {
     int64_t ms = 0;
     const char *s = value;

@@ -214,12 +214,12 @@ static enum alm_err on_event(void *arg, const char *data, size_t len)
     return ok && !a->stream_error ? ALM_OK : ALM_ERR_UPSTREAM;
 }
 
-static bool on_data(void *arg, const char *p, size_t n)
+static bool on_data(void *arg, long status, const char *p, size_t n)
 {
     struct attempt *a = arg;
 
     a->last_data_ms = alm_clock_ms();
-    if (a->status >= 200 && a->status < 300 && !a->whole)
+    if (status >= 200 && status < 300 && !a->whole)
         return alm_llm_sse_feed(&a->sse, p, n, on_event, a) == ALM_OK;
     return alm_buf_append(&a->body.buf, p, n) == ALM_OK;
 }
@@ -239,7 +239,8 @@ static bool keep_going(void *arg)
     return true;
 }
 
-/* Learns status and content type once the headers are in, before the first byte. */
+/* Learns the content type once the headers are in, before the first byte; each answer
+ * (after an interim one) starts over. */
 static void on_header(void *arg, const char *p, size_t len)
 {
     struct attempt *a = arg;
@@ -247,8 +248,6 @@ static void on_header(void *arg, const char *p, size_t len)
 
     a->last_data_ms = alm_clock_ms();
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', len);
-        a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         a->whole = false;
     } else if (len > sizeof(ct) - 1 && strncasecmp(p, ct, sizeof(ct) - 1) == 0) {
         const char *v = p + sizeof(ct) - 1;
@@ -281,15 +280,15 @@ static enum alm_llm_fail read_whole(struct attempt *a, struct alm_errbuf *eb)
 }
 
 /* What a finished transfer means; *retry says whether another attempt may do better. */
-static enum alm_llm_fail outcome(struct attempt *a, const struct alm_http_result *r, bool *retry,
-                                 struct alm_errbuf *eb)
+static enum alm_llm_fail outcome(struct attempt *a, const struct alm_http_client_result *r,
+                                 bool *retry, struct alm_errbuf *eb)
 {
-    bool cut = r->fault != ALM_HTTP_DONE;
+    bool cut = r->fault != ALM_HTTP_CLIENT_DONE;
 
     *retry = false;
     if (a->cancelled)
         return (void)alm_fail(eb, ALM_ERR_SHUTTING_DOWN, "cancelled"), ALM_LLM_CANCELLED;
-    if (a->idle || r->fault == ALM_HTTP_TIMEOUT) {
+    if (a->idle || r->fault == ALM_HTTP_CLIENT_TIMEOUT) {
         *retry = !a->got_text && a->idle;
         alm_fail(eb, ALM_ERR_TIMEOUT, "%s after %lld ms",
                  a->idle ? "no data from the model" : "deadline passed",
@@ -304,11 +303,11 @@ static enum alm_llm_fail outcome(struct attempt *a, const struct alm_http_result
     }
     if (cut && !(a->status >= 200 && a->status < 300 && a->got_text)) {
         *retry = !a->got_text && a->status == 0;
-        alm_http_error(r, NULL, eb);
+        alm_http_client_error(r, NULL, eb);
         return a->got_text ? ALM_LLM_INTERRUPTED : ALM_LLM_UNAVAILABLE;
     }
     if (a->status < 200 || a->status >= 300) {
-        enum alm_err err = alm_http_error(r, retry, eb);
+        enum alm_err err = alm_http_client_error(r, retry, eb);
         return err == ALM_ERR_RATE_LIMITED ? ALM_LLM_RATE_LIMITED
                : alm_err_outage(err)       ? ALM_LLM_UNAVAILABLE
                                            : ALM_LLM_UPSTREAM_ERROR;
@@ -322,9 +321,11 @@ static enum alm_llm_fail outcome(struct attempt *a, const struct alm_http_result
     return ALM_LLM_OK;
 }
 
-static struct curl_slist *headers_of(const char *api_key, const char *accept)
+/* A client of the model's API that accepts accept (a media type). */
+static struct alm_http_client *client_for(const char *api_key, const char *accept)
 {
-    return alm_http_headers("application/json", accept, "Authorization: Bearer ", api_key);
+    return alm_http_client_open(
+        alm_http_client_headers("application/json", accept, "Authorization: Bearer ", api_key));
 }
 
 /* {url}/{path} when the URL ends with /v1, else {url}/v1/{path}, as embed.c does. */
@@ -355,9 +356,9 @@ static char *request_body(const struct alm_config *cfg, const struct alm_llm_msg
     return text;
 }
 
-/* The request of every attempt: the body of the call, streamed into its attempt. */
+/* What every attempt of one call sends: through its client, to its endpoint, its body. */
 struct call {
-    struct alm_http *http;
+    struct alm_http_client *http;
     const char *endpoint;
     const char *body;
 };
@@ -368,17 +369,17 @@ static enum alm_llm_fail attempt_once(const struct call *call, const struct alm_
                                       bool *retry, int64_t *retry_after, struct alm_errbuf *eb)
 {
     struct attempt a = {.sink = sink, .usage = u, .call_t0_ms = call_t0, .t0_ms = alm_clock_ms()};
-    struct alm_http_stream stream = {
+    struct alm_http_client_stream stream = {
         .on_header = on_header, .on_data = on_data, .keep_going = keep_going, .arg = &a};
-    struct alm_http_request req = {
+    struct alm_http_client_request req = {
         .url = call->endpoint, .body = call->body, .timeout_ms = timeout_ms, .stream = &stream};
-    struct alm_http_result res;
+    struct alm_http_client_result res;
 
     a.last_data_ms = a.t0_ms;
     a.idle_ms = cfg->llm_idle_timeout_ms;
     a.body = (struct alm_http_sink){ALM_BUF_INIT(WHOLE_CAP), false};
     alm_llm_sse_init(&a.sse);
-    alm_http_perform(call->http, &req, &res);
+    alm_http_client_perform(call->http, &req, &res);
     a.status = res.status;
     *retry_after =
         res.retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : res.retry_after_ms;
@@ -424,8 +425,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
     }
     char *endpoint = endpoint_of(cfg->llm_url, "chat/completions");
     char *body = request_body(cfg, msgs, n);
-    struct call call = {alm_http_new(headers_of(cfg->llm_api_key, "text/event-stream")), endpoint,
-                        body};
+    struct call call = {client_for(cfg->llm_api_key, "text/event-stream"), endpoint, body};
     int64_t t0 = alm_clock_ms();
 
     for (int attempt = 0;; attempt++) {
@@ -453,7 +453,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
             break;
         }
     }
-    alm_http_free(call.http);
+    alm_http_client_close(call.http);
     free(body);
     free(endpoint);
     return f;
@@ -463,7 +463,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
 
 struct check {
     const struct alm_config *cfg;
-    struct alm_http *http;
+    struct alm_http_client *http;
     char *endpoint;
 };
 
@@ -471,14 +471,14 @@ static bool run_check(void *state, int timeout_ms, char *why, size_t n)
 {
     struct check *c = state;
     struct alm_http_sink s = {ALM_BUF_INIT(WHOLE_CAP), false};
-    struct alm_http_request req = {.url = c->endpoint, .timeout_ms = timeout_ms, .sink = &s};
-    struct alm_http_result res;
+    struct alm_http_client_request req = {.url = c->endpoint, .timeout_ms = timeout_ms, .sink = &s};
+    struct alm_http_client_result res;
     struct alm_errbuf eb = {{0}};
 
-    alm_http_perform(c->http, &req, &res);
+    alm_http_client_perform(c->http, &req, &res);
     alm_buf_release(&s.buf);
-    if (res.fault != ALM_HTTP_DONE) {
-        alm_http_error(&res, NULL, &eb);
+    if (res.fault != ALM_HTTP_CLIENT_DONE) {
+        alm_http_client_error(&res, NULL, &eb);
         snprintf(why, n, "%s", eb.msg);
         return false;
     }
@@ -493,7 +493,7 @@ static void free_check(void *state)
 {
     struct check *c = state;
 
-    alm_http_free(c->http);
+    alm_http_client_close(c->http);
     free(c->endpoint);
     free(c);
 }
@@ -516,6 +516,6 @@ void alm_llm_add_check(struct alm_health *h, const struct alm_config *cfg)
 
     c->cfg = cfg;
     c->endpoint = endpoint_of(cfg->llm_url, "models");
-    c->http = alm_http_new(headers_of(cfg->llm_api_key, "application/json"));
+    c->http = client_for(cfg->llm_api_key, "application/json");
     alm_health_add(h, &chk);
 }

@@ -24,7 +24,7 @@ static const unsigned char point_namespace[16] = {0x56, 0x43, 0x02, 0xc8, 0x16, 
                                                   0x81, 0x3d, 0x79, 0xc1, 0x30, 0xc9, 0x79, 0xbe};
 
 struct alm_qdrant {
-    struct alm_http *http;
+    struct alm_http_client *http;
     char *base;    /* without a trailing slash */
     char *api_key; /* NULL when none; only to keep it out of error texts */
 };
@@ -37,8 +37,8 @@ struct alm_qdrant *alm_qdrant_new(const struct alm_config *cfg)
     while (n > 0 && cfg->qdrant_url[n - 1] == '/')
         n--;
     q->base = alm_xstrndup(cfg->qdrant_url, n);
-    q->http =
-        alm_http_new(alm_http_headers("application/json", NULL, "api-key: ", cfg->qdrant_api_key));
+    q->http = alm_http_client_open(
+        alm_http_client_headers("application/json", NULL, "api-key: ", cfg->qdrant_api_key));
     if (cfg->qdrant_api_key && cfg->qdrant_api_key[0])
         q->api_key = alm_xstrdup(cfg->qdrant_api_key);
     return q;
@@ -48,7 +48,7 @@ void alm_qdrant_free(struct alm_qdrant *q)
 {
     if (!q)
         return;
-    alm_http_free(q->http);
+    alm_http_client_close(q->http);
     free(q->base);
     if (q->api_key) {
         sodium_memzero(q->api_key, strlen(q->api_key));
@@ -58,17 +58,17 @@ void alm_qdrant_free(struct alm_qdrant *q)
 }
 
 /* A readiness answer other than 2xx means "not ready"; what cannot reach Qdrant is
- * worded as for every client (alm_http_error). */
+ * worded as for every client (alm_http_client_error). */
 enum alm_err alm_qdrant_readyz(struct alm_qdrant *q, int timeout_ms, struct alm_errbuf *eb)
 {
     char *url = alm_xasprintf("%s/readyz", q->base);
-    struct alm_http_request req = {.url = url, .timeout_ms = timeout_ms};
-    struct alm_http_result res;
+    struct alm_http_client_request req = {.url = url, .timeout_ms = timeout_ms};
+    struct alm_http_client_result res;
 
-    alm_http_perform(q->http, &req, &res);
+    alm_http_client_perform(q->http, &req, &res);
     free(url);
-    if (res.fault != ALM_HTTP_DONE)
-        return alm_http_error(&res, NULL, eb);
+    if (res.fault != ALM_HTTP_CLIENT_DONE)
+        return alm_http_client_error(&res, NULL, eb);
     if (res.status < 200 || res.status >= 300)
         return alm_fail(eb, ALM_ERR_UPSTREAM, "not ready (HTTP %ld)", res.status);
     return ALM_OK;
@@ -126,18 +126,18 @@ static enum alm_err perform(struct alm_qdrant *q, const char *method, const char
 {
     char *url = alm_xasprintf("%s%s", q->base, path);
     struct alm_http_sink sink = {ALM_BUF_INIT(QDRANT_MAX_REPLY), false};
-    struct alm_http_request req = {
+    struct alm_http_client_request req = {
         .method = method, .url = url, .body = text, .timeout_ms = timeout_ms, .sink = &sink};
-    struct alm_http_result res;
+    struct alm_http_client_result res;
     enum alm_err err = ALM_OK;
 
     r->json = NULL;
-    alm_http_perform(q->http, &req, &res);
+    alm_http_client_perform(q->http, &req, &res);
     r->status = res.status;
     free(text);
     free(url);
-    if (res.fault != ALM_HTTP_DONE)
-        err = alm_http_error(&res, NULL, eb);
+    if (res.fault != ALM_HTTP_CLIENT_DONE)
+        err = alm_http_client_error(&res, NULL, eb);
     if (err == ALM_OK && sink.buf.len > 0)
         r->json = json_loadb(sink.buf.data, sink.buf.len, 0, NULL);
     alm_buf_release(&sink.buf);
@@ -188,7 +188,7 @@ static enum alm_err unexpected(const char *what, struct alm_errbuf *eb)
 /* "/collections/<escaped name><suffix>"; free the result. */
 static char *collection_path(const char *collection, const char *suffix)
 {
-    char *esc = alm_http_escape(collection);
+    char *esc = alm_http_client_escape(collection);
     char *path;
 
     path = alm_xasprintf("/collections/%s%s", esc, suffix);

@@ -39,8 +39,8 @@ int alm_cmd_healthcheck(int argc, char **argv)
 {
     char *url = NULL;
     long timeout_ms = 3000;
-    struct alm_http *http;
-    struct alm_http_result res;
+    struct alm_http_client *http;
+    struct alm_http_client_result res;
     struct alm_errbuf eb = {{0}};
 
     if (alm_cmd_wants_help(argc, argv)) {
@@ -64,11 +64,11 @@ int alm_cmd_healthcheck(int argc, char **argv)
     }
     if (!url)
         url = default_url();
-    http = alm_http_new(NULL);
-    alm_http_perform(http, &(struct alm_http_request){.url = url, .timeout_ms = (int)timeout_ms},
-                     &res);
-    alm_http_free(http);
-    enum alm_err err = alm_http_error(&res, NULL, &eb);
+    http = alm_http_client_open(NULL);
+    alm_http_client_perform(
+        http, &(struct alm_http_client_request){.url = url, .timeout_ms = (int)timeout_ms}, &res);
+    alm_http_client_close(http);
+    enum alm_err err = alm_http_client_error(&res, NULL, &eb);
     if (err != ALM_OK)
         fprintf(stderr, "almanac: healthcheck: %s: %s\n", url, eb.msg);
     free(url);

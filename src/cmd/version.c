@@ -55,6 +55,6 @@ int alm_cmd_version(int argc, char **argv)
            alm_schema_expected(), alm_schema_expected(), alm_schema_expected(), alm_schema_floor());
     printf("libmicrohttpd %s, libpq %d, hiredis %d.%d.%d, %s, jansson %s, libsodium %s\n",
            MHD_get_version(), PQlibVersion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
-           alm_http_version(), jansson_version_str(), sodium_version_string());
+           alm_http_client_version(), jansson_version_str(), sodium_version_string());
     return ALM_EXIT_OK;
 }
