@@ -6,9 +6,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "mem.h"
-#include "version.h"
 
-#include <curl/curl.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
@@ -30,11 +28,10 @@
 struct alm_embedder {
     int dim;
     char *description;
-    /* The OpenAI-compatible client; curl is NULL for the hashing embedder. */
-    CURL *curl;
+    /* The OpenAI-compatible client; http is NULL for the hashing embedder. */
+    struct alm_http_client *http;
     char *endpoint;
     char *model;
-    struct curl_slist *headers; /* holds the API key: wiped when freed */
     size_t batch;
     int timeout_ms;
     int retries;
@@ -227,38 +224,18 @@ static char *endpoint_of(const char *url)
     return alm_xasprintf("%.*s%s", (int)n, url, has_v1 ? "/embeddings" : "/v1/embeddings");
 }
 
-static struct curl_slist *headers_of(const char *api_key)
-{
-    struct curl_slist *h = alm_http_client_header(NULL, "Content-Type: application/json");
-
-    h = alm_http_client_header(h, "Accept: application/json");
-    h = alm_http_client_header(h, "Expect:"); /* no 100-continue round trip before large bodies */
-    if (api_key) {
-        char *line = alm_xasprintf("Authorization: Bearer %s", api_key);
-        h = alm_http_client_header(h, line);
-        sodium_memzero(line, strlen(line));
-        free(line);
-    }
-    return h;
-}
-
-/* The options every request shares; a request adds its body, timeout and sink. Only
- * http and https, no redirects (curl's default), compressed replies welcome. */
 static void client_init(struct alm_embedder *e, const struct alm_config *cfg)
 {
     e->endpoint = endpoint_of(cfg->embeddings_url);
     e->model = alm_xstrdup(cfg->embeddings_model);
-    e->headers = headers_of(cfg->embeddings_api_key);
     e->batch = (size_t)cfg->embeddings_batch;
     e->timeout_ms = (int)cfg->embeddings_timeout_ms;
     e->retries = (int)cfg->embeddings_retries;
     e->reply_cap = e->batch * (size_t)e->dim * REPLY_BYTES_PER_X;
     if (e->reply_cap < REPLY_MIN_CAP)
         e->reply_cap = REPLY_MIN_CAP;
-    e->curl = alm_http_client_new();
-    alm_http_client_target(e->curl, e->endpoint, e->headers);
-    curl_easy_setopt(e->curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
-    curl_easy_setopt(e->curl, CURLOPT_ACCEPT_ENCODING, "");
+    e->http = alm_http_client_open(alm_http_client_headers(
+        "application/json", "application/json", "Authorization: Bearer ", cfg->embeddings_api_key));
 }
 
 /* cfg's values are trusted: alm_config_load() bounded them. */
@@ -281,9 +258,7 @@ void alm_embedder_free(struct alm_embedder *e)
 {
     if (!e)
         return;
-    if (e->curl)
-        curl_easy_cleanup(e->curl);
-    alm_http_client_headers_free(e->headers);
+    alm_http_client_close(e->http);
     free(e->endpoint);
     free(e->model);
     free(e->description);
@@ -292,7 +267,7 @@ void alm_embedder_free(struct alm_embedder *e)
 
 const char *alm_embedder_kind(const struct alm_embedder *e)
 {
-    return e->curl ? "openai" : "hashing";
+    return e->http ? "openai" : "hashing";
 }
 
 const char *alm_embedder_describe(const struct alm_embedder *e)
@@ -313,80 +288,20 @@ struct attempt {
     int64_t retry_after_ms; /* the server's Retry-After; -1 when it named none */
 };
 
-/* Retry-After in delay-seconds, or -1 (absent, or an HTTP date: our backoff applies). */
-static int64_t retry_after_ms(CURL *curl)
-{
-    struct curl_header *h;
-    int64_t ms = 0;
-
-    if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
-        return -1;
-    const char *s = h->value;
-    if (!*s)
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        ms = ms * 10 + (*s - '0') * 1000;
-        if (ms > RETRY_AFTER_MAX_MS)
-            ms = RETRY_AFTER_MAX_MS + 1; /* stays bounded however many digits follow */
-    }
-    if (*s)
-        return -1;
-    return ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : ms;
-}
-
-/* The error of a finished transfer, never quoting the URL or the answer's text (which
- * may echo the key). 429, 5xx, timeouts and broken connections may pass on retrying. */
-static enum alm_err outcome(CURLcode rc, long status, int timeout_ms, const struct alm_http_sink *s,
-                            struct attempt *a, struct alm_errbuf *eb)
-{
-    a->retry = true;
-    switch (rc) {
-    case CURLE_OK:
-        break;
-    case CURLE_OPERATION_TIMEDOUT:
-        return alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms", timeout_ms);
-    case CURLE_COULDNT_CONNECT:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection refused");
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot resolve host");
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", curl_easy_strerror(rc));
-    default:
-        a->retry = false;
-        if (s->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-            return alm_fail(eb, ALM_ERR_UPSTREAM, "reply larger than %zu bytes", s->buf.cap);
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", curl_easy_strerror(rc));
-    }
-    if (status >= 200 && status < 300)
-        return ALM_OK;
-    if (status == 429)
-        return alm_fail(eb, ALM_ERR_RATE_LIMITED, "rate limited (HTTP 429)");
-    if (status >= 500)
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "HTTP %ld", status);
-    a->retry = false;
-    if (status == 401 || status == 403)
-        return alm_fail(eb, ALM_ERR_UPSTREAM, "the api key was refused (HTTP %ld)", status);
-    return alm_fail(eb, ALM_ERR_UPSTREAM, "HTTP %ld", status);
-}
-
 /* POSTs body once with a timeout; on ALM_OK, reply holds a 2xx answer's body. */
 static enum alm_err post(struct alm_embedder *e, const char *body, int timeout_ms,
                          struct alm_buf *reply, struct attempt *a, struct alm_errbuf *eb)
 {
     struct alm_http_sink s = {ALM_BUF_INIT(e->reply_cap), false};
-    long status = 0;
+    struct alm_http_client_request req = {
+        .url = e->endpoint, .body = body, .timeout_ms = timeout_ms, .compressed = true, .sink = &s};
+    struct alm_http_client_result res;
 
-    curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    alm_http_client_timeout(e->curl, timeout_ms);
-    alm_http_client_sink(e->curl, &s);
-    CURLcode rc = curl_easy_perform(e->curl);
-    curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-    a->retry_after_ms = rc == CURLE_OK ? retry_after_ms(e->curl) : -1;
-    enum alm_err err = outcome(rc, status, timeout_ms, &s, a, eb);
+    /* The error never quotes the URL or the answer's text (which may echo the key). */
+    alm_http_client_perform(e->http, &req, &res);
+    a->retry_after_ms =
+        res.retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : res.retry_after_ms;
+    enum alm_err err = alm_http_client_error(&res, &a->retry, eb);
     if (err == ALM_OK)
         *reply = s.buf;
     else
@@ -563,7 +478,7 @@ enum alm_err alm_embed(struct alm_embedder *e, const char *const *texts, size_t 
         if (!texts[i])
             return alm_fail(eb, ALM_ERR_INVALID, "text %zu is missing", i);
     }
-    if (!e->curl) {
+    if (!e->http) {
         for (size_t i = 0; i < n; i++)
             hash_text(texts[i], dim, out + i * dim);
         return ALM_OK;

@@ -5,9 +5,7 @@
 #include "clock.h"
 #include "http_client.h"
 #include "log.h"
-#include "version.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -216,49 +214,40 @@ static enum alm_err on_event(void *arg, const char *data, size_t len)
     return ok && !a->stream_error ? ALM_OK : ALM_ERR_UPSTREAM;
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
+static bool on_data(void *arg, long status, const char *p, size_t n)
 {
     struct attempt *a = arg;
 
     a->last_data_ms = alm_clock_ms();
-    if (a->status >= 200 && a->status < 300 && !a->whole) {
-        if (alm_llm_sse_feed(&a->sse, p, size * n, on_event, a) != ALM_OK)
-            return 0;
-        return size * n;
-    }
-    if (alm_buf_append(&a->body.buf, p, size * n) != ALM_OK)
-        return 0;
-    return size * n;
+    if (status >= 200 && status < 300 && !a->whole)
+        return alm_llm_sse_feed(&a->sse, p, n, on_event, a) == ALM_OK;
+    return alm_buf_append(&a->body.buf, p, n) == ALM_OK;
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
+static bool keep_going(void *arg)
 {
     struct attempt *a = arg;
 
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     if (a->sink && a->sink->keep_going && !a->sink->keep_going(a->sink->arg)) {
         a->cancelled = true;
-        return 1;
+        return false;
     }
     if (alm_clock_ms() - a->last_data_ms > a->idle_ms) {
         a->idle = true;
-        return 1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
-/* Learns status and content type once the headers are in, before the first byte. */
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
+/* Learns the content type once the headers are in, before the first byte; each answer
+ * (after an interim one) starts over. */
+static void on_header(void *arg, const char *p, size_t len)
 {
     struct attempt *a = arg;
-    size_t len = size * n;
     static const char ct[] = "content-type:";
 
     a->last_data_ms = alm_clock_ms();
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', len);
-        a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         a->whole = false;
     } else if (len > sizeof(ct) - 1 && strncasecmp(p, ct, sizeof(ct) - 1) == 0) {
         const char *v = p + sizeof(ct) - 1;
@@ -266,20 +255,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
             v++;
         a->whole = (size_t)(p + len - v) >= 16 && strncasecmp(v, "application/json", 16) == 0;
     }
-    return len;
-}
-
-static int64_t retry_after_ms(CURL *curl)
-{
-    struct curl_header *h;
-    char *end;
-
-    if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
-        return -1;
-    long s = strtol(h->value, &end, 10);
-    if (end == h->value || *end || s < 0)
-        return -1;
-    return s * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : s * 1000;
 }
 
 /* A whole chat.completion (a server that does not stream). */
@@ -305,12 +280,15 @@ static enum alm_llm_fail read_whole(struct attempt *a, struct alm_errbuf *eb)
 }
 
 /* What a finished transfer means; *retry says whether another attempt may do better. */
-static enum alm_llm_fail outcome(struct attempt *a, CURLcode rc, bool *retry, struct alm_errbuf *eb)
+static enum alm_llm_fail outcome(struct attempt *a, const struct alm_http_client_result *r,
+                                 bool *retry, struct alm_errbuf *eb)
 {
+    bool cut = r->fault != ALM_HTTP_CLIENT_DONE;
+
     *retry = false;
     if (a->cancelled)
         return (void)alm_fail(eb, ALM_ERR_SHUTTING_DOWN, "cancelled"), ALM_LLM_CANCELLED;
-    if (a->idle || rc == CURLE_OPERATION_TIMEDOUT) {
+    if (a->idle || r->fault == ALM_HTTP_CLIENT_TIMEOUT) {
         *retry = !a->got_text && a->idle;
         alm_fail(eb, ALM_ERR_TIMEOUT, "%s after %lld ms",
                  a->idle ? "no data from the model" : "deadline passed",
@@ -323,50 +301,31 @@ static enum alm_llm_fail outcome(struct attempt *a, CURLcode rc, bool *retry, st
                                  : "a stream chunk is not JSON");
         return a->got_text ? ALM_LLM_INTERRUPTED : ALM_LLM_UPSTREAM_ERROR;
     }
-    if (rc != CURLE_OK && !(a->status >= 200 && a->status < 300 && a->got_text)) {
+    if (cut && !(a->status >= 200 && a->status < 300 && a->got_text)) {
         *retry = !a->got_text && a->status == 0;
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", curl_easy_strerror(rc));
+        alm_http_client_error(r, NULL, eb);
         return a->got_text ? ALM_LLM_INTERRUPTED : ALM_LLM_UNAVAILABLE;
     }
-    if (a->status == 429) {
-        *retry = true;
-        alm_fail(eb, ALM_ERR_RATE_LIMITED, "rate limited (HTTP 429)");
-        return ALM_LLM_RATE_LIMITED;
-    }
-    if (a->status >= 500) {
-        *retry = true;
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "HTTP %ld", a->status);
-        return ALM_LLM_UNAVAILABLE;
-    }
     if (a->status < 200 || a->status >= 300) {
-        alm_fail(eb, ALM_ERR_UPSTREAM, "%s (HTTP %ld)",
-                 a->status == 401 || a->status == 403 ? "the api key was refused"
-                                                      : "the request was refused",
-                 a->status);
-        return ALM_LLM_UPSTREAM_ERROR;
+        enum alm_err err = alm_http_client_error(r, retry, eb);
+        return err == ALM_ERR_RATE_LIMITED ? ALM_LLM_RATE_LIMITED
+               : alm_err_outage(err)       ? ALM_LLM_UNAVAILABLE
+                                           : ALM_LLM_UPSTREAM_ERROR;
     }
     if (a->whole)
         return read_whole(a, eb);
-    if (rc != CURLE_OK || (!a->saw_done && !a->finished)) {
+    if (cut || (!a->saw_done && !a->finished)) {
         alm_fail(eb, ALM_ERR_UNAVAILABLE, "the stream ended before the answer did");
         return a->got_text ? ALM_LLM_INTERRUPTED : ALM_LLM_UNAVAILABLE;
     }
     return ALM_LLM_OK;
 }
 
-static struct curl_slist *headers_of(const char *api_key, const char *accept)
+/* A client of the model's API that accepts accept (a media type). */
+static struct alm_http_client *client_for(const char *api_key, const char *accept)
 {
-    struct curl_slist *h = alm_http_client_header(NULL, "Content-Type: application/json");
-
-    h = alm_http_client_header(h, accept);
-    h = alm_http_client_header(h, "Expect:");
-    if (api_key) {
-        char *line = alm_xasprintf("Authorization: Bearer %s", api_key);
-        h = alm_http_client_header(h, line);
-        sodium_memzero(line, strlen(line));
-        free(line);
-    }
-    return h;
+    return alm_http_client_open(
+        alm_http_client_headers("application/json", accept, "Authorization: Bearer ", api_key));
 }
 
 /* {url}/{path} when the URL ends with /v1, else {url}/v1/{path}, as embed.c does. */
@@ -397,29 +356,34 @@ static char *request_body(const struct alm_config *cfg, const struct alm_llm_msg
     return text;
 }
 
-static enum alm_llm_fail attempt_once(CURL *curl, const struct alm_config *cfg, int timeout_ms,
-                                      int64_t call_t0, const struct alm_llm_sink *sink,
-                                      struct alm_llm_usage *u, bool *retry, int64_t *retry_after,
-                                      struct alm_errbuf *eb)
+/* What every attempt of one call sends: through its client, to its endpoint, its body. */
+struct call {
+    struct alm_http_client *http;
+    const char *endpoint;
+    const char *body;
+};
+
+static enum alm_llm_fail attempt_once(const struct call *call, const struct alm_config *cfg,
+                                      int timeout_ms, int64_t call_t0,
+                                      const struct alm_llm_sink *sink, struct alm_llm_usage *u,
+                                      bool *retry, int64_t *retry_after, struct alm_errbuf *eb)
 {
     struct attempt a = {.sink = sink, .usage = u, .call_t0_ms = call_t0, .t0_ms = alm_clock_ms()};
+    struct alm_http_client_stream stream = {
+        .on_header = on_header, .on_data = on_data, .keep_going = keep_going, .arg = &a};
+    struct alm_http_client_request req = {
+        .url = call->endpoint, .body = call->body, .timeout_ms = timeout_ms, .stream = &stream};
+    struct alm_http_client_result res;
 
     a.last_data_ms = a.t0_ms;
     a.idle_ms = cfg->llm_idle_timeout_ms;
     a.body = (struct alm_http_sink){ALM_BUF_INIT(WHOLE_CAP), false};
     alm_llm_sse_init(&a.sse);
-    alm_http_client_timeout(curl, timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &a);
-    CURLcode rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
-    *retry_after = rc == CURLE_OK ? retry_after_ms(curl) : -1;
-    enum alm_llm_fail f = outcome(&a, rc, retry, eb);
+    alm_http_client_perform(call->http, &req, &res);
+    a.status = res.status;
+    *retry_after =
+        res.retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : res.retry_after_ms;
+    enum alm_llm_fail f = outcome(&a, &res, retry, eb);
     alm_llm_sse_release(&a.sse);
     alm_buf_release(&a.body.buf);
     return f;
@@ -460,15 +424,10 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
         return ALM_LLM_NOT_CONFIGURED;
     }
     char *endpoint = endpoint_of(cfg->llm_url, "chat/completions");
-    struct curl_slist *headers = headers_of(cfg->llm_api_key, "Accept: text/event-stream");
     char *body = request_body(cfg, msgs, n);
-    CURL *curl = alm_http_client_new();
+    struct call call = {client_for(cfg->llm_api_key, "text/event-stream"), endpoint, body};
     int64_t t0 = alm_clock_ms();
 
-    alm_http_client_target(curl, endpoint, headers);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     for (int attempt = 0;; attempt++) {
         int64_t left = deadline_ms - alm_clock_ms();
         if (left <= 0) {
@@ -479,7 +438,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
         bool retry;
         int64_t retry_after;
         u->attempts = attempt + 1;
-        f = attempt_once(curl, cfg, (int)left, t0, sink, u, &retry, &retry_after, eb);
+        f = attempt_once(&call, cfg, (int)left, t0, sink, u, &retry, &retry_after, eb);
         if (f == ALM_LLM_OK || !retry || attempt >= cfg->llm_retries)
             break;
         int64_t wait = retry_after >= 0 ? retry_after : backoff_ms(attempt);
@@ -494,8 +453,7 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
             break;
         }
     }
-    curl_easy_cleanup(curl);
-    alm_http_client_headers_free(headers);
+    alm_http_client_close(call.http);
     free(body);
     free(endpoint);
     return f;
@@ -505,28 +463,27 @@ enum alm_llm_fail alm_llm_chat(const struct alm_config *cfg, const struct alm_ll
 
 struct check {
     const struct alm_config *cfg;
-    CURL *curl;
+    struct alm_http_client *http;
     char *endpoint;
-    struct curl_slist *headers;
 };
 
 static bool run_check(void *state, int timeout_ms, char *why, size_t n)
 {
     struct check *c = state;
     struct alm_http_sink s = {ALM_BUF_INIT(WHOLE_CAP), false};
-    long status = 0;
+    struct alm_http_client_request req = {.url = c->endpoint, .timeout_ms = timeout_ms, .sink = &s};
+    struct alm_http_client_result res;
+    struct alm_errbuf eb = {{0}};
 
-    alm_http_client_timeout(c->curl, timeout_ms);
-    alm_http_client_sink(c->curl, &s);
-    CURLcode rc = curl_easy_perform(c->curl);
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    alm_http_client_perform(c->http, &req, &res);
     alm_buf_release(&s.buf);
-    if (rc != CURLE_OK) {
-        snprintf(why, n, "%s", curl_easy_strerror(rc));
+    if (res.fault != ALM_HTTP_CLIENT_DONE) {
+        alm_http_client_error(&res, NULL, &eb);
+        snprintf(why, n, "%s", eb.msg);
         return false;
     }
-    if (status < 200 || status >= 300) {
-        snprintf(why, n, "GET /models answered HTTP %ld", status);
+    if (res.status < 200 || res.status >= 300) {
+        snprintf(why, n, "GET /models answered HTTP %ld", res.status);
         return false;
     }
     return true;
@@ -536,9 +493,7 @@ static void free_check(void *state)
 {
     struct check *c = state;
 
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
-    alm_http_client_headers_free(c->headers);
+    alm_http_client_close(c->http);
     free(c->endpoint);
     free(c);
 }
@@ -561,9 +516,6 @@ void alm_llm_add_check(struct alm_health *h, const struct alm_config *cfg)
 
     c->cfg = cfg;
     c->endpoint = endpoint_of(cfg->llm_url, "models");
-    c->headers = headers_of(cfg->llm_api_key, "Accept: application/json");
-    c->curl = alm_http_client_new();
-    alm_http_client_target(c->curl, c->endpoint, c->headers);
-    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "almanac/" ALM_VERSION);
+    c->http = client_for(cfg->llm_api_key, "application/json");
     alm_health_add(h, &chk);
 }

@@ -4,11 +4,11 @@
 #include "http_client.h"
 #include "mem.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +24,8 @@ static const unsigned char point_namespace[16] = {0x56, 0x43, 0x02, 0xc8, 0x16, 
                                                   0x81, 0x3d, 0x79, 0xc1, 0x30, 0xc9, 0x79, 0xbe};
 
 struct alm_qdrant {
-    CURL *curl;
-    char *base; /* without a trailing slash */
-    struct curl_slist *headers;
+    struct alm_http_client *http;
+    char *base;    /* without a trailing slash */
     char *api_key; /* NULL when none; only to keep it out of error texts */
 };
 
@@ -38,18 +37,10 @@ struct alm_qdrant *alm_qdrant_new(const struct alm_config *cfg)
     while (n > 0 && cfg->qdrant_url[n - 1] == '/')
         n--;
     q->base = alm_xstrndup(cfg->qdrant_url, n);
-    q->curl = alm_http_client_new();
-    q->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    /* No "Expect: 100-continue" round trip before larger bodies. */
-    q->headers = curl_slist_append(q->headers, "Expect:");
-    if (cfg->qdrant_api_key && cfg->qdrant_api_key[0]) {
-        char *h = alm_xasprintf("api-key: %s", cfg->qdrant_api_key);
-        q->headers = curl_slist_append(q->headers, h);
-        free(h);
+    q->http = alm_http_client_open(
+        alm_http_client_headers("application/json", NULL, "api-key: ", cfg->qdrant_api_key));
+    if (cfg->qdrant_api_key && cfg->qdrant_api_key[0])
         q->api_key = alm_xstrdup(cfg->qdrant_api_key);
-    }
-    if (!q->headers)
-        abort();
     return q;
 }
 
@@ -57,62 +48,30 @@ void alm_qdrant_free(struct alm_qdrant *q)
 {
     if (!q)
         return;
-    curl_easy_cleanup(q->curl);
-    curl_slist_free_all(q->headers);
+    alm_http_client_close(q->http);
     free(q->base);
     if (q->api_key) {
-        memset(q->api_key, 0, strlen(q->api_key));
+        sodium_memzero(q->api_key, strlen(q->api_key));
         free(q->api_key);
     }
     free(q);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
-
-/* Translates a transfer's outcome into our error, never quoting the URL. */
-static enum alm_err curl_outcome(CURLcode rc, long status, int timeout_ms, struct alm_errbuf *eb)
-{
-    switch (rc) {
-    case CURLE_OK:
-        if (status >= 200 && status < 300)
-            return ALM_OK;
-        return alm_fail(eb, ALM_ERR_UPSTREAM, "not ready (HTTP %ld)", status);
-    case CURLE_OPERATION_TIMEDOUT:
-        return alm_fail(eb, ALM_ERR_TIMEOUT, "timeout after %d ms", timeout_ms);
-    case CURLE_COULDNT_CONNECT:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "connection refused");
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot resolve host");
-    default:
-        return alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", curl_easy_strerror(rc));
-    }
-}
-
-/* Sets the options every request shares; the caller adds method, body and writer. */
-static void setup(struct alm_qdrant *q, const char *url, int timeout_ms)
-{
-    curl_easy_reset(q->curl);
-    alm_http_client_target(q->curl, url, q->headers);
-    alm_http_client_timeout(q->curl, timeout_ms);
-}
-
+/* A readiness answer other than 2xx means "not ready"; what cannot reach Qdrant is
+ * worded as for every client (alm_http_client_error). */
 enum alm_err alm_qdrant_readyz(struct alm_qdrant *q, int timeout_ms, struct alm_errbuf *eb)
 {
     char *url = alm_xasprintf("%s/readyz", q->base);
-    long status = 0;
-    CURLcode rc;
+    struct alm_http_client_request req = {.url = url, .timeout_ms = timeout_ms};
+    struct alm_http_client_result res;
 
-    setup(q, url, timeout_ms);
-    curl_easy_setopt(q->curl, CURLOPT_WRITEFUNCTION, discard);
-    rc = curl_easy_perform(q->curl);
-    curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status);
+    alm_http_client_perform(q->http, &req, &res);
     free(url);
-    return curl_outcome(rc, status, timeout_ms, eb);
+    if (res.fault != ALM_HTTP_CLIENT_DONE)
+        return alm_http_client_error(&res, NULL, eb);
+    if (res.status < 200 || res.status >= 300)
+        return alm_fail(eb, ALM_ERR_UPSTREAM, "not ready (HTTP %ld)", res.status);
+    return ALM_OK;
 }
 
 /* ---------------------------------------------------------------- point ids */
@@ -159,49 +118,26 @@ static void reply_release(struct reply *r)
 
 /* Sends method path (relative to the base URL, already escaped) with the JSON text
  * (taken; NULL for none) and reads the reply through a capped buffer. ALM_OK means an HTTP
- * answer arrived, whatever its status: r->status says which. */
+ * answer arrived, whatever its status: r->status says which, and the callers read it as
+ * Qdrant's (404: no such collection; 5xx after a ready /readyz: this request's fault, so
+ * that a job failing on it spends an attempt). */
 static enum alm_err perform(struct alm_qdrant *q, const char *method, const char *path, char *text,
                             int timeout_ms, struct reply *r, struct alm_errbuf *eb)
 {
     char *url = alm_xasprintf("%s%s", q->base, path);
     struct alm_http_sink sink = {ALM_BUF_INIT(QDRANT_MAX_REPLY), false};
-    CURLcode rc;
+    struct alm_http_client_request req = {
+        .method = method, .url = url, .body = text, .timeout_ms = timeout_ms, .sink = &sink};
+    struct alm_http_client_result res;
     enum alm_err err = ALM_OK;
 
-    r->status = 0;
     r->json = NULL;
-    setup(q, url, timeout_ms);
-    alm_http_client_sink(q->curl, &sink);
-    if (text) {
-        curl_easy_setopt(q->curl, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(q->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
-    } else {
-        curl_easy_setopt(q->curl, CURLOPT_HTTPGET, 1L);
-        if (strcmp(method, "GET") != 0)
-            curl_easy_setopt(q->curl, CURLOPT_CUSTOMREQUEST, method);
-    }
-    rc = curl_easy_perform(q->curl);
-    curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    alm_http_client_perform(q->http, &req, &res);
+    r->status = res.status;
     free(text);
     free(url);
-
-    switch (rc) {
-    case CURLE_OK:
-        break;
-    case CURLE_WRITE_ERROR:
-    case CURLE_FILESIZE_EXCEEDED:
-        if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-            err = alm_fail(eb, ALM_ERR_TOO_LARGE, "qdrant reply larger than %zu bytes",
-                           QDRANT_MAX_REPLY);
-            break;
-        }
-        err = alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s", curl_easy_strerror(rc));
-        break;
-    default:
-        err = curl_outcome(rc, 0, timeout_ms, eb);
-        break;
-    }
+    if (res.fault != ALM_HTTP_CLIENT_DONE)
+        err = alm_http_client_error(&res, NULL, eb);
     if (err == ALM_OK && sink.buf.len > 0)
         r->json = json_loadb(sink.buf.data, sink.buf.len, 0, NULL);
     alm_buf_release(&sink.buf);
@@ -250,15 +186,13 @@ static enum alm_err unexpected(const char *what, struct alm_errbuf *eb)
 }
 
 /* "/collections/<escaped name><suffix>"; free the result. */
-static char *collection_path(struct alm_qdrant *q, const char *collection, const char *suffix)
+static char *collection_path(const char *collection, const char *suffix)
 {
-    char *esc = curl_easy_escape(q->curl, collection, 0);
+    char *esc = alm_http_client_escape(collection);
     char *path;
 
-    if (!esc)
-        abort();
     path = alm_xasprintf("/collections/%s%s", esc, suffix);
-    curl_free(esc);
+    free(esc);
     return path;
 }
 
@@ -282,7 +216,7 @@ static enum alm_err call_text(struct alm_qdrant *q, const char *method, const ch
                               const char *suffix, char *text, int timeout_ms, struct reply *r,
                               struct alm_errbuf *eb)
 {
-    char *path = collection_path(q, collection, suffix);
+    char *path = collection_path(collection, suffix);
     enum alm_err err = perform(q, method, path, text, timeout_ms, r, eb);
 
     free(path);
@@ -402,7 +336,7 @@ enum alm_err alm_qdrant_check_collection(struct alm_qdrant *q, const char *colle
 
     if (err != ALM_OK)
         return err;
-    path = collection_path(q, collection, "");
+    path = collection_path(collection, "");
     err = perform(q, "GET", path, NULL, timeout_ms, &r, eb);
     free(path);
     if (err != ALM_OK)
@@ -429,7 +363,7 @@ enum alm_err alm_qdrant_ensure_collection(struct alm_qdrant *q, const char *coll
         return err;
     if (dim <= 0)
         return alm_fail(eb, ALM_ERR_INVALID, "vector dimension must be positive");
-    path = collection_path(q, collection, "");
+    path = collection_path(collection, "");
     /* A second round only after losing a creation race: then the collection exists. */
     for (int round = 0; round < 2; round++) {
         struct reply r;

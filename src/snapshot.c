@@ -4,7 +4,6 @@
 #include "http_client.h"
 #include "mem.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -16,85 +15,67 @@
 /* Making a snapshot of a big collection takes minutes; a stalled transfer is cut after
  * a minute without a byte instead of by a total deadline. */
 #define SNAPSHOT_CREATE_TIMEOUT_MS (2 * 3600 * 1000)
-#define SNAPSHOT_STALL_S           60L
+#define SNAPSHOT_STALL_MS          60000
 #define SNAPSHOT_SHORT_TIMEOUT_MS  30000
 
 struct client {
-    CURL *curl;
-    struct curl_slist *headers;
+    struct alm_http_client *http;
     char *base;
 };
 
-static void client_open(struct client *c, const struct alm_config *cfg, const char *content_type)
+static void client_open(struct client *c, const struct alm_config *cfg)
 {
     size_t n = strlen(cfg->qdrant_url);
 
     while (n > 0 && cfg->qdrant_url[n - 1] == '/')
         n--;
     c->base = alm_xstrndup(cfg->qdrant_url, n);
-    c->curl = alm_http_client_new();
-    c->headers = NULL;
-    if (content_type)
-        c->headers = curl_slist_append(c->headers, content_type);
-    c->headers = curl_slist_append(c->headers, "Expect:");
-    if (cfg->qdrant_api_key && cfg->qdrant_api_key[0]) {
-        char *h = alm_xasprintf("api-key: %s", cfg->qdrant_api_key);
-        c->headers = curl_slist_append(c->headers, h);
-        sodium_memzero(h, strlen(h));
-        free(h);
-    }
-    if (!c->headers)
-        abort();
+    c->http =
+        alm_http_client_open(alm_http_client_headers(NULL, NULL, "api-key: ", cfg->qdrant_api_key));
 }
 
 static void client_close(struct client *c)
 {
-    curl_easy_cleanup(c->curl);
-    curl_slist_free_all(c->headers);
+    alm_http_client_close(c->http);
     free(c->base);
 }
 
 /* "/collections/<collection, escaped><suffix>" (a new string). */
 static char *collection_path(const char *collection, const char *suffix)
 {
-    char *escaped = curl_easy_escape(NULL, collection, 0);
-    char *path;
+    char *escaped = alm_http_client_escape(collection);
+    char *path = alm_xasprintf("/collections/%s%s", escaped, suffix);
 
-    if (!escaped)
-        abort(); /* only out of memory */
-    path = alm_xasprintf("/collections/%s%s", escaped, suffix);
-    curl_free(escaped);
+    free(escaped);
     return path;
 }
 
-/* Starts a request to base + path (path is URL-safe: collection_path). timeout_ms 0:
- * no total deadline, only the stall cut. */
-static void client_target(struct client *c, const char *path, long timeout_ms)
+/* Sends req to base + path (path is URL-safe: collection_path). timeout_ms 0: no total
+ * deadline, only the stall cut. */
+static void client_send(struct client *c, struct alm_http_client_request *req, const char *path,
+                        long timeout_ms, struct alm_http_client_result *res)
 {
     char *url = alm_xasprintf("%s%s", c->base, path);
 
-    curl_easy_reset(c->curl);
-    alm_http_client_target(c->curl, url, c->headers);
-    free(url); /* libcurl copies CURLOPT_URL */
-    if (timeout_ms > 0) {
-        alm_http_client_timeout(c->curl, (int)timeout_ms);
-    } else {
-        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)SNAPSHOT_SHORT_TIMEOUT_MS);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, SNAPSHOT_STALL_S);
-    }
+    req->url = url;
+    req->timeout_ms = timeout_ms > 0 ? (int)timeout_ms : SNAPSHOT_SHORT_TIMEOUT_MS;
+    req->stall_ms = timeout_ms > 0 ? 0 : SNAPSHOT_STALL_MS;
+    alm_http_client_perform(c->http, req, res);
+    req->url = NULL;
+    free(url);
 }
 
 /* The outcome of a transfer; Qdrant's own error text (status.error) when it sent one. */
-static enum alm_err outcome(struct client *c, CURLcode rc, const struct alm_buf *body,
+static enum alm_err outcome(const struct alm_http_client_result *r, const struct alm_buf *body,
                             const char *what, struct alm_errbuf *eb)
 {
-    long status = 0;
+    long status = r->status;
 
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK)
-        return alm_fail(eb, rc == CURLE_OPERATION_TIMEDOUT ? ALM_ERR_TIMEOUT : ALM_ERR_UNAVAILABLE,
-                        "%s: qdrant: %s", what, curl_easy_strerror(rc));
+    if (r->fault != ALM_HTTP_CLIENT_DONE) {
+        struct alm_errbuf why = {{0}};
+        enum alm_err err = alm_http_client_error(r, NULL, &why);
+        return alm_fail(eb, err, "%s: qdrant: %s", what, why.msg);
+    }
     if (status >= 200 && status < 300)
         return ALM_OK;
     const char *detail = "";
@@ -114,12 +95,12 @@ static enum alm_err call_json(struct client *c, const char *method, const char *
                               struct alm_errbuf *eb)
 {
     struct alm_http_sink sink = {.buf = ALM_BUF_INIT(SNAPSHOT_MAX_REPLY)};
+    struct alm_http_client_request req = {.method = method, .sink = &sink};
+    struct alm_http_client_result res;
     enum alm_err err;
 
-    client_target(c, path, timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    alm_http_client_sink(c->curl, &sink);
-    err = outcome(c, curl_easy_perform(c->curl), &sink.buf, what, eb);
+    client_send(c, &req, path, timeout_ms, &res);
+    err = outcome(&res, &sink.buf, what, eb);
     if (!err && result) {
         json_t *doc = json_loadb(sink.buf.data ? sink.buf.data : "", sink.buf.len, 0, NULL);
         *result = json_incref(json_object_get(doc, "result"));
@@ -139,7 +120,7 @@ enum alm_err alm_snapshot_collection(const struct alm_config *cfg, const char *c
     char *path = collection_path(collection, "");
     enum alm_err err;
 
-    client_open(&c, cfg, NULL);
+    client_open(&c, cfg);
     err = call_json(&c, "GET", path, SNAPSHOT_SHORT_TIMEOUT_MS, "collection info", &info, eb);
     if (!err) {
         json_t *size = json_object_get(
@@ -155,7 +136,6 @@ enum alm_err alm_snapshot_collection(const struct alm_config *cfg, const char *c
 }
 
 struct download {
-    CURL *curl;
     FILE *out;
     crypto_hash_sha256_state sha;
     int64_t bytes;
@@ -163,21 +143,19 @@ struct download {
     bool write_failed;
 };
 
-static size_t download_write(char *p, size_t size, size_t n, void *arg)
+static bool download_write(void *arg, long status, const char *p, size_t n)
 {
     struct download *d = arg;
-    long status = 0;
 
-    curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status >= 300)
-        return alm_buf_append(&d->error_body, p, size * n) == ALM_OK ? size * n : 0;
-    crypto_hash_sha256_update(&d->sha, (const unsigned char *)p, size * n);
-    d->bytes += (int64_t)(size * n);
-    if (fwrite(p, 1, size * n, d->out) != size * n) {
+        return alm_buf_append(&d->error_body, p, n) == ALM_OK;
+    crypto_hash_sha256_update(&d->sha, (const unsigned char *)p, n);
+    d->bytes += (int64_t)n;
+    if (fwrite(p, 1, n, d->out) != n) {
         d->write_failed = true;
-        return 0;
+        return false;
     }
-    return size * n;
+    return true;
 }
 
 enum alm_err alm_snapshot_save(const struct alm_config *cfg, const char *collection, FILE *out,
@@ -194,7 +172,7 @@ enum alm_err alm_snapshot_save(const struct alm_config *cfg, const char *collect
     err = alm_snapshot_collection(cfg, collection, &info->points, &info->dim, eb);
     if (err)
         goto done;
-    client_open(&c, cfg, NULL);
+    client_open(&c, cfg);
     err = call_json(&c, "POST", path, SNAPSHOT_CREATE_TIMEOUT_MS, "create snapshot", &desc, eb);
     const char *name = json_string_value(json_object_get(desc, "name"));
     if (!err && (!name || strlen(name) >= sizeof(info->name)))
@@ -202,23 +180,22 @@ enum alm_err alm_snapshot_save(const struct alm_config *cfg, const char *collect
     if (err)
         goto close;
     snprintf(info->name, sizeof(info->name), "%s", name);
-    char *escaped = curl_easy_escape(c.curl, name, 0);
-    char *suffix = alm_xasprintf("/snapshots/%s", escaped ? escaped : "");
-    curl_free(escaped);
+    char *escaped = alm_http_client_escape(name);
+    char *suffix = alm_xasprintf("/snapshots/%s", escaped);
+    free(escaped);
     free(path);
     path = collection_path(collection, suffix);
     free(suffix);
 
-    client_target(&c, path, 0);
-    d.curl = c.curl;
+    struct alm_http_client_stream stream = {.on_data = download_write, .arg = &d};
+    struct alm_http_client_request req = {.stream = &stream};
+    struct alm_http_client_result res;
     crypto_hash_sha256_init(&d.sha);
-    curl_easy_setopt(c.curl, CURLOPT_WRITEFUNCTION, download_write);
-    curl_easy_setopt(c.curl, CURLOPT_WRITEDATA, &d);
-    CURLcode rc = curl_easy_perform(c.curl);
+    client_send(&c, &req, path, 0, &res);
     if (d.write_failed)
         err = alm_fail(eb, ALM_ERR_INTERNAL, "download snapshot: cannot write the output");
     else
-        err = outcome(&c, rc, &d.error_body, "download snapshot", eb);
+        err = outcome(&res, &d.error_body, "download snapshot", eb);
     if (!err && fflush(out) != 0)
         err = alm_fail(eb, ALM_ERR_INTERNAL, "download snapshot: cannot write the output");
     crypto_hash_sha256_final(&d.sha, digest);
@@ -240,16 +217,6 @@ done:
     return err;
 }
 
-static size_t upload_read(char *buf, size_t size, size_t n, void *arg)
-{
-    FILE *in = arg;
-    size_t got = fread(buf, 1, size * n, in);
-
-    if (got == 0 && ferror(in))
-        return CURL_READFUNC_ABORT;
-    return got;
-}
-
 enum alm_err alm_snapshot_load(const struct alm_config *cfg, const char *collection, FILE *in,
                                const char *sha256, struct alm_errbuf *eb)
 {
@@ -264,21 +231,16 @@ enum alm_err alm_snapshot_load(const struct alm_config *cfg, const char *collect
                                  sha256 ? "&checksum=" : "", sha256 ? sha256 : "");
     path = collection_path(collection, suffix);
     free(suffix);
-    client_open(&c, cfg, NULL);
-    client_target(&c, path, 0);
-    curl_mime *mime = curl_mime_init(c.curl);
-    curl_mimepart *part = curl_mime_addpart(mime);
-    curl_mime_name(part, "snapshot");
-    curl_mime_filename(part, "almanac.snapshot");
-    curl_mime_type(part, "application/octet-stream");
     /* Unknown size: the body goes chunked, so stdin streams through. */
-    curl_mime_data_cb(part, -1, upload_read, NULL, NULL, in);
-    curl_easy_setopt(c.curl, CURLOPT_MIMEPOST, mime);
-    alm_http_client_sink(c.curl, &sink);
-    err = outcome(&c, curl_easy_perform(c.curl), &sink.buf, "upload snapshot", eb);
+    struct alm_http_client_upload up = {"snapshot", "almanac.snapshot", "application/octet-stream",
+                                        in};
+    struct alm_http_client_request req = {.upload = &up, .sink = &sink};
+    struct alm_http_client_result res;
+    client_open(&c, cfg);
+    client_send(&c, &req, path, 0, &res);
+    err = outcome(&res, &sink.buf, "upload snapshot", eb);
     if (!err && ferror(in))
         err = alm_fail(eb, ALM_ERR_INTERNAL, "upload snapshot: cannot read the input");
-    curl_mime_free(mime);
     alm_buf_release(&sink.buf);
     client_close(&c);
     free(path);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "cmd.h"
+#include "http_client.h"
 #include "mem.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +16,6 @@ static const char usage[] =
     "ALMANAC_LISTEN, else 8000: an image's exec-form HEALTHCHECK needs no argument) and\n"
     "exits 0 on a 2xx answer, 1 otherwise. The whole run, connect and reply, is bounded\n"
     "by --timeout (default 3000 ms).\n";
-
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
 
 /* ALMANAC_HEALTHCHECK_URL, else http://127.0.0.1:PORT/health from ALMANAC_LISTEN; a new
  * string. The variable lets one image-level HEALTHCHECK serve the api and the worker and
@@ -45,9 +38,10 @@ static char *default_url(void)
 int alm_cmd_healthcheck(int argc, char **argv)
 {
     char *url = NULL;
-    long timeout_ms = 3000, status = 0;
-    CURL *curl;
-    CURLcode rc;
+    long timeout_ms = 3000;
+    struct alm_http_client *http;
+    struct alm_http_client_result res;
+    struct alm_errbuf eb = {{0}};
 
     if (alm_cmd_wants_help(argc, argv)) {
         fputs(usage, stdout);
@@ -70,23 +64,13 @@ int alm_cmd_healthcheck(int argc, char **argv)
     }
     if (!url)
         url = default_url();
-    curl = curl_easy_init();
-    if (!curl) {
-        free(url);
-        return ALM_EXIT_FAILURE;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK)
-        fprintf(stderr, "almanac: healthcheck: %s: %s\n", url, curl_easy_strerror(rc));
-    else if (status < 200 || status > 299)
-        fprintf(stderr, "almanac: healthcheck: %s: HTTP %ld\n", url, status);
+    http = alm_http_client_open(NULL);
+    alm_http_client_perform(
+        http, &(struct alm_http_client_request){.url = url, .timeout_ms = (int)timeout_ms}, &res);
+    alm_http_client_close(http);
+    enum alm_err err = alm_http_client_error(&res, NULL, &eb);
+    if (err != ALM_OK)
+        fprintf(stderr, "almanac: healthcheck: %s: %s\n", url, eb.msg);
     free(url);
-    return rc == CURLE_OK && status >= 200 && status <= 299 ? ALM_EXIT_OK : ALM_EXIT_FAILURE;
+    return err == ALM_OK ? ALM_EXIT_OK : ALM_EXIT_FAILURE;
 }

@@ -2,10 +2,10 @@
 /* main.c: the almanac binary; argv[1] names the command, as git's builtins do. */
 #include "compat.h"
 #include "cmd.h"
+#include "http_client.h"
 #include "signals.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,14 +51,14 @@ int main(int argc, char **argv)
         return alm_cmd_version(1, argv);
     /* Before any thread exists, so that every thread inherits the mask. */
     alm_signals_block();
-    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (sodium_init() < 0 || !alm_http_client_global_init()) {
         fprintf(stderr, "almanac: cannot initialise libsodium or libcurl\n");
         return ALM_EXIT_FAILURE;
     }
     for (size_t i = 0; i < ALM_ARRAY_SIZE(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             rc = commands[i].run(argc - 1, argv + 1);
-            curl_global_cleanup();
+            alm_http_client_global_cleanup();
             return rc;
         }
     }

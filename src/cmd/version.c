@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "cmd.h"
+#include "http_client.h"
 #include "schema.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -55,6 +55,6 @@ int alm_cmd_version(int argc, char **argv)
            alm_schema_expected(), alm_schema_expected(), alm_schema_expected(), alm_schema_floor());
     printf("libmicrohttpd %s, libpq %d, hiredis %d.%d.%d, %s, jansson %s, libsodium %s\n",
            MHD_get_version(), PQlibVersion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
-           curl_version(), jansson_version_str(), sodium_version_string());
+           alm_http_client_version(), jansson_version_str(), sodium_version_string());
     return ALM_EXIT_OK;
 }
