@@ -9,6 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* What banned.h bans is declared here, before its macros (see banned.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define ALM_MUSTCHECK     __attribute__((warn_unused_result))
 #define ALM_PRINTF(f, a)  __attribute__((format(printf, f, a)))
@@ -23,3 +29,5 @@ enum alm_exit {
     ALM_EXIT_USAGE = 64,  /* EX_USAGE: bad command line */
     ALM_EXIT_CONFIG = 78, /* EX_CONFIG: bad or missing settings */
 };
+
+#include "banned.h"

@@ -329,7 +329,7 @@ static char *read_secret_file(const char *var, const char *path, struct alm_conf
     size_t n;
 
     if (!f) {
-        report_add(errs, "%s: cannot read '%s': %s", var, path, strerror(errno));
+        report_add(errs, "%s: cannot read '%s': %s", var, path, alm_strerror(errno));
         return NULL;
     }
     data = alm_xmalloc(MAX_SECRET_FILE + 1);

@@ -380,7 +380,7 @@ static void set_request_id(struct alm_req *req)
     if (in && *in && strlen(in) < sizeof(req->request_id) &&
         strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") ==
             strlen(in)) {
-        strcpy(req->request_id, in);
+        snprintf(req->request_id, sizeof(req->request_id), "%s", in);
         return;
     }
     next_id(raw);
@@ -1092,7 +1092,7 @@ static int open_listener(const char *addr, int *port, struct alm_errbuf *eb)
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot listen on '%s': %s", addr, strerror(errno));
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot listen on '%s': %s", addr, alm_strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
@@ -1125,7 +1125,7 @@ struct alm_http *alm_http_start(const struct alm_http_opts *opts, struct alm_err
     }
     h->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (h->epfd < 0) {
-        alm_fail(eb, ALM_ERR_INTERNAL, "cannot create an epoll set: %s", strerror(errno));
+        alm_fail(eb, ALM_ERR_INTERNAL, "cannot create an epoll set: %s", alm_strerror(errno));
         close(h->listen_fd);
         free(h);
         return NULL;

@@ -421,7 +421,7 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
                                         (int)s->cfg->ready_timeout_ms * 5, eb);
         if (err == ALM_ERR_NOT_FOUND)
             err = ALM_OK; /* no collection yet: the next ingestion creates it */
-        if (err || count == atoll(PQgetvalue(res, i, 1)))
+        if (err || count == strtoll(PQgetvalue(res, i, 1), NULL, 10))
             continue;
         err = outbox_statement(s, "document with missing vectors queued again",
                                "INSERT INTO outbox (queue, job_type, payload) VALUES "
@@ -687,12 +687,14 @@ static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *e
         return err;
 
     /* A PostgreSQL array literal of the ids lost in this run and the last: "{1,2}". */
-    char *list = alm_xcalloc(nlost * 22 + 3, 1);
+    size_t size = nlost * 22 + 3;
+    char *list = alm_xcalloc(size, 1);
     size_t len = 0;
     list[len++] = '{';
     for (size_t i = 0; i < nlost; i++) {
         if (suspected(s, lost[i]))
-            len += (size_t)sprintf(list + len, "%s%lld", nrequeue++ ? "," : "", lost[i]);
+            len += (size_t)snprintf(list + len, size - len, "%s%lld", nrequeue++ ? "," : "",
+                                    lost[i]);
     }
     list[len++] = '}';
     free(s->suspects);

@@ -59,7 +59,7 @@ static void *signal_thread(void *arg)
         }
         if (sig == SIGQUIT || atomic_load(&stopping)) {
             alm_warn("shutdown.fast", "second stop signal, exiting now", "{s:s}", "signal",
-                     strsignal(sig));
+                     sigdescr_np(sig));
             _exit(ALM_EXIT_FAILURE);
         }
         alm_signals_request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
