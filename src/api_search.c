@@ -94,9 +94,11 @@ bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct
                             "\"knowledge_base_ids\" must hold positive integers");
             goto out;
         }
-        err |= alm_db_array_add(&arr, json_integer_value(v));
+        if (!err) /* the first error is the one reported */
+            err = alm_db_array_add(&arr, json_integer_value(v));
     }
-    err |= alm_db_array_close(&arr);
+    if (!err)
+        err = alm_db_array_close(&arr);
     if (err) {
         alm_reply_error(req, err, "cannot build the knowledge base list");
         goto out;

@@ -234,23 +234,20 @@ static void format_raw(struct alm_req *req, int status, const char *content_type
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
-    enum alm_err err = ALM_OK;
 
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    err |= alm_buf_appendf(&out,
-                           "HTTP/1.1 %d %s\r\nConnection: close\r\nDate: %s\r\n"
-                           "Content-Length: %zu\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
-                           "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
-                           status, reason && *reason ? reason : "Unknown", date, len, content_type,
-                           req->request_id);
+    alm_buf_putf(&out,
+                 "HTTP/1.1 %d %s\r\nConnection: close\r\nDate: %s\r\n"
+                 "Content-Length: %zu\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
+                 status, reason && *reason ? reason : "Unknown", date, len, content_type,
+                 req->request_id);
     for (size_t i = 0; i < req->nextra; i++)
-        err |=
-            alm_buf_appendf(&out, "%s: %s\r\n", req->extra_headers[i][0], req->extra_headers[i][1]);
-    err |= alm_buf_append(&out, "\r\n", 2);
+        alm_buf_putf(&out, "%s: %s\r\n", req->extra_headers[i][0], req->extra_headers[i][1]);
+    alm_buf_put(&out, "\r\n", 2);
     if (strcmp(req->method, "HEAD") != 0)
-        err |= alm_buf_append(&out, data, len);
-    (void)err; /* no cap */
+        alm_buf_put(&out, data, len);
     free(req->raw);
     req->raw = alm_buf_detach(&out, &req->raw_len);
 }

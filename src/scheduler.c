@@ -317,22 +317,21 @@ bool alm_scheduler_alive(void *arg, char *why, size_t n)
 void alm_scheduler_metrics(void *arg, struct alm_buf *out)
 {
     struct alm_scheduler *s = arg;
-    enum alm_err err;
 
     pthread_mutex_lock(&s->mu);
-    err = alm_buf_appendf(out,
-                          "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
-                          "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
-                          "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
-                          "# TYPE almanac_beat_task_runs_total counter\n",
-                          leader(s));
-    for (size_t i = 0; i < s->ntasks && !err; i++)
-        err = alm_buf_appendf(out,
-                              "almanac_beat_task_runs_total{task=\"%s\",outcome=\"ok\"} %lld\n"
-                              "almanac_beat_task_runs_total{task=\"%s\",outcome=\"failed\"} "
-                              "%lld\n",
-                              s->tasks[i].name, s->tasks[i].runs - s->tasks[i].failures,
-                              s->tasks[i].name, s->tasks[i].failures);
+    alm_buf_putf(out,
+                 "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
+                 "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
+                 "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
+                 "# TYPE almanac_beat_task_runs_total counter\n",
+                 leader(s));
+    for (size_t i = 0; i < s->ntasks; i++)
+        alm_buf_putf(out,
+                     "almanac_beat_task_runs_total{task=\"%s\",outcome=\"ok\"} %lld\n"
+                     "almanac_beat_task_runs_total{task=\"%s\",outcome=\"failed\"} "
+                     "%lld\n",
+                     s->tasks[i].name, s->tasks[i].runs - s->tasks[i].failures, s->tasks[i].name,
+                     s->tasks[i].failures);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -693,8 +692,8 @@ static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *e
     list[len++] = '{';
     for (size_t i = 0; i < nlost; i++) {
         if (suspected(s, lost[i]))
-            len += (size_t)snprintf(list + len, size - len, "%s%lld", nrequeue++ ? "," : "",
-                                    lost[i]);
+            len +=
+                (size_t)snprintf(list + len, size - len, "%s%lld", nrequeue++ ? "," : "", lost[i]);
     }
     list[len++] = '}';
     free(s->suspects);
