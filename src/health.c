@@ -314,16 +314,6 @@ void alm_health_set_draining(struct alm_health *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-bool alm_health_draining(struct alm_health *h)
-{
-    bool d;
-
-    pthread_mutex_lock(&h->mu);
-    d = h->draining;
-    pthread_mutex_unlock(&h->mu);
-    return d;
-}
-
 /* The status word of one check. */
 static const char *check_status(const struct alm_check *c, const struct alm_check_result *r,
                                 int64_t now, int64_t stale_ms)

@@ -77,11 +77,6 @@ void alm_signals_start(void)
     }
 }
 
-bool alm_signals_stopping(void)
-{
-    return atomic_load(&stopping);
-}
-
 bool alm_signals_wait(int64_t timeout_ms)
 {
     struct timespec until;
