@@ -88,7 +88,7 @@ void alm_api_conversations_get(struct alm_req *req)
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
         goto out;
     ids_of(&me, id, uid, cid);
-    const char *params[3] = {cid, uid, alm_api_is_admin(&me)};
+    const char *params[3] = {cid, uid, alm_db_bool(alm_api_is_admin(&me))};
     if (!alm_api_query_or_reply(req, conn,
                                 "SELECT " CONV_COLUMNS
                                 " FROM conversations c WHERE c.id = $1 AND c.user_id = $2",

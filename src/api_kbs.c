@@ -14,9 +14,9 @@
     "k.id, k.name, k.owner_id, k.created_at, k.updated_at, "                                       \
     "(SELECT count(*) FROM documents d WHERE d.knowledge_base_id = k.id)"
 
-const char *alm_api_is_admin(const struct alm_user *user)
+bool alm_api_is_admin(const struct alm_user *user)
 {
-    return strcmp(user->role, "admin") == 0 ? "true" : "false";
+    return strcmp(user->role, "admin") == 0;
 }
 
 static json_t *kb_json(const PGresult *res, int row)
@@ -57,7 +57,7 @@ bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct
                                  int64_t kb)
 {
     char kbs[24], uid[24];
-    const char *params[3] = {kbs, uid, alm_api_is_admin(user)};
+    const char *params[3] = {kbs, uid, alm_db_bool(alm_api_is_admin(user))};
     PGresult *res = NULL;
     bool found;
 
@@ -114,7 +114,7 @@ void alm_api_kbs_list(struct alm_req *req)
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_page_or_reply(req, &page))
         goto out;
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[4] = {uid, alm_api_is_admin(&me), page.cursor, page.fetch};
+    const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(&me)), page.cursor, page.fetch};
     if (alm_api_query_or_reply(req, conn,
                                "SELECT " KB_COLUMNS " FROM knowledge_bases k "
                                "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
@@ -132,7 +132,7 @@ static void one_kb(struct alm_req *req, PGconn *conn, const struct alm_user *me,
 {
     PGresult *res = NULL;
     char ids[24], uid[24];
-    const char *params[4] = {ids, uid, alm_api_is_admin(me), extra};
+    const char *params[4] = {ids, uid, alm_db_bool(alm_api_is_admin(me)), extra};
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);

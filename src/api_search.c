@@ -104,7 +104,7 @@ bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct
         goto out;
     }
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
-    const char *params[4] = {uid, alm_api_is_admin(me), arr.data, asked ? "t" : "f"};
+    const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(me)), arr.data, alm_db_bool(asked)};
     err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                        "SELECT id FROM knowledge_bases WHERE (owner_id = $1 OR $2) "
                        "AND (NOT $4::boolean OR id = ANY($3::bigint[])) ORDER BY id LIMIT 1000",

@@ -49,7 +49,7 @@ void alm_extract_env_from_config(const struct alm_config *cfg, struct alm_extrac
     memset(env, 0, sizeof(*env));
     env->tools_dir = cfg->extract_tools_dir;
     env->self = "/proc/self/exe";
-    env->ocr = strcmp(cfg->ocr, "true") == 0;
+    env->ocr = cfg->ocr;
     env->ocr_languages = cfg->ocr_languages;
     env->max_pages = (int)cfg->pdf_max_pages;
     env->lim.as_bytes = (size_t)cfg->extract_memory_mb << 20;
