@@ -19,7 +19,6 @@
 #define ALM_MUSTCHECK     __attribute__((warn_unused_result))
 #define ALM_PRINTF(f, a)  __attribute__((format(printf, f, a)))
 #define ALM_NORETURN      __attribute__((noreturn))
-#define ALM_UNUSED        __attribute__((unused))
 #define ALM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Exit codes, one meaning each (sysexits.h). */
