@@ -17,8 +17,9 @@
 
 extern char **environ;
 
-#define F(field) offsetof(struct alm_config, field)
-#define SECRET   ALM_SET_SECRET
+#define F(field)     offsetof(struct alm_config, field)
+#define BOOL_CHOICES "true|false" /* what an ALM_SET_BOOL accepts, as enums print theirs */
+#define SECRET       ALM_SET_SECRET
 
 static const struct alm_setting settings[] = {
     {"ALMANAC_ENV", ALM_SET_ENUM, "development", 0, 0, 0, "development|production", F(env),
@@ -102,7 +103,7 @@ static const struct alm_setting settings[] = {
      F(max_upload_image),
      "largest PNG, JPEG or TIFF upload (also capped by "
      "ALMANAC_MAX_UPLOAD_BYTES)"},
-    {"ALMANAC_OCR", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(ocr),
+    {"ALMANAC_OCR", ALM_SET_BOOL, "false", 0, 0, 0, NULL, F(ocr),
      "read images and PDFs without a text layer with Tesseract (slow: seconds a page)"},
     {"ALMANAC_OCR_LANGUAGES", ALM_SET_STRING, "eng", 0, 0, 0, NULL, F(ocr_languages),
      "Tesseract languages, '+'-separated (eng+deu); each needs its tesseract-ocr-LANG data"},
@@ -128,7 +129,7 @@ static const struct alm_setting settings[] = {
      "deadline of one database statement of a request (and of waiting for a connection)"},
     {"ALMANAC_JWT_EXPIRY_S", ALM_SET_INT, "3600", 0, 60, 2592000, NULL, F(jwt_expiry_s),
      "lifetime of an access token in seconds"},
-    {"ALMANAC_ALLOW_SIGNUP", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(allow_signup),
+    {"ALMANAC_ALLOW_SIGNUP", ALM_SET_BOOL, "false", 0, 0, 0, NULL, F(allow_signup),
      "whether anyone may create an account through POST /api/v1/auth/signup"},
     {"ALMANAC_LOGIN_MAX_ATTEMPTS", ALM_SET_INT, "5", 0, 1, 1000, NULL, F(login_max_attempts),
      "failed sign-ins allowed per account within the window before 429"},
@@ -136,7 +137,7 @@ static const struct alm_setting settings[] = {
      F(login_max_attempts_ip), "failed sign-ins allowed per client address within the window"},
     {"ALMANAC_LOGIN_WINDOW_S", ALM_SET_INT, "900", 0, 10, 86400, NULL, F(login_window_s),
      "window of the sign-in limits in seconds"},
-    {"ALMANAC_TRUST_PROXY", ALM_SET_ENUM, "false", 0, 0, 0, "true|false", F(trust_proxy),
+    {"ALMANAC_TRUST_PROXY", ALM_SET_BOOL, "false", 0, 0, 0, NULL, F(trust_proxy),
      "take the client address from X-Real-IP, when it is a valid IPv4 or IPv6 address; only "
      "where nothing but the bundled nginx can reach the api (docs/http.md)"},
     {"ALMANAC_QDRANT_COLLECTION", ALM_SET_STRING, "almanac_chunks", 0, 0, 0, NULL,
@@ -293,6 +294,18 @@ static long *int_field(struct alm_config *cfg, const struct alm_setting *s)
     return (long *)((char *)cfg + s->offset);
 }
 
+static bool *bool_field(struct alm_config *cfg, const struct alm_setting *s)
+{
+    return (bool *)((char *)cfg + s->offset);
+}
+
+/* Strings are kept (and freed) as they are; integers and booleans are parsed into their
+ * fields. */
+static bool held_as_text(const struct alm_setting *s)
+{
+    return s->type != ALM_SET_INT && s->type != ALM_SET_BOOL;
+}
+
 static const char *str_value(const struct alm_config *cfg, const struct alm_setting *s)
 {
     return *(char *const *)((const char *)cfg + s->offset);
@@ -301,6 +314,11 @@ static const char *str_value(const struct alm_config *cfg, const struct alm_sett
 static long int_value(const struct alm_config *cfg, const struct alm_setting *s)
 {
     return *(const long *)((const char *)cfg + s->offset);
+}
+
+static bool bool_value(const struct alm_config *cfg, const struct alm_setting *s)
+{
+    return *(const bool *)((const char *)cfg + s->offset);
 }
 
 /* Whether word is one of the '|'-separated choices. */
@@ -329,7 +347,7 @@ static char *read_secret_file(const char *var, const char *path, struct alm_conf
     size_t n;
 
     if (!f) {
-        report_add(errs, "%s: cannot read '%s': %s", var, path, strerror(errno));
+        report_add(errs, "%s: cannot read '%s': %s", var, path, alm_strerror(errno));
         return NULL;
     }
     data = alm_xmalloc(MAX_SECRET_FILE + 1);
@@ -468,6 +486,13 @@ static bool validate_value(const struct alm_setting *s, const char *v, struct al
         }
         *int_field(cfg, s) = n;
         return true;
+    case ALM_SET_BOOL:
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+            report_add(errs, "%s: must be one of " BOOL_CHOICES, s->name);
+            return false;
+        }
+        *bool_field(cfg, s) = strcmp(v, "true") == 0;
+        return true;
     case ALM_SET_ENUM:
         if (!in_choices(s->choices, v, strlen(v))) {
             report_add(errs, "%s: must be one of %s", s->name, s->choices);
@@ -597,8 +622,7 @@ static void check_password(const char *pw_name, const char *pw, const char *url_
     free(from_url);
 }
 
-static void check_production(struct alm_config *cfg, struct alm_config_report *errs,
-                             struct alm_config_report *warns)
+static void check_production(struct alm_config *cfg, struct alm_config_report *errs)
 {
     char *pw;
 
@@ -623,7 +647,32 @@ static void check_production(struct alm_config *cfg, struct alm_config_report *e
                        cfg->embeddings_api_key, errs);
     if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32)
         report_add(errs, "ALMANAC_JWT_SECRET: must be at least 32 bytes in production");
-    (void)warns;
+}
+
+static void check_development(const struct alm_config *cfg, struct alm_config_report *warns)
+{
+    if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32)
+        report_add(warns, "ALMANAC_JWT_SECRET: shorter than 32 bytes; refused in production");
+    if (!cfg->qdrant_url)
+        report_add(warns, "ALMANAC_QDRANT_URL: not set; Qdrant is off and search is keyword "
+                          "only (development only)");
+}
+
+/* Development without ALMANAC_JWT_SECRET: a random key for this process, so that sign-in
+ * works out of the box; tokens die with the process. */
+static void generate_jwt_secret(struct alm_config *cfg, struct alm_config_report *warns)
+{
+    unsigned char key[32];
+    char hex[65];
+
+    randombytes_buf(key, sizeof(key));
+    sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+    sodium_memzero(key, sizeof(key));
+    cfg->jwt_secret = alm_xstrdup(hex);
+    sodium_memzero(hex, sizeof(hex));
+    cfg->jwt_secret_generated = true;
+    report_add(warns, "ALMANAC_JWT_SECRET: not set; using a random secret for this process "
+                      "(development only: tokens end with the process)");
 }
 
 static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
@@ -646,25 +695,10 @@ static void check_cross(struct alm_config *cfg, struct alm_config_report *errs,
                    "cut there; streamed answers are not");
     if (cfg->chunk_size && cfg->chunk_overlap * 2 >= cfg->chunk_size)
         report_add(errs, "ALMANAC_CHUNK_OVERLAP: must be less than half of ALMANAC_CHUNK_SIZE");
-    if (cfg->production) {
-        check_production(cfg, errs, warns);
-        return;
-    }
-    if (!cfg->jwt_secret) {
-        unsigned char key[32];
-        char hex[65];
-        randombytes_buf(key, sizeof(key));
-        sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
-        cfg->jwt_secret = alm_xstrdup(hex);
-        cfg->jwt_secret_generated = true;
-        report_add(warns, "ALMANAC_JWT_SECRET: not set; using a random secret for this process "
-                          "(development only: tokens end with the process)");
-    } else if (strlen(cfg->jwt_secret) < 32) {
-        report_add(warns, "ALMANAC_JWT_SECRET: shorter than 32 bytes; refused in production");
-    }
-    if (!cfg->qdrant_url)
-        report_add(warns, "ALMANAC_QDRANT_URL: not set; Qdrant is off and search is keyword "
-                          "only (development only)");
+    if (cfg->production)
+        check_production(cfg, errs);
+    else
+        check_development(cfg, warns);
 }
 
 /* Names that look like ours but are not settings are usually typos. Kubernetes adds
@@ -718,12 +752,14 @@ bool alm_config_load(struct alm_config *cfg, struct alm_config_report *errs,
             free(v);
             continue;
         }
-        if (s->type == ALM_SET_INT)
-            free(v);
-        else
+        if (held_as_text(s))
             *str_field(cfg, s) = v;
+        else
+            free(v);
     }
     check_cross(cfg, errs, warns);
+    if (!cfg->production && !cfg->jwt_secret)
+        generate_jwt_secret(cfg, warns);
     check_unknown(warns);
     return errs->count == before;
 }
@@ -731,7 +767,7 @@ bool alm_config_load(struct alm_config *cfg, struct alm_config_report *errs,
 void alm_config_release(struct alm_config *cfg)
 {
     for (size_t i = 0; i < ALM_ARRAY_SIZE(settings); i++) {
-        if (settings[i].type != ALM_SET_INT) {
+        if (held_as_text(&settings[i])) {
             char **f = str_field(cfg, &settings[i]);
             if (*f && settings[i].flags & ALM_SET_SECRET)
                 sodium_memzero(*f, strlen(*f));
@@ -770,6 +806,10 @@ void alm_config_log(const struct alm_config *cfg)
             json_object_set_new(fields, s->name, json_integer(int_value(cfg, s)));
             continue;
         }
+        if (s->type == ALM_SET_BOOL) {
+            json_object_set_new(fields, s->name, json_boolean(bool_value(cfg, s)));
+            continue;
+        }
         const char *v = str_value(cfg, s);
         if (!v)
             continue;
@@ -787,8 +827,8 @@ void alm_config_log(const struct alm_config *cfg)
 
 static const char *type_name(const struct alm_setting *s)
 {
-    static const char *const names[] = {"string",    "integer", "enum",        "list",
-                                        "host:port", "url",     "postgres-url"};
+    static const char *const names[] = {"string",    "integer", "enum",         "list",
+                                        "host:port", "url",     "postgres-url", "boolean"};
     return names[s->type];
 }
 
@@ -806,6 +846,8 @@ static void allowed_text(const struct alm_setting *s, char *out, size_t n)
 {
     if (s->type == ALM_SET_INT)
         snprintf(out, n, "%ld..%ld", s->min, s->max);
+    else if (s->type == ALM_SET_BOOL)
+        snprintf(out, n, "%s", BOOL_CHOICES);
     else if (s->choices && s->type == ALM_SET_URL)
         snprintf(out, n, "%s URL", s->choices);
     else if (s->choices)

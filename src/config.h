@@ -18,6 +18,7 @@ enum alm_setting_type {
     ALM_SET_HOSTPORT, /* host:port */
     ALM_SET_URL,      /* scheme://host[:port][/path], scheme from choices */
     ALM_SET_PGURL,    /* a libpq connection URI */
+    ALM_SET_BOOL,     /* true or false; the field is a bool */
 };
 
 enum alm_setting_flags {
@@ -69,7 +70,7 @@ struct alm_config {
     long max_upload_pdf;
     long max_upload_office;
     long max_upload_image;
-    char *ocr;
+    bool ocr;
     char *ocr_languages;
     char *extract_tools_dir;
     long extract_memory_mb;
@@ -85,7 +86,7 @@ struct alm_config {
     long login_max_attempts;
     long login_max_attempts_ip;
     long login_window_s;
-    char *allow_signup;
+    bool allow_signup;
     char *qdrant_collection;
     long embeddings_dim;
     long embeddings_batch;
@@ -107,7 +108,7 @@ struct alm_config {
     long beat_lease_ms;
     long dead_letter_ttl_s;
     long chunk_overlap;
-    char *trust_proxy;
+    bool trust_proxy;
     char *llm_url;
     char *llm_model;
     char *llm_api_key;

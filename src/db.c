@@ -378,6 +378,11 @@ void alm_db_rollback(PGconn *conn, int timeout_ms)
     }
 }
 
+const char *alm_db_bool(bool v)
+{
+    return v ? "true" : "false";
+}
+
 /* The opening brace goes with the first element, so the buffer alone says where it is. */
 enum alm_err alm_db_array_add(struct alm_buf *b, int64_t v)
 {

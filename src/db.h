@@ -75,6 +75,9 @@ enum alm_err alm_db_begin(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) A
 enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 void alm_db_rollback(PGconn *conn, int timeout_ms);
 
+/* The text of a $n::boolean parameter. */
+const char *alm_db_bool(bool v);
+
 /* A PostgreSQL array literal ("{1,2,3}") for a $n::bigint[] parameter, built in a buffer
  * the caller owns and releases: add each element to an empty buffer, then close it. */
 enum alm_err alm_db_array_add(struct alm_buf *b, int64_t v) ALM_MUSTCHECK;

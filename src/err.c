@@ -73,3 +73,10 @@ bool alm_err_outage(enum alm_err err)
     return err == ALM_ERR_UNAVAILABLE || err == ALM_ERR_SHUTTING_DOWN ||
            err == ALM_ERR_RATE_LIMITED;
 }
+
+const char *alm_strerror(int errnum)
+{
+    static _Thread_local char buf[128];
+
+    return strerror_r(errnum, buf, sizeof(buf)); /* GNU: a constant string or buf */
+}

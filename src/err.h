@@ -42,3 +42,6 @@ bool alm_err_permanent(enum alm_err err);
  * Other errors (timeouts, odd replies) are ambiguous: the worker looks at its
  * dependencies before it blames the document (worker.c). */
 bool alm_err_outage(enum alm_err err);
+/* The text of an errno value, for messages. The C library's own text function shares one
+ * buffer among threads; this one is the calling thread's, valid until its next call. */
+const char *alm_strerror(int errnum);

@@ -8,6 +8,7 @@
 #include "text.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ void alm_extract_env_from_config(const struct alm_config *cfg, struct alm_extrac
     memset(env, 0, sizeof(*env));
     env->tools_dir = cfg->extract_tools_dir;
     env->self = "/proc/self/exe";
-    env->ocr = strcmp(cfg->ocr, "true") == 0;
+    env->ocr = cfg->ocr;
     env->ocr_languages = cfg->ocr_languages;
     env->max_pages = (int)cfg->pdf_max_pages;
     env->lim.as_bytes = (size_t)cfg->extract_memory_mb << 20;
@@ -172,6 +173,14 @@ static enum alm_err ocr_image(const struct alm_extract_env *env, const char *img
     return err;
 }
 
+/* pdfinfo's page count; a count past INT_MAX stays over any page limit. */
+static int page_count(const char *text)
+{
+    long n = strtol(text, NULL, 10); /* LONG_MAX on overflow */
+
+    return n < 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
 struct pdf_info {
     int pages;
     bool encrypted;
@@ -193,7 +202,7 @@ static enum alm_err pdf_info(const struct alm_extract_env *env, const struct inp
     for (const char *p = r.out.data; !err && p && *p;) {
         size_t n = strcspn(p, "\n");
         if (strncmp(p, "Pages:", 6) == 0)
-            info->pages = atoi(p + 6);
+            info->pages = page_count(p + 6);
         else if (strncmp(p, "Encrypted:", 10) == 0)
             info->encrypted = strstr(p + 10, "yes") != NULL && strstr(p + 10, "yes") < p + n;
         else if (strncmp(p, "Title:", 6) == 0 && n > 6) {

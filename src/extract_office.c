@@ -334,6 +334,15 @@ static enum alm_err walk_ooxml(struct walk *w, const xmlNode *n, int depth, bool
     return ALM_OK;
 }
 
+/* text:outline-level as a heading level: 1 when absent, 0 (a paragraph) when 0 or not a
+ * number, else clamped to 1..6 (strtol gives LONG_MIN or LONG_MAX on overflow). */
+static int outline_level(const char *v)
+{
+    long n = v ? strtol(v, NULL, 10) : 1;
+
+    return n < 0 ? 1 : n > 6 ? 6 : (int)n;
+}
+
 static enum alm_err walk_odf(struct walk *w, const xmlNode *n, int depth, bool *done)
 {
     const char *v;
@@ -341,7 +350,7 @@ static enum alm_err walk_odf(struct walk *w, const xmlNode *n, int depth, bool *
     *done = true;
     if (is(n, "h")) {
         v = attr(n, "outline-level");
-        return block(w, n, depth, v ? atoi(v) : 1, ALM_BRK_PARA);
+        return block(w, n, depth, outline_level(v), ALM_BRK_PARA);
     }
     if (is(n, "p"))
         return block(w, n, depth, 0, ALM_BRK_PARA);

@@ -297,16 +297,6 @@ void alm_health_set_draining(struct alm_health *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-bool alm_health_draining(struct alm_health *h)
-{
-    bool d;
-
-    pthread_mutex_lock(&h->mu);
-    d = h->draining;
-    pthread_mutex_unlock(&h->mu);
-    return d;
-}
-
 /* The status word of one check. */
 static const char *check_status(const struct alm_check *c, const struct alm_check_result *r,
                                 int64_t now, int64_t stale_ms)
@@ -415,41 +405,39 @@ int alm_health_report(struct alm_health *h, json_t **body)
 void alm_health_metrics(struct alm_health *h, struct alm_buf *out)
 {
     int64_t now = alm_clock_ms();
-    enum alm_err err = ALM_OK;
 
     pthread_mutex_lock(&h->mu);
-    err |= alm_buf_appendf(out, "# HELP almanac_ready_check_up Whether the dependency check "
-                                "passed at its last run.\n# TYPE almanac_ready_check_up gauge\n");
+    alm_buf_putf(out, "# HELP almanac_ready_check_up Whether the dependency check "
+                      "passed at its last run.\n# TYPE almanac_ready_check_up gauge\n");
     for (size_t i = 0; i < h->n; i++)
-        err |= alm_buf_appendf(
+        alm_buf_putf(
             out, "almanac_ready_check_up{check=\"%s\"} %d\n", h->slots[i].def.name,
             strcmp(check_status(&h->slots[i].def, &h->slots[i].result, now, stale_after(h)),
                    "pass") == 0);
-    err |= alm_buf_appendf(out, "# HELP almanac_ready_check_duration_seconds Duration of the "
-                                "last run of the check.\n# TYPE "
-                                "almanac_ready_check_duration_seconds gauge\n");
+    alm_buf_putf(out, "# HELP almanac_ready_check_duration_seconds Duration of the "
+                      "last run of the check.\n# TYPE "
+                      "almanac_ready_check_duration_seconds gauge\n");
     for (size_t i = 0; i < h->n; i++)
-        err |= alm_buf_appendf(out, "almanac_ready_check_duration_seconds{check=\"%s\"} %.6f\n",
-                               h->slots[i].def.name, h->slots[i].result.latency_ms / 1000.0);
-    err |= alm_buf_appendf(out, "# HELP almanac_ready_checks_total Dependency checks run.\n"
-                                "# TYPE almanac_ready_checks_total counter\n");
+        alm_buf_putf(out, "almanac_ready_check_duration_seconds{check=\"%s\"} %.6f\n",
+                     h->slots[i].def.name, h->slots[i].result.latency_ms / 1000.0);
+    alm_buf_putf(out, "# HELP almanac_ready_checks_total Dependency checks run.\n"
+                      "# TYPE almanac_ready_checks_total counter\n");
     for (size_t i = 0; i < h->n; i++)
-        err |= alm_buf_appendf(out, "almanac_ready_checks_total{check=\"%s\"} %llu\n",
-                               h->slots[i].def.name, (unsigned long long)h->slots[i].runs);
-    err |= alm_buf_appendf(out, "# HELP almanac_ready_check_failures_total Dependency checks "
-                                "that failed.\n# TYPE almanac_ready_check_failures_total "
-                                "counter\n");
+        alm_buf_putf(out, "almanac_ready_checks_total{check=\"%s\"} %llu\n", h->slots[i].def.name,
+                     (unsigned long long)h->slots[i].runs);
+    alm_buf_putf(out, "# HELP almanac_ready_check_failures_total Dependency checks "
+                      "that failed.\n# TYPE almanac_ready_check_failures_total "
+                      "counter\n");
     for (size_t i = 0; i < h->n; i++)
-        err |= alm_buf_appendf(out, "almanac_ready_check_failures_total{check=\"%s\"} %llu\n",
-                               h->slots[i].def.name, (unsigned long long)h->slots[i].failures);
-    err |= alm_buf_appendf(out, "# HELP almanac_ready_check_last_success_timestamp_seconds "
-                                "When the check last passed.\n# TYPE "
-                                "almanac_ready_check_last_success_timestamp_seconds gauge\n");
+        alm_buf_putf(out, "almanac_ready_check_failures_total{check=\"%s\"} %llu\n",
+                     h->slots[i].def.name, (unsigned long long)h->slots[i].failures);
+    alm_buf_putf(out, "# HELP almanac_ready_check_last_success_timestamp_seconds "
+                      "When the check last passed.\n# TYPE "
+                      "almanac_ready_check_last_success_timestamp_seconds gauge\n");
     for (size_t i = 0; i < h->n; i++)
-        err |= alm_buf_appendf(out,
-                               "almanac_ready_check_last_success_timestamp_seconds{check=\"%s\"} "
-                               "%.3f\n",
-                               h->slots[i].def.name, h->slots[i].last_success_wall_ms / 1000.0);
+        alm_buf_putf(out,
+                     "almanac_ready_check_last_success_timestamp_seconds{check=\"%s\"} "
+                     "%.3f\n",
+                     h->slots[i].def.name, h->slots[i].last_success_wall_ms / 1000.0);
     pthread_mutex_unlock(&h->mu);
-    (void)err; /* the metrics buffer has no cap */
 }

@@ -59,7 +59,6 @@ bool alm_health_fresh(struct alm_health *h);
 bool alm_health_wait(struct alm_health *h, void (*done)(void *), void *arg);
 /* From now on readiness fails with "shutting down". */
 void alm_health_set_draining(struct alm_health *h);
-bool alm_health_draining(struct alm_health *h);
 /* Builds the application/health+json report of the latest results; returns the HTTP
  * status (200 pass or warn, 503 fail). *body is new, owned by the caller. */
 int alm_health_report(struct alm_health *h, json_t **body);

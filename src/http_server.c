@@ -234,23 +234,20 @@ static void format_raw(struct alm_req *req, int status, const char *content_type
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
-    enum alm_err err = ALM_OK;
 
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    err |= alm_buf_appendf(&out,
-                           "HTTP/1.1 %d %s\r\nConnection: close\r\nDate: %s\r\n"
-                           "Content-Length: %zu\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
-                           "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
-                           status, reason && *reason ? reason : "Unknown", date, len, content_type,
-                           req->request_id);
+    alm_buf_putf(&out,
+                 "HTTP/1.1 %d %s\r\nConnection: close\r\nDate: %s\r\n"
+                 "Content-Length: %zu\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
+                 status, reason && *reason ? reason : "Unknown", date, len, content_type,
+                 req->request_id);
     for (size_t i = 0; i < req->nextra; i++)
-        err |=
-            alm_buf_appendf(&out, "%s: %s\r\n", req->extra_headers[i][0], req->extra_headers[i][1]);
-    err |= alm_buf_append(&out, "\r\n", 2);
+        alm_buf_putf(&out, "%s: %s\r\n", req->extra_headers[i][0], req->extra_headers[i][1]);
+    alm_buf_put(&out, "\r\n", 2);
     if (strcmp(req->method, "HEAD") != 0)
-        err |= alm_buf_append(&out, data, len);
-    (void)err; /* no cap */
+        alm_buf_put(&out, data, len);
     free(req->raw);
     req->raw = alm_buf_detach(&out, &req->raw_len);
 }
@@ -380,7 +377,7 @@ static void set_request_id(struct alm_req *req)
     if (in && *in && strlen(in) < sizeof(req->request_id) &&
         strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") ==
             strlen(in)) {
-        strcpy(req->request_id, in);
+        snprintf(req->request_id, sizeof(req->request_id), "%s", in);
         return;
     }
     next_id(raw);
@@ -1092,7 +1089,7 @@ static int open_listener(const char *addr, int *port, struct alm_errbuf *eb)
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot listen on '%s': %s", addr, strerror(errno));
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "cannot listen on '%s': %s", addr, alm_strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
@@ -1125,7 +1122,7 @@ struct alm_http *alm_http_start(const struct alm_http_opts *opts, struct alm_err
     }
     h->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (h->epfd < 0) {
-        alm_fail(eb, ALM_ERR_INTERNAL, "cannot create an epoll set: %s", strerror(errno));
+        alm_fail(eb, ALM_ERR_INTERNAL, "cannot create an epoll set: %s", alm_strerror(errno));
         close(h->listen_fd);
         free(h);
         return NULL;

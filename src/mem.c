@@ -140,6 +140,27 @@ enum alm_err alm_buf_appendf(struct alm_buf *b, const char *fmt, ...)
     return err;
 }
 
+void alm_buf_put(struct alm_buf *b, const void *p, size_t n)
+{
+    if (b->cap || alm_buf_append(b, p, n) != ALM_OK)
+        abort(); /* a capped buffer: its caller must handle ALM_ERR_TOO_LARGE */
+}
+
+void alm_buf_putf(struct alm_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(0);
+    alm_buf_put(b, s, (size_t)n);
+    free(s);
+}
+
 char *alm_buf_detach(struct alm_buf *b, size_t *len)
 {
     char *p = b->data;

@@ -42,6 +42,12 @@ struct alm_buf {
 enum alm_err alm_buf_append(struct alm_buf *b, const void *p, size_t n) ALM_MUSTCHECK;
 enum alm_err alm_buf_appendf(struct alm_buf *b, const char *fmt, ...)
     ALM_PRINTF(2, 3) ALM_MUSTCHECK;
+/* Appends to a buffer without a cap (metrics text, an answer formatted for the socket),
+ * which nothing but memory can refuse: it aborts then, as alm_xmalloc() does, since
+ * a small buffer that cannot grow leaves nothing sensible to do. A cap on b is a bug
+ * and aborts too. */
+void alm_buf_put(struct alm_buf *b, const void *p, size_t n);
+void alm_buf_putf(struct alm_buf *b, const char *fmt, ...) ALM_PRINTF(2, 3);
 /* Hands the storage to the caller (who frees it) and resets the buffer. */
 char *alm_buf_detach(struct alm_buf *b, size_t *len);
 void alm_buf_release(struct alm_buf *b);

@@ -81,78 +81,72 @@ static unsigned long long load(atomic_ullong *v)
 static void render_counts(struct alm_buf *out, size_t r, const char *method, const char *pattern)
 {
     struct route_stats *s = &stats[r];
-    enum alm_err err = ALM_OK;
 
     for (size_t i = 0; i < NSTATUS; i++) {
         unsigned long long v = load(&s->by_status[i]);
         if (!v)
             continue;
         if (i < ALM_ARRAY_SIZE(statuses))
-            err |= alm_buf_appendf(out,
-                                   "almanac_http_requests_total{method=\"%s\",route=\"%s\","
-                                   "status=\"%d\"} %llu\n",
-                                   method, pattern, statuses[i], v);
+            alm_buf_putf(out,
+                         "almanac_http_requests_total{method=\"%s\",route=\"%s\","
+                         "status=\"%d\"} %llu\n",
+                         method, pattern, statuses[i], v);
         else
-            err |= alm_buf_appendf(out,
-                                   "almanac_http_requests_total{method=\"%s\",route=\"%s\","
-                                   "status=\"other\"} %llu\n",
-                                   method, pattern, v);
+            alm_buf_putf(out,
+                         "almanac_http_requests_total{method=\"%s\",route=\"%s\","
+                         "status=\"other\"} %llu\n",
+                         method, pattern, v);
     }
-    (void)err; /* the metrics buffer has no cap */
 }
 
 static void render_histogram(struct alm_buf *out, size_t r, const char *method, const char *pattern)
 {
     struct route_stats *s = &stats[r];
     unsigned long long cum = 0;
-    enum alm_err err = ALM_OK;
 
     if (!load(&s->count))
         return;
     for (size_t i = 0; i < NBUCKET; i++) {
         cum += load(&s->le[i]);
-        err |= alm_buf_appendf(out,
-                               "almanac_http_request_duration_seconds_bucket{method=\"%s\","
-                               "route=\"%s\",le=\"%g\"} %llu\n",
-                               method, pattern, buckets[i], cum);
+        alm_buf_putf(out,
+                     "almanac_http_request_duration_seconds_bucket{method=\"%s\","
+                     "route=\"%s\",le=\"%g\"} %llu\n",
+                     method, pattern, buckets[i], cum);
     }
-    err |= alm_buf_appendf(out,
-                           "almanac_http_request_duration_seconds_bucket{method=\"%s\","
-                           "route=\"%s\",le=\"+Inf\"} %llu\n"
-                           "almanac_http_request_duration_seconds_sum{method=\"%s\","
-                           "route=\"%s\"} %.6f\n"
-                           "almanac_http_request_duration_seconds_count{method=\"%s\","
-                           "route=\"%s\"} %llu\n",
-                           method, pattern, load(&s->count), method, pattern,
-                           (double)load(&s->sum_us) / 1e6, method, pattern, load(&s->count));
-    (void)err; /* the metrics buffer has no cap */
+    alm_buf_putf(out,
+                 "almanac_http_request_duration_seconds_bucket{method=\"%s\","
+                 "route=\"%s\",le=\"+Inf\"} %llu\n"
+                 "almanac_http_request_duration_seconds_sum{method=\"%s\","
+                 "route=\"%s\"} %.6f\n"
+                 "almanac_http_request_duration_seconds_count{method=\"%s\","
+                 "route=\"%s\"} %llu\n",
+                 method, pattern, load(&s->count), method, pattern, (double)load(&s->sum_us) / 1e6,
+                 method, pattern, load(&s->count));
 }
 
 void alm_metrics_render(struct alm_buf *out, const char *svc)
 {
-    enum alm_err err = ALM_OK;
 
-    err |= alm_buf_appendf(out,
-                           "# HELP almanac_build_info Build of the running binary.\n"
-                           "# TYPE almanac_build_info gauge\n"
-                           "almanac_build_info{version=\"%s\",commit=\"%s\",service=\"%s\"} 1\n"
-                           "# HELP almanac_http_requests_total HTTP requests answered.\n"
-                           "# TYPE almanac_http_requests_total counter\n",
-                           ALM_VERSION, ALM_GIT_COMMIT, svc);
+    alm_buf_putf(out,
+                 "# HELP almanac_build_info Build of the running binary.\n"
+                 "# TYPE almanac_build_info gauge\n"
+                 "almanac_build_info{version=\"%s\",commit=\"%s\",service=\"%s\"} 1\n"
+                 "# HELP almanac_http_requests_total HTTP requests answered.\n"
+                 "# TYPE almanac_http_requests_total counter\n",
+                 ALM_VERSION, ALM_GIT_COMMIT, svc);
     for (size_t r = 0; r < route_count; r++)
         render_counts(out, r, route_table[r].method, route_table[r].pattern);
     render_counts(out, route_count, "any", "unmatched");
-    err |= alm_buf_appendf(out, "# HELP almanac_http_request_duration_seconds Time from request "
-                                "to answer.\n# TYPE almanac_http_request_duration_seconds "
-                                "histogram\n");
+    alm_buf_putf(out, "# HELP almanac_http_request_duration_seconds Time from request "
+                      "to answer.\n# TYPE almanac_http_request_duration_seconds "
+                      "histogram\n");
     for (size_t r = 0; r < route_count; r++)
         render_histogram(out, r, route_table[r].method, route_table[r].pattern);
     render_histogram(out, route_count, "any", "unmatched");
-    err |= alm_buf_appendf(out, "# HELP almanac_http_refused_total Connections the server "
-                                "refused or cut off itself, by reason.\n# TYPE "
-                                "almanac_http_refused_total counter\n");
+    alm_buf_putf(out, "# HELP almanac_http_refused_total Connections the server "
+                      "refused or cut off itself, by reason.\n# TYPE "
+                      "almanac_http_refused_total counter\n");
     for (size_t i = 0; i < ALM_ARRAY_SIZE(refusal_reasons); i++)
-        err |= alm_buf_appendf(out, "almanac_http_refused_total{reason=\"%s\"} %llu\n",
-                               refusal_reasons[i], load(&refusals[i]));
-    (void)err;
+        alm_buf_putf(out, "almanac_http_refused_total{reason=\"%s\"} %llu\n", refusal_reasons[i],
+                     load(&refusals[i]));
 }

@@ -464,9 +464,7 @@ static void put_component(struct alm_buf *b, float v)
         p = tmp;
         n = (size_t)snprintf(tmp, sizeof(tmp), "%.9g", (double)v);
     }
-    if (alm_buf_append(b, p, n)) {
-        /* an uncapped buffer only fails by aborting */
-    }
+    alm_buf_put(b, p, n);
 }
 
 /* The upsert body as JSON text, vectors written directly (a new string). */
@@ -474,8 +472,9 @@ static enum alm_err upsert_text(const struct alm_qdrant_point *points, size_t n,
                                 char **out, struct alm_errbuf *eb)
 {
     struct alm_buf b = ALM_BUF_INIT(0);
-    enum alm_err err = alm_buf_append(&b, "{\"points\":[", 11);
+    enum alm_err err = ALM_OK;
 
+    alm_buf_put(&b, "{\"points\":[", 11);
     for (size_t i = 0; i < n && !err; i++) {
         char *payload;
         if (!points[i].vector || (points[i].payload && !json_is_object(points[i].payload))) {
@@ -483,23 +482,22 @@ static enum alm_err upsert_text(const struct alm_qdrant_point *points, size_t n,
                 alm_fail(eb, ALM_ERR_INVALID, "point %zu has no vector or a non-object payload", i);
             break;
         }
-        err = alm_buf_appendf(&b, "%s{\"id\":\"%s\",\"vector\":[", i ? "," : "", points[i].id);
-        for (int k = 0; k < dim && !err; k++) {
-            if (!isfinite(points[i].vector[k]))
+        alm_buf_putf(&b, "%s{\"id\":\"%s\",\"vector\":[", i ? "," : "", points[i].id);
+        for (int k = 0; k < dim; k++) {
+            if (!isfinite(points[i].vector[k])) {
                 err = alm_fail(eb, ALM_ERR_INVALID, "vector has a non-finite value");
-            else if (k && alm_buf_append(&b, ",", 1))
-                err = ALM_ERR_NOMEM;
-            if (!err)
-                put_component(&b, points[i].vector[k]);
+                break;
+            }
+            if (k)
+                alm_buf_put(&b, ",", 1);
+            put_component(&b, points[i].vector[k]);
         }
         payload = points[i].payload ? json_dumps(points[i].payload, JSON_COMPACT) : NULL;
         if (!err)
-            err = alm_buf_appendf(&b, "]%s%s}", payload ? ",\"payload\":" : "",
-                                  payload ? payload : "");
+            alm_buf_putf(&b, "]%s%s}", payload ? ",\"payload\":" : "", payload ? payload : "");
         free(payload);
     }
-    if (!err)
-        err = alm_buf_append(&b, "]}", 2);
+    alm_buf_put(&b, "]}", 2);
     if (err) {
         alm_buf_release(&b);
         return err;

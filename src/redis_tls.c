@@ -165,7 +165,7 @@ static int tcp_connect(const char *host, int port, int timeout_ms, struct alm_er
     freeaddrinfo(res);
     if (fd < 0)
         alm_fail(eb, ALM_ERR_UNAVAILABLE, "%s",
-                 errno == ECONNREFUSED ? "connection refused" : strerror(errno));
+                 errno == ECONNREFUSED ? "connection refused" : alm_strerror(errno));
     return fd;
 }
 
@@ -228,7 +228,7 @@ int alm_redis_tls_open(const char *host, int port, const char *ca_file, int time
         goto fail;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        alm_fail(eb, ALM_ERR_UNAVAILABLE, "socketpair: %s", strerror(errno));
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "socketpair: %s", alm_strerror(errno));
         goto fail;
     }
     /* The relay blocks in its own poll; no timeout on the TLS socket from here on. */

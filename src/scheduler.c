@@ -313,22 +313,21 @@ bool alm_scheduler_alive(void *arg, char *why, size_t n)
 void alm_scheduler_metrics(void *arg, struct alm_buf *out)
 {
     struct alm_scheduler *s = arg;
-    enum alm_err err;
 
     pthread_mutex_lock(&s->mu);
-    err = alm_buf_appendf(out,
-                          "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
-                          "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
-                          "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
-                          "# TYPE almanac_beat_task_runs_total counter\n",
-                          leader(s));
-    for (size_t i = 0; i < s->ntasks && !err; i++)
-        err = alm_buf_appendf(out,
-                              "almanac_beat_task_runs_total{task=\"%s\",outcome=\"ok\"} %lld\n"
-                              "almanac_beat_task_runs_total{task=\"%s\",outcome=\"failed\"} "
-                              "%lld\n",
-                              s->tasks[i].name, s->tasks[i].runs - s->tasks[i].failures,
-                              s->tasks[i].name, s->tasks[i].failures);
+    alm_buf_putf(out,
+                 "# HELP almanac_beat_leader 1 while this beat holds the lease.\n"
+                 "# TYPE almanac_beat_leader gauge\nalmanac_beat_leader %d\n"
+                 "# HELP almanac_beat_task_runs_total Periodic task runs.\n"
+                 "# TYPE almanac_beat_task_runs_total counter\n",
+                 leader(s));
+    for (size_t i = 0; i < s->ntasks; i++)
+        alm_buf_putf(out,
+                     "almanac_beat_task_runs_total{task=\"%s\",outcome=\"ok\"} %lld\n"
+                     "almanac_beat_task_runs_total{task=\"%s\",outcome=\"failed\"} "
+                     "%lld\n",
+                     s->tasks[i].name, s->tasks[i].runs - s->tasks[i].failures, s->tasks[i].name,
+                     s->tasks[i].failures);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -410,7 +409,7 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
                                         (int)s->cfg->ready_timeout_ms * 5, eb);
         if (err == ALM_ERR_NOT_FOUND)
             err = ALM_OK; /* no collection yet: the next ingestion creates it */
-        if (err || count == atoll(PQgetvalue(res, i, 1)))
+        if (err || count == strtoll(PQgetvalue(res, i, 1), NULL, 10))
             continue;
         err = outbox_statement(s, "document with missing vectors queued again",
                                "INSERT INTO outbox (queue, job_type, payload) VALUES "
@@ -676,12 +675,14 @@ static enum alm_err task_find_lost(struct alm_scheduler *s, struct alm_errbuf *e
         return err;
 
     /* A PostgreSQL array literal of the ids lost in this run and the last: "{1,2}". */
-    char *list = alm_xcalloc(nlost * 22 + 3, 1);
+    size_t size = nlost * 22 + 3;
+    char *list = alm_xcalloc(size, 1);
     size_t len = 0;
     list[len++] = '{';
     for (size_t i = 0; i < nlost; i++) {
         if (suspected(s, lost[i]))
-            len += (size_t)sprintf(list + len, "%s%lld", nrequeue++ ? "," : "", lost[i]);
+            len +=
+                (size_t)snprintf(list + len, size - len, "%s%lld", nrequeue++ ? "," : "", lost[i]);
     }
     list[len++] = '}';
     free(s->suspects);

@@ -54,7 +54,7 @@ static void *signal_thread(void *arg)
         }
         if (sig == SIGQUIT || atomic_load(&stopping)) {
             alm_warn("shutdown.fast", "second stop signal, exiting now", "{s:s}", "signal",
-                     strsignal(sig));
+                     sigdescr_np(sig));
             _exit(ALM_EXIT_FAILURE);
         }
         alm_signals_request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -70,11 +70,6 @@ void alm_signals_start(void)
         pthread_setname_np(t, "alm-signals");
         pthread_detach(t);
     }
-}
-
-bool alm_signals_stopping(void)
-{
-    return atomic_load(&stopping);
 }
 
 bool alm_signals_wait(int64_t timeout_ms)

@@ -15,6 +15,5 @@ void alm_signals_unblock(void);
 void alm_signals_start(void);
 /* Waits until a stop signal arrived or timeout_ms passed (<0: forever); true if stopping. */
 bool alm_signals_wait(int64_t timeout_ms);
-bool alm_signals_stopping(void);
 /* Asks the process to stop as a first SIGTERM would; for tests and fatal paths. */
 void alm_signals_request_stop(const char *why);

@@ -602,39 +602,35 @@ void alm_worker_renew(void *arg, redisContext *c)
 static void render_types(struct alm_worker *w, struct alm_buf *out)
 {
     static const char *const outcomes[] = {"processed", "failed", "retried", "dead"};
-    enum alm_err err = alm_buf_appendf(out, "# HELP almanac_jobs_total Jobs finished by this "
-                                            "worker, by type and outcome.\n"
-                                            "# TYPE almanac_jobs_total counter\n");
-
-    for (int t = 0; t < NTYPES && !err; t++) {
+    alm_buf_putf(out, "# HELP almanac_jobs_total Jobs finished by this "
+                      "worker, by type and outcome.\n"
+                      "# TYPE almanac_jobs_total counter\n");
+    for (int t = 0; t < NTYPES; t++) {
         struct type_stats *st = &w->by_type[t];
         long long v[4] = {atomic_load(&st->processed), atomic_load(&st->failed),
                           atomic_load(&st->retried), atomic_load(&st->dead)};
-        for (int o = 0; o < 4 && !err; o++)
-            err = alm_buf_appendf(out, "almanac_jobs_total{type=\"%s\",outcome=\"%s\"} %lld\n",
-                                  job_types[t], outcomes[o], v[o]);
+        for (int o = 0; o < 4; o++)
+            alm_buf_putf(out, "almanac_jobs_total{type=\"%s\",outcome=\"%s\"} %lld\n", job_types[t],
+                         outcomes[o], v[o]);
     }
-    if (!err)
-        err = alm_buf_appendf(out, "# HELP almanac_job_duration_seconds Time a job ran.\n"
-                                   "# TYPE almanac_job_duration_seconds histogram\n");
-    for (int t = 0; t < NTYPES && !err; t++) {
+    alm_buf_putf(out, "# HELP almanac_job_duration_seconds Time a job ran.\n"
+                      "# TYPE almanac_job_duration_seconds histogram\n");
+    for (int t = 0; t < NTYPES; t++) {
         struct type_stats *st = &w->by_type[t];
         long long cum = 0;
-        for (size_t b = 0; b < NBUCKETS && !err; b++) {
+        for (size_t b = 0; b < NBUCKETS; b++) {
             cum += atomic_load(&st->le[b]);
-            err = alm_buf_appendf(out,
-                                  "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"%g\"} "
-                                  "%lld\n",
-                                  job_types[t], duration_buckets[b], cum);
+            alm_buf_putf(out,
+                         "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"%g\"} "
+                         "%lld\n",
+                         job_types[t], duration_buckets[b], cum);
         }
-        if (!err)
-            err = alm_buf_appendf(
-                out,
-                "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %lld\n"
-                "almanac_job_duration_seconds_sum{type=\"%s\"} %.6f\n"
-                "almanac_job_duration_seconds_count{type=\"%s\"} %lld\n",
-                job_types[t], atomic_load(&st->count), job_types[t],
-                (double)atomic_load(&st->sum_us) / 1e6, job_types[t], atomic_load(&st->count));
+        alm_buf_putf(out,
+                     "almanac_job_duration_seconds_bucket{type=\"%s\",le=\"+Inf\"} %lld\n"
+                     "almanac_job_duration_seconds_sum{type=\"%s\"} %.6f\n"
+                     "almanac_job_duration_seconds_count{type=\"%s\"} %lld\n",
+                     job_types[t], atomic_load(&st->count), job_types[t],
+                     (double)atomic_load(&st->sum_us) / 1e6, job_types[t], atomic_load(&st->count));
     }
 }
 
@@ -648,16 +644,14 @@ void alm_worker_metrics(void *arg, struct alm_buf *out)
         busy += w->slots[i].busy;
     pthread_mutex_unlock(&w->mu);
     render_types(w, out);
-    if (alm_buf_appendf(out,
-                        "# HELP almanac_jobs_in_flight Jobs running now.\n"
-                        "# TYPE almanac_jobs_in_flight gauge\n"
-                        "almanac_jobs_in_flight %d\n"
-                        "# HELP almanac_worker_threads Configured job threads.\n"
-                        "# TYPE almanac_worker_threads gauge\n"
-                        "almanac_worker_threads %d\n",
-                        busy, w->n)) {
-        /* the metrics buffer has no cap */
-    }
+    alm_buf_putf(out,
+                 "# HELP almanac_jobs_in_flight Jobs running now.\n"
+                 "# TYPE almanac_jobs_in_flight gauge\n"
+                 "almanac_jobs_in_flight %d\n"
+                 "# HELP almanac_worker_threads Configured job threads.\n"
+                 "# TYPE almanac_worker_threads gauge\n"
+                 "almanac_worker_threads %d\n",
+                 busy, w->n);
 }
 
 bool alm_worker_alive(void *arg, char *why, size_t n)

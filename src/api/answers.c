@@ -68,50 +68,46 @@ static void observe(struct histogram *h, const double *bounds, double seconds)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
-static enum alm_err render_histogram(struct alm_buf *out, const char *name, const char *help,
-                                     struct histogram *h, const double *bounds)
+static void render_histogram(struct alm_buf *out, const char *name, const char *help,
+                             struct histogram *h, const double *bounds)
 {
     unsigned long long cum = 0;
-    enum alm_err err =
-        alm_buf_appendf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 
-    for (size_t i = 0; i <= NB && !err; i++) {
+    alm_buf_putf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i <= NB; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
         if (i < NB)
-            err = alm_buf_appendf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
+            alm_buf_putf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
         else
-            err = alm_buf_appendf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+            alm_buf_putf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
     }
-    if (!err)
-        err = alm_buf_appendf(out, "%s_sum %.6f\n%s_count %llu\n", name,
-                              (double)atomic_load(&h->sum_us) / 1e6, name, atomic_load(&h->count));
-    return err;
+    alm_buf_putf(out, "%s_sum %.6f\n%s_count %llu\n", name, (double)atomic_load(&h->sum_us) / 1e6,
+                 name, atomic_load(&h->count));
 }
 
 void alm_api_answers_metrics(struct alm_buf *out)
 {
     static const char *const outcome_names[3] = {"answered", "nothing_relevant", "unavailable"};
-    enum alm_err err = ALM_OK;
 
-    err |= render_histogram(out, "almanac_answer_duration_seconds",
-                            "Time from an answer's request to its last byte.", &metrics.latency,
-                            latency_buckets);
-    err |= render_histogram(out, "almanac_answer_first_token_seconds",
-                            "Time from an answer's request to the model's first token.",
-                            &metrics.first_token, first_token_buckets);
-    err |= alm_buf_appendf(out, "# HELP almanac_answers_total Answers by outcome.\n"
-                                "# TYPE almanac_answers_total counter\n");
+    render_histogram(out, "almanac_answer_duration_seconds",
+                     "Time from an answer's request to its last byte.", &metrics.latency,
+                     latency_buckets);
+    render_histogram(out, "almanac_answer_first_token_seconds",
+                     "Time from an answer's request to the model's first token.",
+                     &metrics.first_token, first_token_buckets);
+    alm_buf_putf(out, "# HELP almanac_answers_total Answers by outcome.\n"
+                      "# TYPE almanac_answers_total counter\n");
     for (size_t i = 0; i < 3; i++)
-        err |= alm_buf_appendf(out, "almanac_answers_total{outcome=\"%s\"} %llu\n",
-                               outcome_names[i], atomic_load(&metrics.outcomes[i]));
-    err |= alm_buf_appendf(out, "# HELP almanac_llm_errors_total Answers the model did not "
-                                "give, by answer_unavailable reason.\n"
-                                "# TYPE almanac_llm_errors_total counter\n");
+        alm_buf_putf(out, "almanac_answers_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                     atomic_load(&metrics.outcomes[i]));
+    alm_buf_putf(out, "# HELP almanac_llm_errors_total Answers the model did not "
+                      "give, by answer_unavailable reason.\n"
+                      "# TYPE almanac_llm_errors_total counter\n");
     for (int i = 1; i < ALM_LLM_FAIL_COUNT; i++)
-        err |= alm_buf_appendf(out, "almanac_llm_errors_total{reason=\"%s\"} %llu\n",
-                               alm_llm_fail_name((enum alm_llm_fail)i),
-                               atomic_load(&metrics.upstream_errors[i]));
-    err |= alm_buf_appendf(
+        alm_buf_putf(out, "almanac_llm_errors_total{reason=\"%s\"} %llu\n",
+                     alm_llm_fail_name((enum alm_llm_fail)i),
+                     atomic_load(&metrics.upstream_errors[i]));
+    alm_buf_putf(
         out,
         "# HELP almanac_llm_tokens_total Tokens the model reported, by direction.\n"
         "# TYPE almanac_llm_tokens_total counter\n"
@@ -125,7 +121,6 @@ void alm_api_answers_metrics(struct alm_buf *out)
         "almanac_answers_rate_limited_total %llu\n",
         atomic_load(&metrics.tokens_in), atomic_load(&metrics.tokens_out),
         atomic_load(&metrics.citations_dropped), atomic_load(&metrics.rate_limited));
-    (void)err; /* an uncapped buffer only fails when out of memory */
 }
 
 /* ---------------------------------------------------------------- running answers */
@@ -696,12 +691,15 @@ static bool passages_or_reply(struct alm_req *req, PGconn *conn, struct job *j,
     enum alm_err err = ALM_OK;
     PGresult *rows = NULL;
 
-    for (size_t i = 0; i < res->n; i++) {
-        err |= alm_db_array_add(&docs, res->hits[i].document_id);
-        err |= alm_db_array_add(&idx, res->hits[i].chunk_index);
+    for (size_t i = 0; i < res->n && !err; i++) {
+        err = alm_db_array_add(&docs, res->hits[i].document_id);
+        if (!err)
+            err = alm_db_array_add(&idx, res->hits[i].chunk_index);
     }
-    err |= alm_db_array_close(&docs);
-    err |= alm_db_array_close(&idx);
+    if (!err)
+        err = alm_db_array_close(&docs);
+    if (!err)
+        err = alm_db_array_close(&idx);
     const char *params[2] = {docs.data, idx.data};
     bool ok = !err && alm_api_query_or_reply(
                           req, conn,

@@ -187,7 +187,7 @@ void alm_api_signup(struct alm_req *req)
     json_t *body;
     PGconn *conn;
 
-    if (strcmp(app->cfg->allow_signup, "true") != 0) {
+    if (!app->cfg->allow_signup) {
         alm_reply_error(req, ALM_ERR_FORBIDDEN, "sign-up is disabled; ask an administrator");
         return;
     }
@@ -282,7 +282,7 @@ void alm_api_users_update(struct alm_req *req)
         goto out;
     }
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    const char *params[2] = {ids, json_is_true(disabled) ? "true" : "false"};
+    const char *params[2] = {ids, alm_db_bool(json_is_true(disabled))};
     if (!alm_api_query_or_reply(req, conn,
                                 "UPDATE users SET disabled = $2, updated_at = now() "
                                 "WHERE id = $1 RETURNING id, email, role, disabled",

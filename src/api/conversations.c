@@ -72,7 +72,8 @@ static json_t *turn_json(const PGresult *res, int r)
         "answer", PQgetisnull(res, r, 2) ? json_null() : json_string(PQgetvalue(res, r, 2)),
         "answer_unavailable", reason ? json_pack("{s:s}", "reason", reason) : json_null(),
         "nothing_relevant", strcmp(PQgetvalue(res, r, 4), "t") == 0, "citations",
-        cits ? cits : json_array(), "dropped_citations", atoi(PQgetvalue(res, r, 5)), "created_at",
+        cits ? cits : json_array(), "dropped_citations",
+        (int)strtol(PQgetvalue(res, r, 5), NULL, 10), "created_at",
         alm_api_time(PQgetvalue(res, r, 6)));
 }
 
@@ -87,7 +88,7 @@ void alm_api_conversations_get(struct alm_req *req)
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
         goto out;
     ids_of(&me, id, uid, cid);
-    const char *params[3] = {cid, uid, alm_api_is_admin(&me)};
+    const char *params[3] = {cid, uid, alm_db_bool(alm_api_is_admin(&me))};
     if (!alm_api_query_or_reply(req, conn,
                                 "SELECT " CONV_COLUMNS
                                 " FROM conversations c WHERE c.id = $1 AND c.user_id = $2",

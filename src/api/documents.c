@@ -50,8 +50,9 @@ static json_t *doc_json(const PGresult *res, int row)
         "filename", PQgetvalue(res, row, 3), "media_type", PQgetvalue(res, row, 4), "size_bytes",
         (json_int_t)strtoll(PQgetvalue(res, row, 5), NULL, 10), "sha256", PQgetvalue(res, row, 6),
         "status", PQgetvalue(res, row, 7), "error", nullable(res, row, 8), "chunk_count",
-        atoi(PQgetvalue(res, row, 9)), "created_at", alm_api_time(PQgetvalue(res, row, 10)),
-        "updated_at", alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
+        (int)strtol(PQgetvalue(res, row, 9), NULL, 10), "created_at",
+        alm_api_time(PQgetvalue(res, row, 10)), "updated_at",
+        alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
         PQgetisnull(res, row, 12) ? json_null() : alm_api_time(PQgetvalue(res, row, 12)));
 }
 
@@ -186,8 +187,8 @@ static void reply_duplicate(struct alm_req *req, PGconn *conn, const char *kb, c
 
 /* Inserts the document and its ingest job in one transaction. */
 static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const char *kb,
-                                    const struct upload *up, const char *text, size_t len,
-                                    const char *sha, PGresult **res, struct alm_errbuf *eb)
+                                    const struct upload *up, const char *text, const char *sha,
+                                    PGresult **res, struct alm_errbuf *eb)
 {
     const struct alm_app *app = alm_req_app(req);
     int t = (int)app->cfg->db_timeout_ms;
@@ -201,11 +202,10 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
                              sha,
                              text ? text : "",
                              hex,
-                             up->title_from_filename ? "true" : "false"};
+                             alm_db_bool(up->title_from_filename)};
     enum alm_err err;
     json_t *job;
 
-    (void)len;
     snprintf(size, sizeof(size), "%zu", up->len);
     /* bytea in its text form: "\x" and hex digits */
     hex[0] = '\\';
@@ -259,7 +259,7 @@ void alm_api_docs_upload(struct alm_req *req)
     crypto_hash_sha256(digest, (const unsigned char *)(text ? text : up.data), text ? len : up.len);
     sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
     snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
-    err = insert_document(req, conn, kb, &up, text, len, sha, &res, &eb);
+    err = insert_document(req, conn, kb, &up, text, sha, &res, &eb);
     if (err == ALM_ERR_CONFLICT) {
         alm_db_rollback(conn, (int)app->cfg->db_timeout_ms);
         reply_duplicate(req, conn, kb, sha);
@@ -328,7 +328,7 @@ static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, int64_t *id,
         return false;
     snprintf(ids, sizeof(ids), "%lld", (long long)*id);
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[3] = {ids, uid, alm_api_is_admin(&me)};
+    const char *params[3] = {ids, uid, alm_db_bool(alm_api_is_admin(&me))};
     if (!alm_api_query_or_reply(req, conn, sql, 3, params, out))
         return false;
     if (PQntuples(*out) == 0) {

@@ -67,8 +67,8 @@ void alm_api_client_ip(struct alm_req *req, char *out, size_t n);
 /* Whether the user may see knowledge base kb (owner or admin); 404 otherwise. */
 bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
                                  int64_t kb);
-/* "true"/"false" for SQL boolean parameters. */
-const char *alm_api_is_admin(const struct alm_user *user);
+/* Whether the user has the admin role (sees every knowledge base). */
+bool alm_api_is_admin(const struct alm_user *user);
 
 void alm_api_login(struct alm_req *req);
 void alm_api_signup(struct alm_req *req);

@@ -88,7 +88,7 @@ void alm_api_kbs_list(struct alm_req *req)
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_page_or_reply(req, &page))
         goto out;
     snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[4] = {uid, alm_api_is_admin(&me), page.cursor, page.fetch};
+    const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(&me)), page.cursor, page.fetch};
     if (alm_api_query_or_reply(req, conn,
                                "SELECT " KB_COLUMNS " FROM knowledge_bases k "
                                "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
@@ -106,7 +106,7 @@ static void one_kb(struct alm_req *req, PGconn *conn, const struct alm_user *me,
 {
     PGresult *res = NULL;
     char ids[24], uid[24];
-    const char *params[4] = {ids, uid, alm_api_is_admin(me), extra};
+    const char *params[4] = {ids, uid, alm_db_bool(alm_api_is_admin(me)), extra};
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);

@@ -150,18 +150,17 @@ void alm_api_queue_metrics(void *arg, struct alm_buf *out)
     redisContext *c = alm_pool_get(app->redis, &eb);
     struct alm_queue_stats s[8];
     size_t n = 0;
-    enum alm_err err = ALM_OK;
 
     for (; c && n < alm_queue_count && n < ALM_ARRAY_SIZE(s); n++) {
         if (alm_queue_stats(c, alm_queue_names[n], &s[n], &eb))
             break;
     }
     alm_pool_put(app->redis, c);
-    err = alm_buf_appendf(out,
-                          "# HELP almanac_queue_up Whether the queue figures below could "
-                          "be read from Redis.\n# TYPE almanac_queue_up gauge\n"
-                          "almanac_queue_up %d\n",
-                          n == alm_queue_count);
+    alm_buf_putf(out,
+                 "# HELP almanac_queue_up Whether the queue figures below could "
+                 "be read from Redis.\n# TYPE almanac_queue_up gauge\n"
+                 "almanac_queue_up %d\n",
+                 n == alm_queue_count);
     if (n != alm_queue_count)
         return;
     static const struct {
@@ -173,17 +172,16 @@ void alm_api_queue_metrics(void *arg, struct alm_buf *out)
         {"almanac_queue_delayed", "Jobs waiting for a retry."},
         {"almanac_queue_dead", "Dead letters."},
     };
-    for (size_t g = 0; g < ALM_ARRAY_SIZE(gauges) && !err; g++) {
-        err = alm_buf_appendf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name,
-                              gauges[g].help, gauges[g].name);
-        for (size_t i = 0; i < n && !err; i++) {
+    for (size_t g = 0; g < ALM_ARRAY_SIZE(gauges); g++) {
+        alm_buf_putf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+                     gauges[g].name);
+        for (size_t i = 0; i < n; i++) {
             double v = g == 0   ? (double)s[i].length
                        : g == 1 ? (double)s[i].pending
                        : g == 2 ? s[i].oldest_pending_age_s
                        : g == 3 ? (double)s[i].delayed
                                 : (double)s[i].dead;
-            err = alm_buf_appendf(out, "%s{queue=\"%s\"} %g\n", gauges[g].name, alm_queue_names[i],
-                                  v);
+            alm_buf_putf(out, "%s{queue=\"%s\"} %g\n", gauges[g].name, alm_queue_names[i], v);
         }
     }
 }

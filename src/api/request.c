@@ -171,22 +171,22 @@ bool alm_api_user_or_reply(struct alm_req *req, PGconn *conn, struct alm_user *u
 
 bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user)
 {
-    if (strcmp(user->role, "admin") == 0)
+    if (alm_api_is_admin(user))
         return true;
     alm_reply_error(req, ALM_ERR_FORBIDDEN, "administrators only");
     return false;
 }
 
-const char *alm_api_is_admin(const struct alm_user *user)
+bool alm_api_is_admin(const struct alm_user *user)
 {
-    return strcmp(user->role, "admin") == 0 ? "true" : "false";
+    return strcmp(user->role, "admin") == 0;
 }
 
 bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
                                  int64_t kb)
 {
     char kbs[24], uid[24];
-    const char *params[3] = {kbs, uid, alm_api_is_admin(user)};
+    const char *params[3] = {kbs, uid, alm_db_bool(alm_api_is_admin(user))};
     PGresult *res = NULL;
     bool found;
 
@@ -298,7 +298,7 @@ void alm_api_client_ip(struct alm_req *req, char *out, size_t n)
 
     /* Only an address that parses as one, printed back in canonical form: "::ffff:1.2.3.4",
      * "1.2.3.4.5" or a 40-character run of digits is not a client address. */
-    if (strcmp(app->cfg->trust_proxy, "true") == 0 && real) {
+    if (app->cfg->trust_proxy && real) {
         if (inet_pton(AF_INET, real, bin) == 1 && inet_ntop(AF_INET, bin, out, (socklen_t)n))
             return;
         if (inet_pton(AF_INET6, real, bin) == 1 && inet_ntop(AF_INET6, bin, out, (socklen_t)n))

@@ -94,15 +94,17 @@ bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct
                             "\"knowledge_base_ids\" must hold positive integers");
             goto out;
         }
-        err |= alm_db_array_add(&arr, json_integer_value(v));
+        if (!err) /* the first error is the one reported */
+            err = alm_db_array_add(&arr, json_integer_value(v));
     }
-    err |= alm_db_array_close(&arr);
+    if (!err)
+        err = alm_db_array_close(&arr);
     if (err) {
         alm_reply_error(req, err, "cannot build the knowledge base list");
         goto out;
     }
     snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
-    const char *params[4] = {uid, alm_api_is_admin(me), arr.data, asked ? "t" : "f"};
+    const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(me)), arr.data, alm_db_bool(asked)};
     err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                        "SELECT id FROM knowledge_bases WHERE (owner_id = $1 OR $2) "
                        "AND (NOT $4::boolean OR id = ANY($3::bigint[])) ORDER BY id LIMIT 1000",

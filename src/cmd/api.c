@@ -44,7 +44,7 @@ static void raise_nofile(const struct alm_config *cfg)
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             alm_warn("api.nofile", "cannot raise the open file limit", "{s:s}", "detail",
-                     strerror(errno));
+                     alm_strerror(errno));
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
         alm_warn("api.nofile", "open file limit below what the connection limit needs",

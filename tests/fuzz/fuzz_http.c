@@ -272,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){.l_onoff = 1, .l_linger = 0},
                sizeof(struct linger));
     if (connect(fd, (const struct sockaddr *)&server_addr, sizeof(server_addr)) < 0) {
-        fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
+        fprintf(stderr, "fuzz_http: connect: %s\n", alm_strerror(errno));
         abort();
     }
     if (!starts_with_method(data, size)) {

@@ -68,7 +68,7 @@ static void round_trip(const uint8_t *data, size_t size)
 
     memset(&in, 0, sizeof(in));
     memcpy(in.sub, data + 1, sublen);
-    strcpy(in.role, data[0] & 1 ? "admin" : "user");
+    snprintf(in.role, sizeof(in.role), "%s", data[0] & 1 ? "admin" : "user");
     in.iat = NOW - (data[0] >> 1);
     in.exp = NOW + 1 + data[0];
     sublen = strlen(in.sub); /* up to an embedded NUL */

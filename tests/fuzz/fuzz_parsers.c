@@ -77,7 +77,7 @@ static char *without_password(const char *text)
     if (!out)
         abort();
     memcpy(out, text, (size_t)(colon + 1 - text));
-    strcpy(out + (colon + 1 - text), at);
+    memcpy(out + (colon + 1 - text), at, strlen(at) + 1);
     return out;
 }
 

@@ -32,15 +32,15 @@ static char *build(const char *header, const char *payload, const char *k)
 
     b64(header, strlen(header), h, sizeof(h));
     b64(payload, strlen(payload), p, sizeof(p));
-    msg = malloc(strlen(h) + strlen(p) + sizeof(sig) + 2);
+    size_t size = strlen(h) + strlen(p) + sizeof(sig) + 2;
+    msg = malloc(size);
     assert_non_null(msg);
-    sprintf(msg, "%s.%s", h, p);
+    snprintf(msg, size, "%s.%s", h, p);
     crypto_auth_hmacsha256_init(&st, (const unsigned char *)k, strlen(k));
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, strlen(msg));
     crypto_auth_hmacsha256_final(&st, mac);
     b64(mac, sizeof(mac), sig, sizeof(sig));
-    strcat(msg, ".");
-    strcat(msg, sig);
+    snprintf(msg + strlen(msg), size - strlen(msg), ".%s", sig);
     return msg;
 }
 
@@ -122,11 +122,11 @@ static void sign_refuses_bad_claims(void **state)
     struct alm_token_claims c = {"", "user", NOW, NOW + 60};
     (void)state;
     assert_null(alm_auth_token_sign(&c, key, strlen(key)));
-    strcpy(c.sub, "u-1");
-    strcpy(c.role, "root");
+    snprintf(c.sub, sizeof(c.sub), "u-1");
+    snprintf(c.role, sizeof(c.role), "root");
     assert_null(alm_auth_token_sign(&c, key, strlen(key)));
-    strcpy(c.role, "user");
-    strcpy(c.sub, "\xff\xfe"); /* not UTF-8: JSON cannot carry it */
+    snprintf(c.role, sizeof(c.role), "user");
+    snprintf(c.sub, sizeof(c.sub), "\xff\xfe"); /* not UTF-8: JSON cannot carry it */
     assert_null(alm_auth_token_sign(&c, key, strlen(key)));
     memset(c.sub, 'a', sizeof(c.sub)); /* not terminated */
     assert_null(alm_auth_token_sign(&c, key, strlen(key)));
@@ -303,7 +303,7 @@ static void truncated_and_garbage(void **state)
         char *p = malloc(n + 2);
         const char *bad = "=+/ \n%";
         for (const char *b = bad; *b; b++) {
-            sprintf(p, "%s%c", t, *b);
+            snprintf(p, n + 2, "%s%c", t, *b);
             assert_string_equal(verdict(p, key, NOW, 0), "malformed token");
             memcpy(p, t, n + 1);
             p[5] = *b;

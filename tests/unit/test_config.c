@@ -418,6 +418,35 @@ static void required_dependencies(void **state)
     unload(&l);
 }
 
+static void booleans_are_parsed(void **state)
+{
+    struct loaded l;
+    (void)state;
+    load(&l);
+    assert_true(l.ok);
+    assert_false(l.cfg.ocr);
+    assert_false(l.cfg.allow_signup);
+    assert_false(l.cfg.trust_proxy);
+    unload(&l);
+    setenv("ALMANAC_OCR", "true", 1);
+    setenv("ALMANAC_ALLOW_SIGNUP", "true", 1);
+    setenv("ALMANAC_TRUST_PROXY", "false", 1);
+    load(&l);
+    assert_true(l.ok);
+    assert_true(l.cfg.ocr);
+    assert_true(l.cfg.allow_signup);
+    assert_false(l.cfg.trust_proxy);
+    unload(&l);
+    setenv("ALMANAC_OCR", "yes", 1);
+    setenv("ALMANAC_TRUST_PROXY", "TRUE", 1);
+    load(&l);
+    assert_false(l.ok);
+    assert_int_equal(l.errs.count, 2);
+    assert_true(reported(&l.errs, "ALMANAC_OCR: must be one of true|false"));
+    assert_true(reported(&l.errs, "ALMANAC_TRUST_PROXY: must be one of true|false"));
+    unload(&l);
+}
+
 static void table_is_complete(void **state)
 {
     size_t n;
@@ -452,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup(cleartext_api_key, clean_env),
         cmocka_unit_test_setup(unknown_names_warn, clean_env),
         cmocka_unit_test_setup(required_dependencies, clean_env),
+        cmocka_unit_test_setup(booleans_are_parsed, clean_env),
         cmocka_unit_test(table_is_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -379,7 +379,7 @@ static void front_matter_bound(void **state)
     for (size_t over = 0; over <= 1; over++) {
         /* "---\ntitle: T\n#xxxx...\n---\n": a comment fills it to max + over bytes */
         size_t n = 0, total = max + over;
-        n += (size_t)sprintf(src, "---\ntitle: T\n#");
+        n += (size_t)snprintf(src, max + 16, "---\ntitle: T\n#");
         memset(src + n, 'x', total - n - 5);
         n = total - 5;
         memcpy(src + n, "\n---\n", 5);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The capped buffer and the error table. */
+/* The capped buffer, the uncapped one, and the error table. */
 #include "unit.h"
 #include "err.h"
 #include "mem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,26 @@ static void appendf_and_detach(void **state)
     free(s);
 }
 
+static void put_grows_an_uncapped_buffer(void **state)
+{
+    struct alm_buf b = ALM_BUF_INIT(0);
+    (void)state;
+    for (int i = 0; i < 1000; i++)
+        alm_buf_putf(&b, "%d,", i);
+    alm_buf_put(&b, "end", 3);
+    assert_true(strncmp(b.data, "0,1,2,", 6) == 0);
+    assert_int_equal(b.len, strlen(b.data));
+    assert_string_equal(b.data + b.len - 7, "999,end");
+    alm_buf_release(&b);
+}
+
+static void strerror_is_the_errno_text(void **state)
+{
+    (void)state;
+    assert_string_equal(alm_strerror(ENOENT), "No such file or directory");
+    assert_non_null(strstr(alm_strerror(99999), "99999")); /* unknown: "Unknown error 99999" */
+}
+
 static void error_mapping(void **state)
 {
     (void)state;
@@ -55,6 +76,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cap_is_enforced),
         cmocka_unit_test(appendf_and_detach),
+        cmocka_unit_test(put_grows_an_uncapped_buffer),
+        cmocka_unit_test(strerror_is_the_errno_text),
         cmocka_unit_test(error_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

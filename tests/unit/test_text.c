@@ -53,9 +53,7 @@ static void invalid_utf8_refused(void **state)
         char buf[16];
         assert_false(valid(bad[i]));
         /* also in the middle of good text */
-        strcpy(buf, "ok ");
-        strcat(buf, bad[i]);
-        strcat(buf, " ok");
+        snprintf(buf, sizeof(buf), "ok %s ok", bad[i]);
         assert_false(valid(buf));
     }
     /* NUL: documents are text */
