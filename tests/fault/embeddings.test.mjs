@@ -20,8 +20,9 @@ const MAX_ATTEMPTS = 2;
 const EMBED_TIMEOUT_MS = 500;
 const EMBED_RETRIES = 1;
 // The longest a job could take to use up every attempt were the outage blamed on it: each
-// attempt waits out every embeddings request (hanging), and the retries' backoff at most
-// doubles from RETRY_BASE_MS.
+// attempt waits out each of its embeddings requests (hanging) and the client's backoff
+// between them (under 400 ms), and the job's retry delay at most doubles from
+// RETRY_BASE_MS per attempt.
 const SCHEDULE_MS = MAX_ATTEMPTS * (EMBED_RETRIES + 1) * (EMBED_TIMEOUT_MS + 400) + RETRY_BASE_MS * 2 ** MAX_ATTEMPTS;
 // Down for longer than that (about 6.5 s).
 const OUTAGE_MS = SCHEDULE_MS + 2000;
@@ -75,7 +76,7 @@ describe('embeddings endpoint down (refused, 503, 429, hanging) longer than the 
       { timeoutMs: 20000, what: `the worker record says it waits for the embeddings endpoint (${says})` },
     );
     await waitFor(
-      () => sys.status(ids).size === ids.length && [...sys.status(ids).values()].some((d) => d.status === 'pending' && says.test(d.error.replace(/^waiting for /, ''))),
+      () => [...sys.status(ids).values()].some((d) => d.status === 'pending' && says.test((d.error ?? '').replace(/^waiting for /, ''))),
       { timeoutMs: 20000, what: `a document says it waits for the embeddings endpoint (${says})` },
     );
     while (Date.now() - t0 < OUTAGE_MS) {
@@ -99,7 +100,6 @@ describe('embeddings endpoint down (refused, 503, 429, hanging) longer than the 
   };
 
   test('refusing connections', async () => {
-    assert.ok(OUTAGE_MS > SCHEDULE_MS);
     const first = await sys.uploadMany(2, 'emb-first');
     await sys.waitReady(first);
     const t = await outage('down', {}, /^embeddings: connection refused/);

@@ -7,7 +7,7 @@
 # dimension (/ready); one job lost by hand (XDEL); a document at the upload limit;
 # parallel sign-ins and reprocess storms (tests/fault/*.test.mjs, docs/reliability.md
 # says what each fault does). Runs against the ASan+UBSan build unless ALMANAC_BIN is
-# set; about 6 minutes on 2 cores.
+# set; about 5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
