@@ -489,3 +489,21 @@ enum alm_err alm_embed(struct alm_embedder *e, const char *const *texts, size_t 
     }
     return err;
 }
+
+enum alm_err alm_embedder_probe(struct alm_embedder *e, int timeout_ms, struct alm_errbuf *eb)
+{
+    static const char *const word[] = {"almanac"};
+    char *body = NULL;
+    struct alm_buf reply = ALM_BUF_INIT(0);
+    struct attempt a;
+
+    if (!e->curl)
+        return ALM_OK;
+    enum alm_err err = request_body(e, word, 1, 0, &body, eb);
+    if (err == ALM_OK)
+        err = post(e, body, timeout_ms, &reply, &a, eb);
+    alm_buf_release(&reply);
+    free(body);
+    /* An answer that is no embedding (a refused key, a bad reply) still says it is up. */
+    return alm_err_outage(err) || err == ALM_ERR_TIMEOUT ? err : ALM_OK;
+}

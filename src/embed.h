@@ -33,3 +33,10 @@ int alm_embedder_dim(const struct alm_embedder *e);
  * after the retries, ALM_ERR_RATE_LIMITED when it kept answering 429. */
 enum alm_err alm_embed(struct alm_embedder *e, const char *const *texts, size_t n, float *out,
                        int64_t deadline_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* Whether the endpoint answers: one request embedding one word, no retry, within
+ * timeout_ms. ALM_OK for any answer but 429 and 5xx (and always for the hashing
+ * embedder); otherwise ALM_ERR_UNAVAILABLE, ALM_ERR_RATE_LIMITED or ALM_ERR_TIMEOUT. The
+ * worker asks when a job failed, to tell an endpoint that is down or hanging from a
+ * failure of the job itself. */
+enum alm_err alm_embedder_probe(struct alm_embedder *e, int timeout_ms,
+                                struct alm_errbuf *eb) ALM_MUSTCHECK;

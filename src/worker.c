@@ -184,8 +184,10 @@ static void set_waiting(struct slot *s, const char *what)
 
 /* Which dependency is down, into what ("postgres: ..."); false when all answer. A
  * connection left unusable by a timed-out statement is replaced first, so a frozen
- * PostgreSQL is told from a slow document. Without a named culprit, an outage error
- * (err) still counts: the embeddings endpoint has no cheap probe. */
+ * PostgreSQL is told from a slow document. The embeddings endpoint is asked to embed one
+ * word: one that refuses, answers 429/5xx or hangs is down, so a job it failed is put
+ * back and the thread waits for it. Without a named culprit, an outage error (err) still
+ * counts. */
 static bool dependency_down(struct slot *s, enum alm_err err, const char *why, char *what, size_t n)
 {
     const struct alm_config *cfg = s->w->cfg;
@@ -208,6 +210,10 @@ static bool dependency_down(struct slot *s, enum alm_err err, const char *why, c
     }
     if (s->ingest.qdrant && alm_qdrant_readyz(s->ingest.qdrant, t, &eb)) {
         snprintf(what, n, "qdrant: %s", eb.msg);
+        return true;
+    }
+    if (s->ingest.embedder && alm_embedder_probe(s->ingest.embedder, t, &eb)) {
+        snprintf(what, n, "embeddings: %s", eb.msg);
         return true;
     }
     if (alm_err_outage(err)) {

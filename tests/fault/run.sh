@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The fault suite: real PostgreSQL frozen with SIGSTOP, locked past every deadline and
-# refusing connections; Redis restarted empty and refusing writes; the Qdrant stand-in
-# down and back empty; the collection missing or of another dimension (/ready); one job
-# lost by hand (XDEL); a document at the upload limit; parallel sign-ins and reprocess
-# storms (tests/fault/*.test.mjs, docs/reliability.md says what each fault does). Runs
-# against the ASan+UBSan build unless ALMANAC_BIN is set; about 5 minutes on 2 cores.
+# refusing connections; its postmaster killed with -9 during uploads; Redis restarted
+# empty and refusing writes; the Qdrant stand-in down and back empty; the embeddings
+# stand-in refusing, answering 503/429 and hanging; the collection missing or of another
+# dimension (/ready); one job lost by hand (XDEL); a document at the upload limit;
+# parallel sign-ins and reprocess storms (tests/fault/*.test.mjs, docs/reliability.md
+# says what each fault does). Runs against the ASan+UBSan build unless ALMANAC_BIN is
+# set; about 5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -12,11 +12,13 @@
 // shape. Replies are {"object":"list","data":[{"object":"embedding","index":i,
 // "embedding":[...dim floats, unit length]}],"model":...,"usage":{...}}.
 //
-// Modes (setMode(mode, {count, ms, retryAfter})); with a count, the mode answers the
-// next `count` requests and then the server goes back to 'ok':
+// Modes (setMode(mode, {count, ms, retryAfter, status})); with a count, the mode answers
+// the next `count` requests and then the server goes back to 'ok':
 //   ok       -> 200 with the embeddings
+//   down     -> the listening socket is closed: connections are refused (no count; any
+//               other mode listens again on the same port)
 //   ratelimit-> 429 with `Retry-After: retryAfter` (default 1; null sends none)
-//   error    -> 500
+//   error    -> `status` (default 500)
 //   slow     -> 200, but only after `ms` milliseconds (default 1000)
 //   hang     -> the request is read but never answered (until close or a mode switch)
 //   baddim   -> 200 with vectors of dim + 1 numbers
@@ -26,7 +28,7 @@
 import crypto from 'node:crypto';
 import { stubServer } from './httpstub.mjs';
 
-const MODES = new Set(['ok', 'ratelimit', 'error', 'slow', 'hang', 'baddim', 'garbage']);
+const MODES = new Set(['ok', 'down', 'ratelimit', 'error', 'slow', 'hang', 'baddim', 'garbage']);
 const MAX_BODY = 64 * 1024 * 1024;
 
 /** A deterministic unit vector of dim numbers for text. */
@@ -95,7 +97,7 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
       const headers = retryAfter === null ? {} : { 'retry-after': String(retryAfter) };
       send(res, 429, openaiError('Rate limit reached', 'rate_limit_exceeded'), headers);
     } else if (current === 'error') {
-      send(res, 500, openaiError('The server had an error', 'server_error'));
+      send(res, opts.status ?? 500, openaiError('The server had an error', 'server_error'));
     } else if (current === 'garbage') {
       send(res, 200, '{"data": [ {"embedding": not json');
     } else {
@@ -111,7 +113,7 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
     }
   };
 
-  const { listen, unlisten, dropConnections } = stubServer((req, res) => {
+  const { server, listen, listenStable, unlisten, dropConnections } = stubServer((req, res) => {
     const chunks = [];
     let size = 0;
     req.on('data', (c) => {
@@ -159,7 +161,8 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
       answer(res, current, body.model, input);
     });
   });
-  const boundPort = await listen(port);
+  // A port outside the ephemeral range, so that it stays ours while the server is down.
+  const boundPort = await listenStable(port);
 
   return {
     /** Base URL as ALMANAC_EMBEDDINGS_URL takes it: http://127.0.0.1:PORT/v1 */
@@ -189,8 +192,11 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
       if (on) failing.add(model);
       else failing.delete(model);
     },
-    /** Switch mode, for the next opts.count requests (default: until switched again). */
-    setMode(m, { count: k = Infinity, ms, retryAfter } = {}) {
+    /**
+     * Switch mode, for the next opts.count requests (default: until switched again).
+     * Resolves once in effect (the socket closed for 'down', listening again after it).
+     */
+    setMode(m, { count: k = Infinity, ms, retryAfter, status } = {}) {
       if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
       if (mode === 'hang' || mode === 'slow') {
         // Drop pending requests, so that clients see an error rather than a late answer.
@@ -199,8 +205,10 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
         dropConnections();
       }
       mode = m;
-      left = k;
-      opts = { ms, retryAfter };
+      left = m === 'down' ? Infinity : k;
+      opts = { ms, retryAfter, status };
+      if (m === 'down') return unlisten();
+      return server.listening ? Promise.resolve() : listen(boundPort).then(() => undefined);
     },
     async close() {
       for (const t of timers) clearTimeout(t);

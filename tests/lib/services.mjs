@@ -436,8 +436,11 @@ function safeRead(file) {
  * Start a PostgreSQL on a free loopback port in a fresh temp dir.
  * Statement logging is on (log_statement=all) so tests can count queries via logText().
  * ssl: {cert, key} (PEM text) turns TLS on with that server certificate (tests/lib/tls.mjs).
+ * settings: {name: value} passed as `-c name=value` after the defaults below, e.g.
+ * {synchronous_commit: 'on'} where a test kills PostgreSQL with -9 and needs every
+ * acknowledged commit to survive it.
  */
-export async function startPostgres({ ssl = null } = {}) {
+export async function startPostgres({ ssl = null, settings = {} } = {}) {
   registerCleanup();
   const tpl = pgTemplate();
   const dir = makeTempDir('almanac-pg-');
@@ -472,6 +475,7 @@ export async function startPostgres({ ssl = null } = {}) {
         '-c', 'max_connections=100',
         '-c', 'log_line_prefix=%m [%p] ',
         ...sslArgs,
+        ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ],
       pgSpawnOpts(),
       logFile,
@@ -500,6 +504,19 @@ export async function startPostgres({ ssl = null } = {}) {
       await waitPidsGone(kids); // a surviving backend would block the next start
     },
   });
+  /**
+   * SIGKILL the postmaster alone (its pid read from postmaster.pid), as when it crashes:
+   * its backends notice and exit by themselves. Resolves to the pid once they have, since
+   * start() is refused a data dir whose shared memory is still attached.
+   */
+  handle.killPostmaster = async () => {
+    const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const kids = descendants(pid);
+    process.kill(pid, 'SIGKILL');
+    await waitChildExit(inst.child, 5000);
+    await waitPidsGone(kids, 30000);
+    return pid;
+  };
   return Object.defineProperty(handle, 'ownerUrl', { get: () => asOwner(inst.url), enumerable: true });
 }
 

@@ -104,10 +104,11 @@ export function assertQueuesShape(body) {
 
 /**
  * PostgreSQL, Redis, the Qdrant stand-in, migrations, an admin and a user, the api, a
- * knowledge base. Workers and beats are started by the tests.
+ * knowledge base. Workers and beats are started by the tests. pgSettings: server
+ * settings of PostgreSQL (startPostgres's settings).
  */
-export async function startSystem({ aof = false, qdrant = true, migrate = true, env = {}, api = true } = {}) {
-  const pg = await startPostgres();
+export async function startSystem({ aof = false, qdrant = true, migrate = true, env = {}, api = true, pgSettings = {} } = {}) {
+  const pg = await startPostgres({ settings: pgSettings });
   const redis = await startRedis({ aof });
   const q = qdrant ? await startQdrantStandin() : null;
   const common = stackEnv(pg, redis, q, {

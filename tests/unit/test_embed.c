@@ -692,6 +692,44 @@ static void client_connection_refused(void **state)
     assert_string_equal(t->eb.msg, "connection refused (2 attempts)");
 }
 
+/* The probe: one request, never retried; down only when refused, 429, 5xx or no answer. */
+static void client_probe(void **state)
+{
+    struct client *t = *state;
+    static const struct {
+        enum mode mode;
+        enum alm_err err;
+        const char *msg;
+    } cases[] = {
+        {MODE_OK, ALM_OK, NULL},
+        {MODE_UNAUTHORIZED, ALM_OK, NULL}, /* it answers: the key is the job's failure */
+        {MODE_BADDIM, ALM_OK, NULL},
+        {MODE_ERROR, ALM_ERR_UNAVAILABLE, "HTTP 500"},
+        {MODE_RATELIMIT, ALM_ERR_RATE_LIMITED, "rate limited (HTTP 429)"},
+        {MODE_HANG, ALM_ERR_TIMEOUT, "timeout after 300 ms"},
+    };
+    struct alm_embedder *e = alm_embedder_new(&t->cfg);
+
+    for (size_t i = 0; i < ALM_ARRAY_SIZE(cases); i++) {
+        int before = fake_requests(&t->fake);
+        t->eb.msg[0] = '\0';
+        fake_set(&t->fake, cases[i].mode, -1, "0");
+        assert_int_equal(alm_embedder_probe(e, 300, &t->eb), cases[i].err);
+        if (cases[i].msg)
+            assert_string_equal(t->eb.msg, cases[i].msg);
+        assert_int_equal(fake_requests(&t->fake), before + 1);
+    }
+    alm_embedder_free(e);
+    snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%d/v1", closed_port());
+    e = alm_embedder_new(&t->cfg);
+    assert_int_equal(alm_embedder_probe(e, 300, &t->eb), ALM_ERR_UNAVAILABLE);
+    assert_string_equal(t->eb.msg, "connection refused");
+    alm_embedder_free(e);
+    e = hashing();
+    assert_int_equal(alm_embedder_probe(e, 300, &t->eb), ALM_OK);
+    alm_embedder_free(e);
+}
+
 static void client_refuses_invalid_utf8(void **state)
 {
     struct client *t = *state;
@@ -745,6 +783,7 @@ int main(void)
         CLIENT_TEST(client_hang_deadline),
         CLIENT_TEST(client_hang_timeout_retried),
         CLIENT_TEST(client_connection_refused),
+        CLIENT_TEST(client_probe),
         CLIENT_TEST(client_refuses_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, init_libraries, cleanup_libraries);
