@@ -497,7 +497,7 @@ enum alm_err alm_embedder_probe(struct alm_embedder *e, int timeout_ms, struct a
     struct alm_buf reply = ALM_BUF_INIT(0);
     struct attempt a;
 
-    if (!e->curl)
+    if (!e->http)
         return ALM_OK;
     enum alm_err err = request_body(e, word, 1, 0, &body, eb);
     if (err == ALM_OK)
