@@ -339,20 +339,26 @@ enum alm_err alm_db_commit(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
     return alm_db_query(conn, timeout_ms, "COMMIT", 0, NULL, NULL, eb);
 }
 
-enum alm_err alm_db_query_long(PGconn *conn, int timeout_ms, const char *sql, int nparams,
-                               const char *const *params, PGresult **res, struct alm_errbuf *eb)
+enum alm_err alm_db_allow_ms(PGconn *conn, int timeout_ms, struct alm_errbuf *eb)
 {
     char limit[24];
     const char *p_limit[1] = {limit};
-    enum alm_err err;
 
     snprintf(limit, sizeof(limit), "%d", alm_db_server_timeout_ms(timeout_ms));
+    return alm_db_query(conn, timeout_ms, "SELECT set_config('statement_timeout', $1, true)", 1,
+                        p_limit, NULL, eb);
+}
+
+enum alm_err alm_db_query_long(PGconn *conn, int timeout_ms, const char *sql, int nparams,
+                               const char *const *params, PGresult **res, struct alm_errbuf *eb)
+{
+    enum alm_err err;
+
     if (res)
         *res = NULL;
     err = alm_db_begin(conn, timeout_ms, eb);
     if (!err)
-        err = alm_db_query(conn, timeout_ms, "SELECT set_config('statement_timeout', $1, true)", 1,
-                           p_limit, NULL, eb);
+        err = alm_db_allow_ms(conn, timeout_ms, eb);
     if (!err)
         err = alm_db_query(conn, timeout_ms, sql, nparams, params, res, eb);
     if (!err)

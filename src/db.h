@@ -64,6 +64,10 @@ enum alm_err alm_db_sqlstate_error(const char *state);
 enum alm_err alm_db_query(PGconn *conn, int timeout_ms, const char *sql, int nparams,
                           const char *const *params, PGresult **res,
                           struct alm_errbuf *eb) ALM_MUSTCHECK;
+/* Inside a transaction: raises the server's statement_timeout to timeout_ms (plus the
+ * margin) until the transaction ends, for statements allowed more than
+ * ALMANAC_DB_TIMEOUT_MS. */
+enum alm_err alm_db_allow_ms(PGconn *conn, int timeout_ms, struct alm_errbuf *eb) ALM_MUSTCHECK;
 /* alm_db_query for a statement allowed more than ALMANAC_DB_TIMEOUT_MS: runs it in its
  * own transaction whose server-side statement_timeout matches timeout_ms (plus the
  * margin). Not inside another transaction. */

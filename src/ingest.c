@@ -242,21 +242,17 @@ static enum alm_err store(struct alm_ingest_ctx *ctx, int64_t id, const struct a
 {
     int64_t left = deadline - alm_clock_ms();
     int t = left > 1 ? (left < INT32_MAX / 2 ? (int)left : INT32_MAX / 2) : 1;
-    char ids[24], count[16], limit[24];
+    char ids[24], count[16];
     const char *p_id[1] = {ids};
-    const char *p_limit[1] = {limit};
     const char *p_ready[5] = {ids, count, x->text, x->location_kind, x->title};
     PGresult *res = NULL;
     enum alm_err err;
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(count, sizeof(count), "%zu", n);
-    snprintf(limit, sizeof(limit), "%d", alm_db_server_timeout_ms(t));
     err = alm_db_begin(ctx->pg, (int)ctx->cfg->db_timeout_ms, eb);
     if (!err)
-        err =
-            alm_db_query(ctx->pg, (int)ctx->cfg->db_timeout_ms,
-                         "SELECT set_config('statement_timeout', $1, true)", 1, p_limit, NULL, eb);
+        err = alm_db_allow_ms(ctx->pg, t, eb);
     if (!err)
         err = alm_db_query(ctx->pg, t,
                            "UPDATE documents SET status = 'ready', chunk_count = $2, error = NULL, "

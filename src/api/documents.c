@@ -192,6 +192,10 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
 {
     const struct alm_app *app = alm_req_app(req);
     int t = (int)app->cfg->db_timeout_ms;
+    /* The row carries the document twice (text and original, hex-encoded): a write of
+     * tens of MiB that a busy server takes longer than one ordinary statement over. Each
+     * MiB adds a second, for this transaction only. */
+    int t_write = t + (int)(up->len >> 20) * 1000;
     char size[24];
     char *hex = alm_xmalloc(up->len * 2 + 3);
     const char *params[9] = {kb,
@@ -212,8 +216,10 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
     hex[1] = 'x';
     sodium_bin2hex(hex + 2, up->len * 2 + 1, (const unsigned char *)up->data, up->len);
     err = alm_db_begin(conn, t, eb);
+    if (!err && t_write > t)
+        err = alm_db_allow_ms(conn, t_write, eb);
     if (!err)
-        err = alm_db_query(conn, t,
+        err = alm_db_query(conn, t_write,
                            "WITH d AS (INSERT INTO documents (knowledge_base_id, title, filename, "
                            "media_type, size_bytes, sha256, content, original, "
                            "title_from_filename) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bytea, "
@@ -232,7 +238,7 @@ static enum alm_err insert_document(struct alm_req *req, PGconn *conn, const cha
     free(payload);
     json_decref(job);
     if (!err)
-        err = alm_db_commit(conn, t, eb);
+        err = alm_db_commit(conn, t_write, eb);
     return err;
 }
 
