@@ -553,8 +553,14 @@ for i in 1 2 3; do
 done
 for p in "${pids[@]}"; do wait "$p" || true; done
 ok=0
-for i in 1 2 3; do [ "$(cut -d' ' -f1 "$work/ten-$i.got")" = 202 ] && ok=$((ok + 1)); done
-check "three concurrent 10 MiB uploads through the frontend: $ok of 3 answered 202" [ "$ok" = 3 ]
+codes=""
+for i in 1 2 3; do
+    code=$(cut -d' ' -f1 "$work/ten-$i.got")
+    codes="$codes $code"
+    [ "$code" = 202 ] && ok=$((ok + 1))
+    [ "$code" = 202 ] || { printf "ten-%s.md: " "$i"; head -c 300 "$work/ten-$i.md.out"; echo; }
+done
+check "three concurrent 10 MiB uploads through the frontend: $ok of 3 answered 202 (got$codes)" [ "$ok" = 3 ]
 podman logs --since 5m "$(cn frontend)" 2>&1 | grep -c 'No space left\|client_body_temp\|a client request body is buffered' >"$work/fe-buffered" || true
 check "nginx buffered no request body to its tmpfs" [ "$(cat "$work/fe-buffered")" = 0 ]
 total=$((n0 + n_up + 1 + 4))
