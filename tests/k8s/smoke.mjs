@@ -219,7 +219,12 @@ function play(name, objs, ip) {
   fs.writeFileSync(file, [...(cmFile ? configMapsOf(objs) : []), ...objs].map((o) => stringify(o)).join('---\n'));
   const args = ['kube', 'play', '--network', NET, ...(ip ? ['--ip', ip] : []), file];
   const r = spawnSync('podman', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`podman kube play ${name}: ${r.stderr}`);
+  if (r.status !== 0) {
+    // Who holds which address on the network, for an address conflict.
+    const who = spawnSync('podman', ['ps', '-a', '--filter', `network=${NET}`, '--format', '{{.ID}} {{.Names}} {{.Status}} {{.Networks}}'], { encoding: 'utf8' });
+    const ips = spawnSync('podman', ['network', 'inspect', NET], { encoding: 'utf8' });
+    throw new Error(`podman kube play ${name}: ${r.stderr}\ncontainers on ${NET}:\n${who.stdout}\n${ips.stdout.slice(0, 2000)}`);
+  }
   played.push(file);
 }
 
@@ -266,7 +271,9 @@ function teardown() {
 async function main() {
   teardown(); // leftovers of an interrupted run
   fs.mkdirSync(work, { recursive: true });
-  podman('network', 'create', '--subnet', `${SUBNET}.0/24`, '--gateway', GW, NET);
+  // Static pod addresses (IPS) lie below .128; podman hands out the addresses of pods
+  // without one (the beat) from the upper half only, so none can take a static one first.
+  podman('network', 'create', '--subnet', `${SUBNET}.0/24`, '--gateway', GW, '--ip-range', `${SUBNET}.128/25`, NET);
   const hex = () => crypto.randomBytes(32).toString('hex'); // 64 characters of the base64 alphabet (A7)
   const secrets = {
     ALMANAC_DATABASE_PASSWORD: hex(), ALMANAC_DATABASE_OWNER_PASSWORD: hex(), ALMANAC_REDIS_PASSWORD: hex(),
