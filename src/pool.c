@@ -19,6 +19,7 @@ struct alm_pool {
     unsigned size;
     int wait_ms;
     struct alm_pool_wait *head, *tail; /* queued alm_pool_take() waiters, oldest first */
+    bool stopping;                     /* alm_pool_expire(all): no waiter is queued any more */
 };
 
 struct alm_pool *alm_pool_new(const struct alm_pool_ops *ops, void *ctx, unsigned size, int wait_ms)
@@ -201,7 +202,7 @@ static enum alm_pool_take take_locked(struct alm_pool *p, struct alm_pool_wait *
     }
     if (!w->park)
         return ALM_POOL_BUSY;
-    if (alm_clock_ms() >= w->deadline_ms)
+    if (p->stopping || alm_clock_ms() >= w->deadline_ms)
         return ALM_POOL_FAILED;
     enqueue(p, w);
     w->park(w->arg);
@@ -251,6 +252,7 @@ void alm_pool_wait_end(struct alm_pool *p, struct alm_pool_wait *w)
 void alm_pool_expire(struct alm_pool *p, bool all)
 {
     pthread_mutex_lock(&p->mu);
+    p->stopping = p->stopping || all;
     unqueue(p, NULL, all);
     pthread_mutex_unlock(&p->mu);
 }

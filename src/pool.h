@@ -65,6 +65,7 @@ enum alm_pool_take alm_pool_take(struct alm_pool *p, struct alm_pool_wait *w, vo
 /* Ends w's wait however far it got (the owner's request is over): out of the queue, and
  * a connection or slot handed to it and not taken goes back to the pool. */
 void alm_pool_wait_end(struct alm_pool *p, struct alm_pool_wait *w);
-/* Wakes the queued waiters past their deadline, or all of them (shutdown); they then
- * take ALM_POOL_FAILED. Called on a timer. */
+/* Wakes the queued waiters past their deadline (called on a timer), or all of them, and
+ * from then on queues none (shutdown: nothing may stay suspended); they then take
+ * ALM_POOL_FAILED. */
 void alm_pool_expire(struct alm_pool *p, bool all);

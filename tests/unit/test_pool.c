@@ -134,12 +134,15 @@ static void waiters_expire_at_their_deadline(void **state)
     assert_int_equal(b.woken, 1);
     assert_int_equal(alm_pool_take(p, &b.w, &got, &eb), ALM_POOL_FAILED);
     assert_string_equal(eb.msg, "all 1 connections busy for 60000 ms");
-    /* Shutdown wakes every waiter, deadline or not. */
+    /* Shutdown wakes every waiter, deadline or not, and queues none after. */
     waiter_init(&b, 60000);
     assert_int_equal(take(p, &b, &got), ALM_POOL_WAITING);
     alm_pool_expire(p, true);
     assert_int_equal(b.woken, 1);
     assert_int_equal(take(p, &b, &got), ALM_POOL_FAILED);
+    waiter_init(&b, 60000);
+    assert_int_equal(take(p, &b, &got), ALM_POOL_FAILED);
+    assert_int_equal(b.parked, 0);
     alm_pool_put(p, conn);
     alm_pool_free(p);
 }
