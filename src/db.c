@@ -400,10 +400,10 @@ enum alm_err alm_db_array_close(struct alm_buf *b)
     return b->len ? alm_buf_append(b, "}", 1) : alm_buf_append(b, "{}", 2);
 }
 
-static void *pool_connect(void *ctx, struct alm_errbuf *eb)
+static void *pool_connect(void *ctx, int timeout_ms, struct alm_errbuf *eb)
 {
     const struct alm_config *cfg = ctx;
-    return alm_db_connect(cfg, "almanac", (int)cfg->db_timeout_ms, eb);
+    return alm_db_connect(cfg, "almanac", timeout_ms, eb);
 }
 
 static void pool_close(void *conn)

@@ -57,6 +57,8 @@ struct conn {
     atomic_llong phase_ms;
     atomic_size_t body_bytes;
     bool cut; /* cut off by the housekeeping thread */
+    int64_t opened_ms;
+    bool served; /* a request came on it already */
 };
 
 /* Connections per client address: a small chained hash table. */
@@ -124,6 +126,9 @@ struct alm_req {
     size_t nextra;
     void *data;
     void (*data_free)(void *);
+    void *wait;
+    void (*wait_free)(void *);
+    int64_t arrived_ms;
 };
 
 void *alm_req_app(const struct alm_req *req)
@@ -202,6 +207,22 @@ void alm_req_set_data(struct alm_req *req, void *data, void (*free_fn)(void *))
 void *alm_req_data(const struct alm_req *req)
 {
     return req->data;
+}
+
+void alm_req_set_wait(struct alm_req *req, void *wait, void (*free_fn)(void *))
+{
+    req->wait = wait;
+    req->wait_free = free_fn;
+}
+
+void *alm_req_wait(const struct alm_req *req)
+{
+    return req->wait;
+}
+
+int64_t alm_req_arrived_ms(const struct alm_req *req)
+{
+    return req->arrived_ms;
 }
 
 void alm_req_suspend(struct alm_req *req)
@@ -500,6 +521,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         c->fd = ci ? ci->connect_fd : -1;
         conn_addr(mc, c->addr);
         set_phase(c, PHASE_HEAD);
+        c->opened_ms = alm_clock_ms();
         pthread_mutex_lock(&h->mu);
         c->next = h->conns;
         if (h->conns)
@@ -677,6 +699,8 @@ static void *keeper_thread(void *arg)
         drain_tick(h, buf, TICK_MS);
         if (alm_clock_ms() >= next_check) {
             check_deadlines(h);
+            if (h->opts.tick)
+                h->opts.tick(h->opts.app);
             next_check = alm_clock_ms() + TICK_MS;
         }
     }
@@ -743,6 +767,9 @@ static struct alm_req *req_new(struct alm_http *h, struct MHD_Connection *conn, 
     req->path = url;
     req->version = version;
     req->start_ms = alm_clock_ms_f();
+    req->arrived_ms = req->cn && !req->cn->served ? req->cn->opened_ms : alm_clock_ms();
+    if (req->cn)
+        req->cn->served = true;
     set_request_id(req);
     alm_route_find(h->opts.routes, h->opts.nroutes, method, url, &req->match);
     req->body = (struct alm_buf)ALM_BUF_INIT(body_cap(req));
@@ -752,6 +779,8 @@ static struct alm_req *req_new(struct alm_http *h, struct MHD_Connection *conn, 
 
 static void req_free(struct alm_req *req)
 {
+    if (req->wait_free)
+        req->wait_free(req->wait);
     if (req->data_free)
         req->data_free(req->data);
     for (size_t i = 0; i < req->nextra; i++) {

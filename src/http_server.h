@@ -60,6 +60,9 @@ struct alm_http_opts {
      * is complete, before any body is read; false when it answered (401, 403, 404, 503),
      * and then the body is never buffered. */
     bool (*admit)(struct alm_req *req);
+    /* Called every few tens of milliseconds on the server's housekeeping thread, for the
+     * app's own deadlines (requests suspended while they wait); may be NULL. */
+    void (*tick)(void *app);
 };
 
 /* Binds and starts serving; NULL with eb filled when the address cannot be used. */
@@ -92,6 +95,14 @@ void alm_req_peer(const struct alm_req *req, char *out, size_t n);
  * what it stores; free_fn (may be NULL) is called when the request is freed. */
 void alm_req_set_data(struct alm_req *req, void *data, void (*free_fn)(void *));
 void *alm_req_data(const struct alm_req *req);
+/* The same for what a shared helper suspends the request for (the api's wait for a pooled
+ * connection), apart from the handler's own slot. */
+void alm_req_set_wait(struct alm_req *req, void *wait, void (*free_fn)(void *));
+void *alm_req_wait(const struct alm_req *req);
+/* alm_clock_ms() when the request could first have been read: its connection's accept
+ * for the first request on it (a server thread busy with another request may read it
+ * much later), when its head was complete for later ones (keep-alive idles between). */
+int64_t alm_req_arrived_ms(const struct alm_req *req);
 
 /* Suspends the request; alm_req_resume() (from any thread) runs its handler again. */
 void alm_req_suspend(struct alm_req *req);

@@ -18,6 +18,8 @@ struct alm_pool {
     unsigned open; /* idle + checked out + being opened */
     unsigned size;
     int wait_ms;
+    struct alm_pool_wait *head, *tail; /* queued alm_pool_take() waiters, oldest first */
+    bool stopping;                     /* alm_pool_expire(all): no waiter is queued any more */
 };
 
 struct alm_pool *alm_pool_new(const struct alm_pool_ops *ops, void *ctx, unsigned size, int wait_ms)
@@ -46,6 +48,101 @@ void alm_pool_free(struct alm_pool *p)
     free(p);
 }
 
+/* Connects a slot reserved for the caller within left_ms; NULL with eb filled. */
+static void *connect_within(struct alm_pool *p, int64_t left_ms, struct alm_errbuf *eb)
+{
+    if (left_ms <= 0) {
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "no time left to connect within %d ms", p->wait_ms);
+        return NULL;
+    }
+    return p->ops->connect(p->ctx, (int)left_ms, eb);
+}
+
+static void enqueue(struct alm_pool *p, struct alm_pool_wait *w)
+{
+    w->queued = true;
+    w->next = NULL;
+    if (p->tail)
+        p->tail->next = w;
+    else
+        p->head = w;
+    p->tail = w;
+}
+
+/* The oldest queued waiter, out of the queue; NULL when none. mu held. */
+static struct alm_pool_wait *dequeue(struct alm_pool *p)
+{
+    struct alm_pool_wait *w = p->head;
+
+    if (!w)
+        return NULL;
+    p->head = w->next;
+    if (!p->head)
+        p->tail = NULL;
+    w->next = NULL;
+    w->queued = false;
+    return w;
+}
+
+/* Takes only out of the queue, or with only NULL wakes the waiters past their deadline
+ * (or all): the queue holds the requests waiting at once, a pass over it is cheap. mu
+ * held. */
+static void unqueue(struct alm_pool *p, const struct alm_pool_wait *only, bool all)
+{
+    int64_t now = alm_clock_ms();
+    struct alm_pool_wait *w = p->head, *next;
+
+    p->head = p->tail = NULL;
+    for (; w; w = next) {
+        next = w->next;
+        if (only ? w != only : !all && now < w->deadline_ms) {
+            enqueue(p, w);
+            continue;
+        }
+        w->next = NULL;
+        w->queued = false;
+        if (!only) {
+            w->expired = true;
+            w->wake(w->arg);
+        }
+    }
+}
+
+/* A connection that can serve again: to the oldest waiter, else idle. mu held. */
+static void give_conn(struct alm_pool *p, void *conn)
+{
+    struct alm_pool_wait *w = dequeue(p);
+
+    if (w) {
+        w->conn = conn;
+        w->wake(w->arg);
+        return;
+    }
+    p->idle[p->nidle++] = conn;
+    pthread_cond_signal(&p->cond);
+}
+
+/* A slot whose connection was closed or never opened: the oldest waiter with time left
+ * connects it within that time (those past their deadline expire, as the timer would
+ * have them), else it is free. mu held. */
+static void give_slot(struct alm_pool *p)
+{
+    int64_t now = alm_clock_ms();
+    struct alm_pool_wait *w;
+
+    while ((w = dequeue(p))) {
+        if (now < w->deadline_ms) {
+            w->slot = true;
+            w->wake(w->arg);
+            return;
+        }
+        w->expired = true;
+        w->wake(w->arg);
+    }
+    p->open--;
+    pthread_cond_signal(&p->cond);
+}
+
 void *alm_pool_get(struct alm_pool *p, struct alm_errbuf *eb)
 {
     int64_t until_ms = alm_clock_ms() + p->wait_ms;
@@ -67,14 +164,92 @@ void *alm_pool_get(struct alm_pool *p, struct alm_errbuf *eb)
     }
     p->open++; /* reserve the slot, connect outside the lock */
     pthread_mutex_unlock(&p->mu);
-    conn = p->ops->connect(p->ctx, eb);
+    conn = connect_within(p, until_ms - alm_clock_ms(), eb);
     if (!conn) {
         pthread_mutex_lock(&p->mu);
-        p->open--;
-        pthread_cond_signal(&p->cond);
+        give_slot(p);
         pthread_mutex_unlock(&p->mu);
     }
     return conn;
+}
+
+/* What w can have now without waiting, under mu: READY with *conn, a slot to connect
+ * (w->slot), FAILED (expired), BUSY or WAITING (queued and parked). */
+static enum alm_pool_take take_locked(struct alm_pool *p, struct alm_pool_wait *w, void **conn)
+{
+    if (w->conn) {
+        *conn = w->conn;
+        w->conn = NULL;
+        return ALM_POOL_READY;
+    }
+    if (w->slot)
+        return ALM_POOL_READY; /* *conn still NULL: connect it */
+    if (w->expired)
+        return ALM_POOL_FAILED;
+    if (p->nidle > 0) {
+        *conn = p->idle[--p->nidle];
+        return ALM_POOL_READY;
+    }
+    if (p->open < p->size) {
+        p->open++;
+        w->slot = true;
+        return ALM_POOL_READY;
+    }
+    if (!w->park)
+        return ALM_POOL_BUSY;
+    if (p->stopping || alm_clock_ms() >= w->deadline_ms)
+        return ALM_POOL_FAILED;
+    enqueue(p, w);
+    w->park(w->arg);
+    return ALM_POOL_WAITING;
+}
+
+enum alm_pool_take alm_pool_take(struct alm_pool *p, struct alm_pool_wait *w, void **conn,
+                                 struct alm_errbuf *eb)
+{
+    enum alm_pool_take got;
+    bool slot;
+
+    *conn = NULL;
+    pthread_mutex_lock(&p->mu);
+    got = take_locked(p, w, conn);
+    slot = got == ALM_POOL_READY && !*conn;
+    w->slot = false; /* a slot is now the caller's to connect or give back */
+    w->expired = false;
+    pthread_mutex_unlock(&p->mu);
+    if (got == ALM_POOL_FAILED)
+        alm_fail(eb, ALM_ERR_UNAVAILABLE, "all %u connections busy for %d ms", p->size, p->wait_ms);
+    if (!slot)
+        return got;
+    *conn = connect_within(p, w->deadline_ms - alm_clock_ms(), eb);
+    if (*conn)
+        return ALM_POOL_READY;
+    pthread_mutex_lock(&p->mu);
+    give_slot(p);
+    pthread_mutex_unlock(&p->mu);
+    return ALM_POOL_FAILED;
+}
+
+void alm_pool_wait_end(struct alm_pool *p, struct alm_pool_wait *w)
+{
+    pthread_mutex_lock(&p->mu);
+    if (w->queued)
+        unqueue(p, w, false);
+    if (w->conn)
+        give_conn(p, w->conn);
+    if (w->slot)
+        give_slot(p);
+    w->conn = NULL;
+    w->slot = false;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void alm_pool_expire(struct alm_pool *p, bool all)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stopping = p->stopping || all;
+    unqueue(p, NULL, all);
+    pthread_mutex_unlock(&p->mu);
 }
 
 void alm_pool_put(struct alm_pool *p, void *conn)
@@ -88,9 +263,8 @@ void alm_pool_put(struct alm_pool *p, void *conn)
         p->ops->close(conn);
     pthread_mutex_lock(&p->mu);
     if (usable)
-        p->idle[p->nidle++] = conn;
+        give_conn(p, conn);
     else
-        p->open--;
-    pthread_cond_signal(&p->cond);
+        give_slot(p);
     pthread_mutex_unlock(&p->mu);
 }

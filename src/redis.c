@@ -140,10 +140,10 @@ enum alm_err alm_redis_ping(redisContext *c, int timeout_ms, struct alm_errbuf *
     return err;
 }
 
-static void *pool_connect(void *ctx, struct alm_errbuf *eb)
+static void *pool_connect(void *ctx, int timeout_ms, struct alm_errbuf *eb)
 {
     const struct alm_config *cfg = ctx;
-    return alm_redis_connect(cfg, (int)cfg->ready_timeout_ms, eb);
+    return alm_redis_connect(cfg, timeout_ms, eb);
 }
 
 static void pool_close(void *conn)

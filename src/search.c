@@ -500,8 +500,9 @@ void alm_search_result_release(struct alm_search_result *res)
     res->n = 0;
 }
 
-static void *embedder_new(void *ctx, struct alm_errbuf *eb)
+static void *embedder_new(void *ctx, int timeout_ms, struct alm_errbuf *eb)
 {
+    (void)timeout_ms;
     (void)eb;
     return alm_embedder_new(ctx);
 }
@@ -511,8 +512,9 @@ static void embedder_free(void *e)
     alm_embedder_free(e);
 }
 
-static void *qdrant_new(void *ctx, struct alm_errbuf *eb)
+static void *qdrant_new(void *ctx, int timeout_ms, struct alm_errbuf *eb)
 {
+    (void)timeout_ms;
     (void)eb;
     return alm_qdrant_new(ctx);
 }

@@ -138,7 +138,9 @@ void alm_api_login(struct alm_req *req)
     alm_api_client_ip(req, ip, sizeof(ip));
     limit_keys(email, ip, acct, addr, sizeof(acct));
     rc = alm_pool_get(app->redis, &eb);
-    if (throttled_or_reply(req, rc, acct, addr))
+    /* Counted once: a request resumed after waiting for a database connection (below)
+     * was not throttled the first time. */
+    if (!alm_req_resumed(req) && throttled_or_reply(req, rc, acct, addr))
         goto out;
     conn = alm_api_db_or_reply(req);
     if (!conn)

@@ -24,9 +24,15 @@ bool alm_api_admin_or_reply(struct alm_req *req, const struct alm_user *user);
  * complete: the token, and for ALM_ROUTE_KB the account and the knowledge base. */
 bool alm_api_admit(struct alm_req *req);
 /* A pooled database connection once the schema is current; give it back with
- * alm_api_db_put(). */
+ * alm_api_db_put(). When none is free the request waits suspended, holding no server
+ * thread, until one is handed over or ALMANAC_DB_TIMEOUT_MS after its arrival (then 503
+ * with Retry-After): NULL without an answer, and the handler runs again from the start
+ * (alm_req_resumed() true), so what it did before this call is done again. */
 PGconn *alm_api_db_or_reply(struct alm_req *req);
 void alm_api_db_put(struct alm_req *req, PGconn *conn);
+/* The server's tick (alm_http_opts.tick): ends the waits for a connection past their
+ * deadline. */
+void alm_api_tick(void *app);
 /* The body as a JSON object (new reference). */
 json_t *alm_api_json_or_reply(struct alm_req *req);
 /* Path placeholder i as a positive id; an invalid one reads as not found. */

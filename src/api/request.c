@@ -4,6 +4,7 @@
 #include "compat.h"
 #include "handlers.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "schema.h"
@@ -69,30 +70,102 @@ enum alm_err alm_api_change_with_job(struct alm_req *req, PGconn *conn, const ch
     return err;
 }
 
-PGconn *alm_api_db_or_reply(struct alm_req *req)
+/* A request's wait for a pooled connection, in its wait slot until the request is freed:
+ * then a connection handed to it and never taken goes back (alm_pool_wait_end). */
+struct db_wait {
+    struct alm_pool_wait w;
+    struct alm_pool *pool;
+    bool over; /* the last ask had its answer: the next one waits anew */
+};
+
+static void db_wait_free(void *arg)
+{
+    struct db_wait *d = arg;
+
+    alm_pool_wait_end(d->pool, &d->w);
+    free(d);
+}
+
+static void db_wait_park(void *req)
+{
+    alm_req_suspend(req);
+}
+
+static void db_wait_wake(void *req)
+{
+    alm_req_resume(req);
+}
+
+/* The request's wait for its ask: the first one's deadline counts from the request's
+ * arrival, so that time spent behind a busy server thread is not granted twice; a later
+ * ask (after an upload's body) waits anew from now; an ask resumed keeps its deadline.
+ * may_wait false (the request head, which cannot be suspended): ALM_POOL_BUSY rather
+ * than a wait. */
+static struct db_wait *db_wait_of(struct alm_req *req, bool may_wait)
 {
     struct alm_app *app = alm_req_app(req);
+    struct db_wait *d = alm_req_wait(req);
+    int64_t timeout = (int64_t)app->cfg->db_timeout_ms;
+
+    if (!d) {
+        d = alm_xcalloc(1, sizeof(*d));
+        d->pool = app->db;
+        d->w.deadline_ms = alm_req_arrived_ms(req) + timeout;
+        d->w.wake = db_wait_wake;
+        d->w.arg = req;
+        alm_req_set_wait(req, d, db_wait_free);
+    } else if (d->over) {
+        d->w.deadline_ms = alm_clock_ms() + timeout;
+    }
+    d->over = false;
+    d->w.park = may_wait ? db_wait_park : NULL;
+    return d;
+}
+
+/* The connection, or NULL: answered (503), or with *busy set when may_wait is false and
+ * none is free, or suspended (WAITING) until the pool hands one over or the wait expires;
+ * the handler then runs again from the start and asks again. */
+static PGconn *db_take_or_reply(struct alm_req *req, bool may_wait, bool *busy)
+{
+    struct db_wait *d = db_wait_of(req, may_wait);
     struct alm_errbuf eb = {{0}};
+    void *conn;
+    enum alm_pool_take got = alm_pool_take(d->pool, &d->w, &conn, &eb);
+
+    d->over = got != ALM_POOL_WAITING;
+    if (got == ALM_POOL_FAILED)
+        alm_reply_error(req, ALM_ERR_UNAVAILABLE, "database unavailable: %s", eb.msg);
+    *busy = got == ALM_POOL_BUSY;
+    return got == ALM_POOL_READY ? conn : NULL;
+}
+
+/* The schema check of every database route; false when it answered. */
+static bool schema_or_reply(struct alm_req *req)
+{
+    struct alm_app *app = alm_req_app(req);
     int version = atomic_load(&app->schema_version);
-    PGconn *conn;
 
     if (version >= 0 && version < alm_schema_expected()) {
         alm_reply_error(req, ALM_ERR_UNAVAILABLE,
                         "database schema is at version %d, this server needs %d: run 'almanac "
                         "migrate'",
                         version, alm_schema_expected());
-        return NULL;
+        return false;
     }
     if (version == ALM_SCHEMA_INCOMPATIBLE) {
         alm_reply_error(req, ALM_ERR_UNAVAILABLE,
                         "database schema is newer than this server can run on: run the newer "
                         "release (see /ready)");
-        return NULL;
+        return false;
     }
-    conn = alm_pool_get(app->db, &eb);
-    if (!conn)
-        alm_reply_error(req, ALM_ERR_UNAVAILABLE, "database unavailable: %s", eb.msg);
-    return conn;
+    return true;
+}
+
+PGconn *alm_api_db_or_reply(struct alm_req *req)
+{
+    bool busy = false;
+
+    return schema_or_reply(req) ? db_take_or_reply(req, true, &busy) : NULL;
 }
 
 void alm_api_db_put(struct alm_req *req, PGconn *conn)
@@ -103,6 +176,11 @@ void alm_api_db_put(struct alm_req *req, PGconn *conn)
         return;
     alm_db_rollback(conn, (int)app->cfg->db_timeout_ms); /* a no-op unless an error left one */
     alm_pool_put(app->db, conn);
+}
+
+void alm_api_tick(void *app)
+{
+    alm_pool_expire(((struct alm_app *)app)->db, false);
 }
 
 /* The bearer token's claims, checked (signature, expiry) without the database. */
@@ -132,15 +210,21 @@ bool alm_api_admit(struct alm_req *req)
     struct alm_user me;
     PGconn *conn;
     int64_t kb;
-    bool ok;
+    bool ok, busy = false;
 
     if (!token_or_reply(req, &claims))
         return false;
     if (!(alm_req_route_flags(req) & ALM_ROUTE_KB))
         return true;
     /* Uploads: the account and the knowledge base too, before megabytes arrive. The
-     * handler checks again: an account can be disabled while the body comes in. */
-    conn = alm_api_db_or_reply(req);
+     * handler checks again: an account can be disabled while the body comes in. So when
+     * no connection is free at once these checks are left to the handler: the head cannot
+     * wait suspended, and its thread must not wait. */
+    if (!schema_or_reply(req))
+        return false;
+    conn = db_take_or_reply(req, false, &busy);
+    if (busy)
+        return true;
     ok = conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &kb) &&
          alm_api_kb_visible_or_reply(req, conn, &me, kb);
     alm_api_db_put(req, conn);

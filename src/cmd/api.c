@@ -143,7 +143,8 @@ int alm_cmd_api(int argc, char **argv)
                                  .app = &app,
                                  .observe = alm_metrics_observe_http,
                                  .refused = alm_metrics_observe_refusal,
-                                 .admit = alm_api_admit};
+                                 .admit = alm_api_admit,
+                                 .tick = alm_api_tick};
     /* The probe listener serves the route table's leading /health, /ready and /metrics
      * rows, so that its requests count under the same metric rows. */
     probes = alm_service_listen_probes(&app, routes, ALM_API_PROBE_ROUTES);
@@ -160,6 +161,7 @@ int alm_cmd_api(int argc, char **argv)
     (void)alm_health_wait(app.health, no_op, NULL); /* log dependency state early */
     alm_signals_wait(-1);
     drain(http, app.health, &cfg);
+    alm_pool_expire(app.db, true); /* no request may stay suspended when the server stops */
     alm_api_answers_shutdown();
     alm_http_stop(http);
     alm_info("shutdown.done", "api stopped", NULL);
