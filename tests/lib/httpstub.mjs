@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-// HTTP server plumbing of the test stand-ins (fakeqdrant.mjs, fakeembeddings.mjs,
+// HTTP server plumbing of the test stand-ins (fakeembeddings.mjs, fakechat.mjs,
 // qdrant-standin.mjs), FOR TESTS ONLY.
 //
 // The server listens on 127.0.0.1 only; Node's own timeouts never answer or close a
