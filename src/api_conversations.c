@@ -72,7 +72,8 @@ static json_t *turn_json(const PGresult *res, int r)
         "answer", PQgetisnull(res, r, 2) ? json_null() : json_string(PQgetvalue(res, r, 2)),
         "answer_unavailable", reason ? json_pack("{s:s}", "reason", reason) : json_null(),
         "nothing_relevant", strcmp(PQgetvalue(res, r, 4), "t") == 0, "citations",
-        cits ? cits : json_array(), "dropped_citations", atoi(PQgetvalue(res, r, 5)), "created_at",
+        cits ? cits : json_array(), "dropped_citations",
+        (int)strtol(PQgetvalue(res, r, 5), NULL, 10), "created_at",
         alm_api_time(PQgetvalue(res, r, 6)));
 }
 

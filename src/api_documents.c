@@ -50,8 +50,9 @@ static json_t *doc_json(const PGresult *res, int row)
         "filename", PQgetvalue(res, row, 3), "media_type", PQgetvalue(res, row, 4), "size_bytes",
         (json_int_t)strtoll(PQgetvalue(res, row, 5), NULL, 10), "sha256", PQgetvalue(res, row, 6),
         "status", PQgetvalue(res, row, 7), "error", nullable(res, row, 8), "chunk_count",
-        atoi(PQgetvalue(res, row, 9)), "created_at", alm_api_time(PQgetvalue(res, row, 10)),
-        "updated_at", alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
+        (int)strtol(PQgetvalue(res, row, 9), NULL, 10), "created_at",
+        alm_api_time(PQgetvalue(res, row, 10)), "updated_at",
+        alm_api_time(PQgetvalue(res, row, 11)), "processed_at",
         PQgetisnull(res, row, 12) ? json_null() : alm_api_time(PQgetvalue(res, row, 12)));
 }
 

@@ -67,6 +67,7 @@ void alm_qdrant_free(struct alm_qdrant *q)
     free(q);
 }
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): curl's write callback type */
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
     (void)p;

@@ -421,7 +421,7 @@ static enum alm_err task_reconcile(struct alm_scheduler *s, struct alm_errbuf *e
                                         (int)s->cfg->ready_timeout_ms * 5, eb);
         if (err == ALM_ERR_NOT_FOUND)
             err = ALM_OK; /* no collection yet: the next ingestion creates it */
-        if (err || count == atoll(PQgetvalue(res, i, 1)))
+        if (err || count == strtoll(PQgetvalue(res, i, 1), NULL, 10))
             continue;
         err = outbox_statement(s, "document with missing vectors queued again",
                                "INSERT INTO outbox (queue, job_type, payload) VALUES "

@@ -30,7 +30,7 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
 /* Finishes the running task, releases the lease and frees s. */
 void alm_scheduler_stop(struct alm_scheduler *s);
 /* Heartbeat fields: leader, term, tasks with last run and counts. */
-json_t *alm_scheduler_snapshot(void *s);
+json_t *alm_scheduler_snapshot(void *arg);
 /* Whether the tick loop made progress recently (liveness). */
 bool alm_scheduler_alive(void *s, char *why, size_t n);
-void alm_scheduler_metrics(void *s, struct alm_buf *out);
+void alm_scheduler_metrics(void *arg, struct alm_buf *out);

@@ -57,8 +57,8 @@ enum alm_err alm_schema_read(PGconn *conn, int timeout_ms, int *version, int *fl
                            0, NULL, &res, eb);
         if (err)
             return err;
-        *version = atoi(PQgetvalue(res, 0, 0));
-        *floor = atoi(PQgetvalue(res, 0, 1));
+        *version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        *floor = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
     }
     PQclear(res);
     return ALM_OK;

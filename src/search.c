@@ -18,9 +18,9 @@
 /* Candidates taken from each path before fusion. */
 #define CANDIDATES(limit) ((limit)*3 < 30 ? 30 : (limit)*3)
 /* ts_headline options; \x02 and \x03 mark matches until they become <mark> tags. */
-#define HEADLINE_OPTS                                                                              \
-    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "                      \
-    "FragmentDelimiter=\" ... \""
+static const char headline_opts[] =
+    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "
+    "FragmentDelimiter=\" ... \"";
 
 char *alm_search_snippet_html(const char *h)
 {
@@ -241,6 +241,10 @@ static char *kb_array(const int64_t *kbs, size_t n)
         err = alm_db_array_add(&b, kbs[i]);
     if (!err)
         err = alm_db_array_close(&b);
+    if (err) { /* an uncapped buffer: only when memory ran out */
+        alm_buf_release(&b);
+        return NULL;
+    }
     return alm_buf_detach(&b, NULL);
 }
 
@@ -314,7 +318,7 @@ static enum alm_err fetch_rows(const struct alm_search_env *env, const char *que
         err = alm_db_array_close(&docs);
     if (!err)
         err = alm_db_array_close(&idx);
-    const char *params[5] = {query, kbs, HEADLINE_OPTS, docs.data, idx.data};
+    const char *params[5] = {query, kbs, headline_opts, docs.data, idx.data};
     if (!err) /* its own budget: the vector path may have used the search deadline up */
         err = alm_db_query(env->pg, (int)env->cfg->db_timeout_ms, ROW_SELECT, 5, params, res, eb);
     alm_buf_release(&docs);
@@ -327,7 +331,7 @@ static int find_row(const PGresult *res, const struct alm_search_key *key)
 {
     for (int i = 0; res && i < PQntuples(res); i++) {
         if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == key->document_id &&
-            atoll(PQgetvalue(res, i, 2)) == key->chunk_index)
+            strtoll(PQgetvalue(res, i, 2), NULL, 10) == key->chunk_index)
             return i;
     }
     return -1;
@@ -337,13 +341,13 @@ static void hit_from_row(struct alm_search_hit *h, const PGresult *res, int row)
 {
     h->document_id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
     h->knowledge_base_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-    h->chunk_index = atoi(PQgetvalue(res, row, 2));
+    h->chunk_index = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
     h->title = alm_xstrdup(PQgetvalue(res, row, 3));
     h->section = PQgetisnull(res, row, 4) ? NULL : alm_xstrdup(PQgetvalue(res, row, 4));
     h->start = strtoll(PQgetvalue(res, row, 5), NULL, 10);
     h->end = strtoll(PQgetvalue(res, row, 6), NULL, 10);
     h->snippet = alm_search_snippet_html(PQgetvalue(res, row, 7));
-    h->location = PQgetisnull(res, row, 8) ? 0 : atoi(PQgetvalue(res, row, 8));
+    h->location = PQgetisnull(res, row, 8) ? 0 : (int)strtol(PQgetvalue(res, row, 8), NULL, 10);
     snprintf(h->location_kind, sizeof(h->location_kind), "%s",
              PQgetisnull(res, row, 9) ? "" : PQgetvalue(res, row, 9));
 }
@@ -370,7 +374,7 @@ static void fuse(struct lists *l)
     l->score = alm_xcalloc(l->na + l->nb + 1, sizeof(*l->score));
     for (size_t i = 0; i < l->na; i++) {
         l->a[i].document_id = strtoll(PQgetvalue(l->kw, (int)i, 0), NULL, 10);
-        l->a[i].chunk_index = atoll(PQgetvalue(l->kw, (int)i, 1));
+        l->a[i].chunk_index = strtoll(PQgetvalue(l->kw, (int)i, 1), NULL, 10);
     }
     for (size_t j = 0; j < l->nb; j++) {
         l->b[j].document_id = l->hits[j].document_id;

@@ -29,7 +29,7 @@ enum alm_err alm_vindex_load(PGconn *pg, int timeout_ms, const struct alm_config
     for (int i = 0; !err && i < PQntuples(res); i++) {
         bool active = strcmp(PQgetvalue(res, i, 3), "active") == 0;
         side_set(active ? &v->active : &v->building, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                 atoi(PQgetvalue(res, i, 2)));
+                 (int)strtol(PQgetvalue(res, i, 2), NULL, 10));
         if (!active)
             v->building_set = true;
     }

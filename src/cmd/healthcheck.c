@@ -17,6 +17,7 @@ static const char usage[] =
     "exits 0 on a 2xx answer, 1 otherwise. The whole run, connect and reply, is bounded\n"
     "by --timeout (default 3000 ms).\n";
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): curl's write callback type */
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
     (void)p;
