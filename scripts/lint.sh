@@ -5,7 +5,7 @@
 # finding an error) and cppcheck over src/, both with the compile database of the
 # release build (build/compile_commands.json: scripts/build.sh makes it). Each gate
 # prints its findings and how long it took; the script fails when any gate found
-# something. About 40 s on 2 idle cores, the analyser of clang-tidy most of it.
+# something. About a minute on 2 cores, the analyser of clang-tidy most of it.
 # Usage: scripts/lint.sh [shellcheck|clang-tidy|cppcheck]...  (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -49,7 +49,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { stubServer } from './httpstub.mjs';
+import { readBody, stubServer } from './httpstub.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const QDRANT_CONTRACT = process.env.ALMANAC_QDRANT_CONTRACT
@@ -652,18 +652,12 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     const t0 = performance.now();
     const entry = { method: req.method, path: req.url.split('?')[0], url: req.url, status: null };
     requests.push(entry);
-    const chunks = [];
-    let size = 0;
-    req.on('data', (d) => {
-      size += d.length;
-      if (size <= MAX_BODY) chunks.push(d);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (raw) => {
       if (current === 'hang') return; // never answered; sockets are destroyed on a mode switch
-      if (size > MAX_BODY) return send(res, entry, 413, fail('Payload too large', t0));
+      if (!raw) return send(res, entry, 413, fail('Payload too large', t0));
       const go = () => {
         try {
-          answer(req, res, entry, Buffer.concat(chunks), t0);
+          answer(req, res, entry, raw, t0);
         } catch (e) {
           send(res, entry, 500, fail(`Service internal error: ${e.message}`, t0));
         }
