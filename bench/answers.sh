@@ -3,7 +3,7 @@
 # Streaming answers under load: time to first byte and the api's overhead per answer
 # beyond the model's own latency, with BENCH_CONCURRENCY (default 50) answers at once.
 #
-# Starts PostgreSQL, Redis, the Qdrant stand-in, the api and a worker (tests/eval/stack.mjs),
+# Starts PostgreSQL, Redis, the Qdrant stand-in, the api and a worker (tests/lib/stack.mjs),
 # uploads the retrieval evaluation corpus, and uses the chat completions stand-in
 # (tests/lib/fakechat.mjs) as the model, streaming its answer in pieces every
 # BENCH_CHUNK_MS (default 20) ms. Then, for BENCH_ROUNDS rounds (default 4):
@@ -30,7 +30,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const root = process.env.BENCH_ROOT;
-const { startStack } = await import(path.join(root, 'tests/eval/stack.mjs'));
+const { startStack } = await import(path.join(root, 'tests/lib/stack.mjs'));
 const { startFakeChat } = await import(path.join(root, 'tests/lib/fakechat.mjs'));
 const { postStream } = await import(path.join(root, 'tests/lib/sse.mjs'));
 

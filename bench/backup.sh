@@ -34,7 +34,9 @@ const root = process.env.BENCH_ROOT;
 const { startPostgres, startRedis } = await import(path.join(root, 'tests/lib/services.mjs'));
 const { migrate, createUser } = await import(path.join(root, 'tests/lib/almanac.mjs'));
 const { startQdrantStandin } = await import(path.join(root, 'tests/lib/qdrant-standin.mjs'));
-const { sql, stackEnv, PASSWORD } = await import(path.join(root, 'tests/eval/stack.mjs'));
+const { stackEnv } = await import(path.join(root, 'tests/lib/stack.mjs'));
+const { PASSWORD } = await import(path.join(root, 'tests/lib/apiclient.mjs'));
+const { sql } = await import(path.join(root, 'tests/lib/psql.mjs'));
 
 const MB = Number(process.env.BENCH_MB || 50);
 const pgBin = path.join('/usr/lib/postgresql', fs.readdirSync('/usr/lib/postgresql').sort((a, b) => b - a)[0], 'bin');

@@ -30,7 +30,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 const root = process.env.BENCH_ROOT;
-const { startStack, sql } = await import(path.join(root, 'tests/eval/stack.mjs'));
+const { startStack } = await import(path.join(root, 'tests/lib/stack.mjs'));
+const { sql } = await import(path.join(root, 'tests/lib/psql.mjs'));
 const { makePdf, makeDocx } = await import(path.join(root, 'tests/lib/docmakers.mjs'));
 const PDF_PAGES = Number(process.env.BENCH_PDF_PAGES || 300);
 const DOCX_PAGES = Number(process.env.BENCH_DOCX_PAGES || 100);

@@ -44,7 +44,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 const root = process.env.BENCH_ROOT;
-const { startStack, sql } = await import(path.join(root, 'tests/eval/stack.mjs'));
+const { startStack } = await import(path.join(root, 'tests/lib/stack.mjs'));
+const { sql } = await import(path.join(root, 'tests/lib/psql.mjs'));
 const { sleep } = await import(path.join(root, 'tests/lib/services.mjs'));
 
 const MB = Number(process.env.BENCH_MB || 8);

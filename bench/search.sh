@@ -31,7 +31,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 const root = process.env.BENCH_ROOT;
-const { startStack, sql } = await import(path.join(root, 'tests/eval/stack.mjs'));
+const { startStack } = await import(path.join(root, 'tests/lib/stack.mjs'));
+const { sql } = await import(path.join(root, 'tests/lib/psql.mjs'));
 
 const N_CHUNKS = Number(process.env.BENCH_CHUNKS || 100000);
 const N_QUERIES = Number(process.env.BENCH_QUERIES || 300);

@@ -14,9 +14,11 @@ run_pkgs=(postgresql redis-server nginx ca-certificates poppler-utils tesseract-
     tesseract-ocr-eng)
 # The format tests' producers: ghostscript and qpdf (PDFs, encrypted ones), pandoc (ODT,
 # EPUB), LibreOffice Impress (ODP, converted from a PPTX).
-# openssl: test CAs (tests/lib/tls.mjs); strace: the listen socket's one close.
+# openssl: test CAs (tests/lib/tls.mjs); strace: the listen socket's one close;
+# python3-yaml: the deployment files' checks read YAML with it (tests/integration/infra).
+# The static gates (scripts/lint.sh): shellcheck, clang-tidy and cppcheck.
 test_pkgs=(curl wrk procps psmisc iproute2 nodejs strace openssl ghostscript qpdf pandoc
-    libreoffice-impress-nogui
+    libreoffice-impress-nogui python3-yaml shellcheck clang-tidy cppcheck
     chromium) # chromium: the web frontend's browser tests (playwright-core drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

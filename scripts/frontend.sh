@@ -12,7 +12,6 @@
 # ALMANAC_MAX_UPLOAD_BYTES. nginx never runs as root: as root, it runs as www-data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 case "${1:-}" in
 build)

@@ -31,7 +31,8 @@ refs=$(cd "$root" && grep -ohE "$ref_re" "${files[@]}" | sort -u)
 if [ $check = 1 ]; then
     bad=$(grep -vE '@sha256:[0-9a-f]{64}$' <<<"$refs" || true)
     [ -z "$bad" ] && { echo "refresh-image-pins: every reference is pinned"; exit 0; }
-    printf 'not pinned: %s\n' $bad >&2
+    mapfile -t unpinned <<<"$bad"
+    printf 'not pinned: %s\n' "${unpinned[@]}" >&2
     exit 1
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Runs every test of Almanac: formatting, unit tests of the release and the sanitizer
-# builds, then the integration tests (real PostgreSQL, Redis and HTTP) against the
+# Runs every test of Almanac: formatting, the static gates (shellcheck, clang-tidy,
+# cppcheck: scripts/lint.sh), unit tests of the release and the sanitizer builds, then
+# the integration tests (real PostgreSQL, Redis and HTTP) against the
 # sanitizer build, whose leak checker also fails a test whose process leaks at exit.
 # Installs what is missing first. Takes a few minutes.
 set -euo pipefail
@@ -25,6 +26,9 @@ scripts/build.sh --asan
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+
+step "static gates: shellcheck, clang-tidy and cppcheck (scripts/lint.sh)"
+scripts/lint.sh
 
 step "docs generated from the settings table are current"
 scripts/gen-docs.sh --check

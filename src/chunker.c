@@ -184,11 +184,10 @@ static void chunk_stretch(struct chunker *ck, size_t from, size_t to)
         size_t c;
 
         add_chunk(ck, s, te);
-        if (next >= end || ck->overlap_cp == 0)
+        /* no overlap wanted, no word start to go back to, or no new text from there */
+        if (next >= end || ck->overlap_cp == 0 || (c = overlap_start(ck, s, te)) == 0 ||
+            trim_back(t, c, chunk_end(ck, c, end)) <= te)
             s = next;
-        else if ((c = overlap_start(ck, s, te)) == 0 ||
-                 trim_back(t, c, chunk_end(ck, c, end)) <= te)
-            s = next; /* no word start to go back to, or no new text from there */
         else
             s = c;
     }

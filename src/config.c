@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-extern char **environ;
+#include <unistd.h> /* environ */
 
 #define F(field)     offsetof(struct alm_config, field)
 #define BOOL_CHOICES "true|false" /* what an ALM_SET_BOOL accepts, as enums print theirs */

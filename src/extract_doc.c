@@ -143,7 +143,9 @@ static enum alm_err ocr_text(const struct alm_sandbox_result *r, struct alm_buil
 {
     enum alm_err err = ALM_OK;
 
-    if (!alm_text_valid_utf8(r->out.data ? r->out.data : "", r->out.len))
+    if (!r->out.data)
+        return ALM_OK; /* no output: no text */
+    if (!alm_text_valid_utf8(r->out.data, r->out.len))
         return alm_fail(eb, ALM_ERR_UNPROCESSABLE, "OCR gave text that is not UTF-8");
     for (size_t i = 0; !err && i < r->out.len;) {
         size_t n = strcspn(r->out.data + i, "\n");
@@ -299,7 +301,7 @@ static enum alm_err extract_pdf(const struct alm_extract_env *env, const struct 
         err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "encrypted PDF: copying its text is not allowed");
     else if (!err && ran_badly(&r))
         err = child_failed(env, "PDF", &r, eb);
-    if (!err && blank(r.out.data ? r.out.data : "", r.out.len)) {
+    if (!err && (!r.out.data || blank(r.out.data, r.out.len))) {
         if (!env->ocr)
             err = alm_fail(eb, ALM_ERR_UNPROCESSABLE, "no text layer; OCR is off");
         else

@@ -27,7 +27,7 @@ struct alm_config;
 /* The environment from the settings (ALMANAC_OCR*, ALMANAC_EXTRACT_*, ...). */
 void alm_extract_env_from_config(const struct alm_config *cfg, struct alm_extract_env *env);
 /* The upload limit of a media type (ALMANAC_MAX_UPLOAD_BYTES_*). */
-size_t alm_extract_upload_limit(const struct alm_config *cfg, const char *media_type);
+size_t alm_extract_upload_limit(const struct alm_config *cfg, const char *mt);
 
 /* Whether documents of this type are binary (kept as bytes, extracted in the sandbox). */
 bool alm_extract_is_binary(const char *media_type);

@@ -16,6 +16,7 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,7 @@ static enum alm_err read_xml(struct pkg *p, const char *name, xmlDoc **doc, stru
     enum alm_err err = pkg_read(p, name, &data, &len, &found, eb);
 
     *doc = NULL;
-    if (!err && found)
+    if (!err && found && data)
         err = parse_xml(data, len, name, doc, eb);
     free(data);
     return err;
@@ -439,6 +440,21 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The number of a slide part ("ppt/slides/slide12.xml"), or 0 when name is none. The
+ * digits are an untrusted package's: strtol, whose overflow is defined, reads them. */
+static int slide_number(const char *name)
+{
+    static const char prefix[] = "ppt/slides/slide";
+    const char *digits = name ? name + sizeof(prefix) - 1 : NULL;
+    char *end;
+    long num;
+
+    if (!name || strncmp(name, prefix, sizeof(prefix) - 1) != 0 || *digits < '0' || *digits > '9')
+        return 0;
+    num = strtol(digits, &end, 10);
+    return num > 0 && num <= INT_MAX && strcmp(end, ".xml") == 0 ? (int)num : 0;
+}
+
 static enum alm_err pptx(struct walk *w, struct pkg *p, struct alm_errbuf *eb)
 {
     zip_int64_t n = zip_get_num_entries(p->zip, 0);
@@ -447,11 +463,8 @@ static enum alm_err pptx(struct walk *w, struct pkg *p, struct alm_errbuf *eb)
     enum alm_err err = ALM_OK;
 
     for (zip_int64_t i = 0; i < n && count < MAX_PARTS; i++) {
-        const char *name = zip_get_name(p->zip, (zip_uint64_t)i, 0);
-        int num;
-        char tail[8];
-        if (name && sscanf(name, "ppt/slides/slide%d.%4s", &num, tail) == 2 &&
-            strcmp(tail, "xml") == 0 && num > 0)
+        int num = slide_number(zip_get_name(p->zip, (zip_uint64_t)i, 0));
+        if (num > 0)
             nums[count++] = num;
     }
     qsort(nums, count, sizeof(int), cmp_int);

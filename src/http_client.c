@@ -111,6 +111,7 @@ char *alm_http_client_escape(const char *s)
     return copy;
 }
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): curl's write callback type */
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
     (void)p;

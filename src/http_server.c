@@ -1127,6 +1127,7 @@ static int open_listener(const char *addr, int *port, struct alm_errbuf *eb)
     freeaddrinfo(res);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
     *port = 0;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port

@@ -66,7 +66,7 @@ void alm_log(enum alm_log_level level, const char *event, const char *msg, const
         va_start(ap, fields);
         extra = json_vpack_ex(&jerr, 0, fields, ap);
         va_end(ap);
-        if (extra && json_is_object(extra))
+        if (json_is_object(extra))
             json_object_update_missing(line, extra);
         else
             json_object_set_new(line, "log_error", json_string("bad log fields"));

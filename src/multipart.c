@@ -50,7 +50,7 @@ static struct span take_until(struct span *s, const char *stop)
 {
     struct span t = {s->p, 0};
 
-    while (t.n < s->n && !memchr(stop, s->p[t.n], strlen(stop)))
+    while (t.n < s->n && !(s->p[t.n] && strchr(stop, s->p[t.n])))
         t.n++;
     s->p += t.n;
     s->n -= t.n;
@@ -380,8 +380,8 @@ static enum alm_err parse_body(const struct scan *sc, struct alm_multipart *out,
 enum alm_err alm_multipart_parse(const char *content_type, const char *body, size_t len,
                                  struct alm_multipart *out, struct alm_errbuf *eb)
 {
-    char boundary[BOUNDARY_MAX + 1];
-    struct scan sc = {body, body ? len : 0, "--", 0};
+    char boundary[BOUNDARY_MAX + 1] = {0};
+    struct scan sc = {body ? body : "", body ? len : 0, "--", 0};
     enum alm_err err;
 
     memset(out, 0, sizeof(*out));

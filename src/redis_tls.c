@@ -210,7 +210,7 @@ int alm_redis_tls_open(const char *host, int port, const char *ca_file, int time
      * clang's -Wcast-qual (the fuzz build) refuses. */
     if (!ssl || SSL_set_fd(ssl, tcp) != 1 ||
         SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 (void *)(uintptr_t)host) != 1 ||
+                 (void *)(uintptr_t)host) != 1 || /* NOLINT(performance-no-int-to-ptr): see above */
         SSL_set1_host(ssl, host) != 1) {
         alm_fail(eb, ALM_ERR_UNAVAILABLE, "TLS: cannot set up the session");
         goto fail;

@@ -23,10 +23,10 @@ struct alm_scheduler *alm_scheduler_start(const struct alm_config *cfg, const ch
 /* Finishes the running task, releases the lease and frees s. */
 void alm_scheduler_stop(struct alm_scheduler *s);
 /* Heartbeat fields: leader, term, tasks with last run and counts. */
-json_t *alm_scheduler_snapshot(void *s);
+json_t *alm_scheduler_snapshot(void *arg);
 /* Whether the tick loop made progress recently (liveness). */
-bool alm_scheduler_alive(void *s, char *why, size_t n);
-void alm_scheduler_metrics(void *s, struct alm_buf *out);
+bool alm_scheduler_alive(void *arg, char *why, size_t n);
+void alm_scheduler_metrics(void *arg, struct alm_buf *out);
 
 /* How long after now_ms a task of period_ms that last ran at last_run_ms is due (both ms
  * since the epoch, as recorded in Redis; last_run_ms 0 or less when it never ran): 0 when

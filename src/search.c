@@ -18,9 +18,9 @@
 /* Candidates taken from each path before fusion. */
 #define CANDIDATES(limit) ((limit)*3 < 30 ? 30 : (limit)*3)
 /* ts_headline options; \x02 and \x03 mark matches until they become <mark> tags. */
-#define HEADLINE_OPTS                                                                              \
-    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "                      \
-    "FragmentDelimiter=\" ... \""
+static const char headline_opts[] =
+    "StartSel=\x02, StopSel=\x03, MaxWords=40, MinWords=15, MaxFragments=2, "
+    "FragmentDelimiter=\" ... \"";
 
 char *alm_search_snippet_html(const char *h)
 {
@@ -236,6 +236,10 @@ static char *kb_array(const int64_t *kbs, size_t n)
         err = alm_db_array_add(&b, kbs[i]);
     if (!err)
         err = alm_db_array_close(&b);
+    if (err) { /* an uncapped buffer: only when memory ran out */
+        alm_buf_release(&b);
+        return NULL;
+    }
     return alm_buf_detach(&b, NULL);
 }
 
@@ -309,7 +313,7 @@ static enum alm_err fetch_rows(const struct alm_search_env *env, const char *que
         err = alm_db_array_close(&docs);
     if (!err)
         err = alm_db_array_close(&idx);
-    const char *params[5] = {query, kbs, HEADLINE_OPTS, docs.data, idx.data};
+    const char *params[5] = {query, kbs, headline_opts, docs.data, idx.data};
     if (!err) /* its own budget: the vector path may have used the search deadline up */
         err = alm_db_query(env->pg, (int)env->cfg->db_timeout_ms, ROW_SELECT, 5, params, res, eb);
     alm_buf_release(&docs);

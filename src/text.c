@@ -142,7 +142,7 @@ static enum alm_err convert(const char *charset, const char *s, size_t n, struct
     iconv_t cd = iconv_open("UTF-8", charset);
     enum alm_err err;
 
-    if (cd == (iconv_t)-1) {
+    if (cd == (iconv_t)-1) { /* NOLINT(performance-no-int-to-ptr): iconv_open's failure value */
         if (errno == EINVAL)
             return alm_fail(eb, ALM_ERR_MEDIA_TYPE, "unsupported charset");
         return alm_fail(eb, errno == ENOMEM ? ALM_ERR_NOMEM : ALM_ERR_INTERNAL,

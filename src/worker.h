@@ -26,11 +26,11 @@ bool alm_worker_stop(struct alm_worker *w, int64_t grace_ms);
 /* Frees a stopped worker (after its heartbeat stopped reading it). */
 void alm_worker_free(struct alm_worker *w);
 /* The heartbeat's fields: jobs in flight with their start times, processed, failed. */
-json_t *alm_worker_snapshot(void *w);
+json_t *alm_worker_snapshot(void *arg);
 /* Renews the jobs in flight on c, resetting their idle time. */
-void alm_worker_renew(void *w, redisContext *c);
+void alm_worker_renew(void *arg, redisContext *c);
 /* Appends the job counters in Prometheus text. */
-void alm_worker_metrics(void *w, struct alm_buf *out);
+void alm_worker_metrics(void *arg, struct alm_buf *out);
 /* Whether every thread made progress recently (liveness). */
 bool alm_worker_alive(void *w, char *why, size_t n);
 

@@ -40,10 +40,12 @@ ALMANAC_NGINX_PROXY_TIMEOUT=$((ALMANAC_HTTP_TIMEOUT_S + 5))s
 export ALMANAC_UI_LISTEN ALMANAC_UI_ROOT ALMANAC_API_UPSTREAM ALMANAC_NGINX_RESOLVER \
     ALMANAC_NGINX_MAX_BODY ALMANAC_NGINX_PROXY_TIMEOUT ALMANAC_NGINX_MIME_TYPES ALMANAC_NGINX_ACCESS_LOG
 
+# shellcheck disable=SC2016 # envsubst's list of names: kept unexpanded on purpose
 vars='${ALMANAC_UI_LISTEN} ${ALMANAC_UI_ROOT} ${ALMANAC_API_UPSTREAM} ${ALMANAC_NGINX_RESOLVER}
 ${ALMANAC_NGINX_MAX_BODY} ${ALMANAC_NGINX_PROXY_TIMEOUT} ${ALMANAC_NGINX_MIME_TYPES} ${ALMANAC_NGINX_ACCESS_LOG}'
 mkdir -p "$out/temp"
 for f in "$here"/*.template; do
+    # shellcheck disable=SC2094 # reads the template, writes the file of another name
     envsubst "$vars" <"$f" >"$out/$(basename "$f" .template)"
 done
 for f in "$here"/*.conf; do

@@ -548,7 +548,7 @@ static bool options_or_reply(struct alm_req *req, const json_t *body, int64_t *c
         alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "\"stream\" must be true or false");
         return false;
     }
-    *stream = s && json_is_true(s);
+    *stream = json_is_true(s);
     return true;
 }
 

@@ -42,7 +42,7 @@ static void limit_keys(const char *email, const char *ip, char *acct, char *addr
     char hex[33], lower[256];
     size_t i;
 
-    for (i = 0; email[i] && i < sizeof(lower) - 1; i++)
+    for (i = 0; i < sizeof(lower) - 1 && email[i]; i++)
         lower[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
     lower[i] = '\0';
     crypto_generichash(h, sizeof(h), (const unsigned char *)lower, i, NULL, 0);

@@ -66,7 +66,7 @@ enum alm_err alm_api_change_with_job(struct alm_req *req, PGconn *conn, const ch
 /* A string member of a JSON object, or NULL when absent or not a string. */
 const char *alm_api_json_str(const json_t *obj, const char *key);
 /* Microseconds-free ISO 8601 of a timestamptz text value, as JSON. */
-json_t *alm_api_time(const char *pg_timestamptz);
+json_t *alm_api_time(const char *ts);
 /* The client's address (X-Real-IP when ALMANAC_TRUST_PROXY=true). */
 void alm_api_client_ip(struct alm_req *req, char *out, size_t n);
 
@@ -120,4 +120,4 @@ void alm_api_admin_queues(struct alm_req *req);
 void alm_api_admin_reindex(struct alm_req *req);
 void alm_api_admin_retry_dead(struct alm_req *req);
 /* Queue depth, pending, oldest pending age, delayed and dead per queue, for /metrics. */
-void alm_api_queue_metrics(void *app, struct alm_buf *out);
+void alm_api_queue_metrics(void *arg, struct alm_buf *out);

@@ -45,20 +45,22 @@ struct args {
 
 static int parse(int argc, char **argv, struct args *a)
 {
-    if (argc < 2)
-        return alm_cmd_usage_error("snapshot", "expected 'save', 'load' or 'info'");
+    if (argc < 2) { /* the status itself: the analyser cannot see that one is never 0 */
+        alm_cmd_usage_error("snapshot", "expected 'save', 'load' or 'info'");
+        return ALM_EXIT_USAGE;
+    }
     a->verb = argv[1];
-    if (strcmp(a->verb, "save") && strcmp(a->verb, "load") && strcmp(a->verb, "info"))
+    bool save = strcmp(a->verb, "save") == 0, load = strcmp(a->verb, "load") == 0;
+    if (!save && !load && strcmp(a->verb, "info") != 0)
         return alm_cmd_usage_error("snapshot", "unknown action '%s'", a->verb);
     for (int i = 2; i < argc; i++) {
         bool has_value = i + 1 < argc;
-        if (strcmp(argv[i], "--out") == 0 && has_value && strcmp(a->verb, "save") == 0)
+        if (has_value &&
+            ((save && strcmp(argv[i], "--out") == 0) || (load && strcmp(argv[i], "--in") == 0)))
             a->file = argv[++i];
-        else if (strcmp(argv[i], "--meta") == 0 && has_value && strcmp(a->verb, "save") == 0)
+        else if (strcmp(argv[i], "--meta") == 0 && has_value && save)
             a->meta = argv[++i];
-        else if (strcmp(argv[i], "--in") == 0 && has_value && strcmp(a->verb, "load") == 0)
-            a->file = argv[++i];
-        else if (strcmp(argv[i], "--sha256") == 0 && has_value && strcmp(a->verb, "load") == 0)
+        else if (strcmp(argv[i], "--sha256") == 0 && has_value && load)
             a->sha256 = argv[++i];
         else
             return alm_cmd_usage_error("snapshot", "unexpected argument '%s'", argv[i]);

@@ -47,6 +47,8 @@
 # Needs: podman, podman-compose, runc, debootstrap, curl, node, openssl (installed with
 # apt-get when missing). Builds are cached by podman between runs. Traffic goes only to
 # 127.0.0.1 and the containers' own networks (image builds install Debian packages).
+# shellcheck disable=SC2016 # check "..." cond '...': the condition is code evaluated
+# later (cond), single-quoted so that it expands then, not when the check is written.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 prod=$repo/infrastructure/docker/docker-compose.prod.yml
@@ -144,11 +146,10 @@ teardown() {
     left=$(podman ps -aq --filter "label=io.podman.compose.project=$project" | wc -l)
     if [ "$left" -eq 0 ]; then echo "removed containers, volumes and networks of $project"; else echo "left $left containers"; fi
     podman rm -f -t 0 "$project-oom" >/dev/null 2>&1
-    for p in "$project-env"; do
-        podman ps -aq --filter "label=io.podman.compose.project=$p" | xargs -r podman rm -f -t 1 >/dev/null 2>&1
-        podman volume ls -q | grep "^${p}_" | xargs -r podman volume rm -f >/dev/null 2>&1
-        podman network ls -q --filter "label=io.podman.compose.project=$p" | xargs -r podman network rm -f >/dev/null 2>&1
-    done
+    p="$project-env"
+    podman ps -aq --filter "label=io.podman.compose.project=$p" | xargs -r podman rm -f -t 1 >/dev/null 2>&1
+    podman volume ls -q | grep "^${p}_" | xargs -r podman volume rm -f >/dev/null 2>&1
+    podman network ls -q --filter "label=io.podman.compose.project=$p" | xargs -r podman network rm -f >/dev/null 2>&1
     [ -z "${sampler:-}" ] || kill "$sampler" "$searcher" 2>/dev/null
     rm -rf "$work"
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
@@ -364,6 +365,7 @@ printf '%s\n' '%!PS' '/Helvetica findfont 14 scalefont setfont' \
 gs -q -dNOPAUSE -dBATCH -dSAFER -sDEVICE=pdfwrite -sOutputFile="$work/manual.pdf" "$work/manual.ps"
 r=$(http POST "/api/v1/knowledge-bases/$kb/documents?filename=manual.pdf" "${auth[@]}" \
     -H 'Content-Type: application/octet-stream' --data-binary @"$work/manual.pdf")
+# shellcheck disable=SC2034 # read by the cond condition below
 pdf_id=$(body_of "$r" | jget id)
 check "a PDF uploaded (declared as octet-stream): 202 (got $(status_of "$r"))" [ "$(status_of "$r")" = 202 ]
 check "every document ready" wait_all_ready 5 60
@@ -385,6 +387,7 @@ check "search finds the document (got document $first, degraded=$degraded)" \
 sleep 3
 mem_report=""
 for _ in 1 2 3; do
+    # shellcheck disable=SC2046 # one argument per container id
     mem_report=$(podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' \
         $(podman ps -q --filter "label=io.podman.compose.project=$project") 2>/dev/null | sed "s/^${project}_//; s/_1 / /" | sort)
     [ -n "$mem_report" ] && break
@@ -494,7 +497,6 @@ say "fault: a container killed by the OOM killer"
 # What an OOM kill looks like here: a container over its memory limit, from the test
 # redis image (it has a shell; the almanac image has none). The troubleshooting guide
 # says how to see one on Docker (OOMKilled) and on podman (exit 137, the kernel log).
-oom_t0=$(date +%s)
 podman run --name "$project-oom" --pull=never --memory 32m --memory-swap 32m \
     --entrypoint /bin/sh "localhost/almanac-test/redis:$tag" \
     -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo ${#x}' >/dev/null 2>&1 || true
@@ -532,6 +534,7 @@ gen_doc "$work/ten.md" 10485760
 # The stated load of the resource figures (docs/deployment-runbook.md, bench/deploy-resources.sh):
 # these four uploads ingested while a search runs every second; every container's memory
 # sampled each second meanwhile (podman stats; cgroup v1 keeps no peak of its own).
+# shellcheck disable=SC2046 # one argument per container id
 (while :; do podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' \
     $(podman ps -q --filter "label=io.podman.compose.project=$project") 2>/dev/null; sleep 1; done >"$work/mem-samples.txt") &
 sampler=$!
@@ -541,7 +544,7 @@ searcher=$!
 got=$(up_file "$work/limit.md" limit.md)
 check "a document of exactly $limit bytes uploads through the frontend: 202, size_bytes $limit (got $got)" [ "$got" = "202 $limit" ]
 got=$(up_file "$work/over.md" over.md)
-cat "$work/over.md.out" | observe
+observe <"$work/over.md.out"
 check "one byte over the limit: 413 JSON from the api (got ${got% *})" \
     bash -c '[ "$1" = 413 ] && grep -q "\"error\"" "$2"' _ "${got% *}" "$work/over.md.out"
 pids=()
@@ -567,7 +570,6 @@ total=$((n0 + n_up + 1 + 4))
 check "the limit-size and 10 MiB documents are ingested ($total documents ready)" wait_all_ready "$total" 300
 kill "$sampler" "$searcher" 2>/dev/null || true
 peaks=$(node -e 'const u={B:1,kB:1e3,KB:1e3,MB:1e6,GB:1e9,KiB:1024,MiB:1048576,GiB:1073741824};const m={};for(const l of require("fs").readFileSync(process.argv[1],"utf8").split("\n")){const x=l.match(/^(\S+) ([\d.]+)([A-Za-z]+) \//);if(!x)continue;const n=x[1].replace(process.argv[2]+"_","").replace(/_1$/,"");m[n]=Math.max(m[n]||0,x[2]*(u[x[3]]||1))}for(const [n,v] of Object.entries(m).sort())console.log(n,(v/1048576).toFixed(0)+" MiB")' "$work/mem-samples.txt" "$project")
-worker_peak=$(awk '$1 == "worker" { print $2 }' <<<"$peaks")
 echo "peak memory per container (1 s samples) while ingesting them and searching:"
 printf '%s\n' "$peaks"
 
@@ -757,7 +759,7 @@ for (const m of section.matchAll(/`([^`]+)` on a job in the dead\s+letters/g)) {
   const src = fs.readFileSync(repo + "/src/worker.c", "utf8").replace(/%lld/g, "…");
   if (!inOrder(src, m[1])) { missing++; console.error("not in src/worker.c: " + m[1]); }
 }
-console.log(quoted, missing);' "$observed" "$repo/docs/deployment-troubleshooting.md" "$repo"
+console.log(quoted, missing);' "$observed" "$guide" "$repo"
 }
 read -r n_quoted missing < <(guide_check)
 check "the troubleshooting guide's $n_quoted quoted messages were all printed in this run ($missing not)" \

@@ -22,7 +22,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startStack, sql, cpSlice, corpusDocument, locate } from './stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { cpSlice } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
+import { corpusDocument, locate } from './corpus.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MODES = ['keyword', 'vector', 'hybrid'];

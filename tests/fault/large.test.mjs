@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startSystem, COLLECTION } from '../lib/system.mjs';
 
 const LIMIT = 20 * 1024 * 1024;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 
 import { redisCli, sleep } from '../lib/services.mjs';
 import { waitFor } from '../lib/almanac.mjs';
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startSystem } from '../lib/system.mjs';
 
 const CHECK_MS = 2000;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 
 import { sleep } from '../lib/services.mjs';
 import { httpRequest, waitFor } from '../lib/almanac.mjs';
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startSystem, COLLECTION } from '../lib/system.mjs';
 
 describe('Qdrant down for 30 s, back empty', () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 
 import { redisCli, sleep } from '../lib/services.mjs';
 import { httpRequest, waitFor } from '../lib/almanac.mjs';
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startSystem, COLLECTION } from '../lib/system.mjs';
 
 const writes = (r) => r.json?.checks?.['redis_writes:responseTime']?.[0];

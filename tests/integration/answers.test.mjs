@@ -11,7 +11,9 @@ import OpenAI from 'openai';
 import { startAlmanac, runAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
 import { startFakeChat } from '../lib/fakechat.mjs';
 import { postStream } from '../lib/sse.mjs';
-import { startStack, client, sql, cpSlice } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { client, cpSlice } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 import { freePort, redisCli } from '../lib/services.mjs';
 
 const API_KEY = 'sk-answers-test-key-3f9a1c7e';

@@ -14,7 +14,10 @@ import path from 'node:path';
 
 import { REPO_ROOT } from '../lib/almanac.mjs';
 import { startFakeChat } from '../lib/fakechat.mjs';
-import { startStack, sql, cpSlice, corpusDocument, locate } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { cpSlice } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
+import { corpusDocument, locate } from '../eval/corpus.mjs';
 
 const EVAL = path.join(REPO_ROOT, 'tests', 'eval');
 

@@ -19,7 +19,9 @@ import path from 'node:path';
 import { startPostgres, startRedis } from '../lib/services.mjs';
 import { startAlmanac, startProbed, migrate, createUser, ALMANAC_BIN, REPO_ROOT } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
-import { client, sql, stackEnv, PASSWORD } from '../eval/stack.mjs';
+import { stackEnv } from '../lib/stack.mjs';
+import { client, PASSWORD } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const BACKUP = path.join(REPO_ROOT, 'infrastructure', 'backup', 'almanac-backup.sh');
 const RESTORE = path.join(REPO_ROOT, 'infrastructure', 'backup', 'almanac-restore.sh');

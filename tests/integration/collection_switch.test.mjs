@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 
 import { startAlmanac, runAlmanac, waitFor } from '../lib/almanac.mjs';
 import { startFakeEmbeddings } from '../lib/fakeembeddings.mjs';
-import { startStack, sql } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const OLD = 'almanac_chunks';
 const NEW = 'chunks_model_b';

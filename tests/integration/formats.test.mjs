@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { waitFor } from '../lib/almanac.mjs';
-import { startStack } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { makeDocx, makePptx, makeXlsx, makePdf, makeScan, encryptPdf, makeZipBomb, makeZip, makePandoc, makeOds, makeOdp, makeTitledSlides, zipEntryText } from '../lib/docmakers.mjs';
 
 const TIMEOUT_MS = 180000;

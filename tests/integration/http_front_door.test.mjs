@@ -15,10 +15,9 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 
 import { sleep, freePort } from '../lib/services.mjs';
-import { startAlmanac, httpRequest, waitFor, binaryExists, ALMANAC_BIN } from '../lib/almanac.mjs';
-import { startStack } from '../eval/stack.mjs';
+import { startAlmanac, httpRequest, waitFor } from '../lib/almanac.mjs';
+import { startStack } from '../lib/stack.mjs';
 
-const SKIP = binaryExists() ? false : `almanac binary not found at ${ALMANAC_BIN}`;
 const MiB = 1024 * 1024;
 
 /**
@@ -132,7 +131,7 @@ function p99(values) {
   return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
 }
 
-describe('the api front door', { skip: SKIP, timeout: 240000 }, () => {
+describe('the api front door', { timeout: 240000 }, () => {
   let stack;
   let token;
   let kb;

@@ -11,8 +11,9 @@
 //   (tests/k8s validates the overlays against the Kubernetes schemas and their rules);
 // - no secret literal in the production files; the development file's credentials are
 //   all on the production deny-list.
-// YAML is read with python3's yaml module and Kubernetes rendered with kubectl; a check
-// whose tool is missing is skipped, saying so.
+// YAML is read with python3's yaml module (scripts/deps.sh installs python3-yaml) and
+// Kubernetes rendered with kubectl (with kustomize v5, as tests/k8s/run.sh needs); a check
+// whose tool is missing fails, saying which.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -20,19 +21,26 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
+import { ALMANAC_BIN, REPO_ROOT, requireBinary } from '../lib/almanac.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = process.env.ALMANAC_BIN || path.join(ROOT, 'build', 'almanac');
+const ROOT = REPO_ROOT;
+const BIN = ALMANAC_BIN;
 const DOCKER = path.join(ROOT, 'infrastructure', 'docker');
 const PROD = path.join(DOCKER, 'docker-compose.prod.yml');
 const DEV = path.join(DOCKER, 'docker-compose.yml');
 const TEMPLATE = path.join(ROOT, 'infrastructure', '.env.prod.template');
 const SCHEMA = path.join(ROOT, 'tests', 'contracts', 'compose-spec.json');
 
-const hasPyYaml = spawnSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+const runs = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+const hasPyYaml = runs('python3', ['-c', 'import yaml']);
+const hasKubectl = runs('kubectl', ['version', '--client']);
+/** The tools a check needs: a missing one fails the check, naming it. */
+function requireTools({ kubectl = false, binary = false } = {}) {
+  assert.ok(hasPyYaml, "python3's yaml module is missing: scripts/deps.sh installs python3-yaml");
+  if (kubectl) assert.ok(hasKubectl, 'kubectl is missing: tests/k8s/run.sh says which client it needs');
+  if (binary) requireBinary();
+}
 
 function loadYaml(file, all = false) {
   const code = all
@@ -61,7 +69,8 @@ const FIXED = ['ALMANAC_ENV', 'ALMANAC_LISTEN', 'ALMANAC_PROBE_LISTEN', 'ALMANAC
 const PER_SERVICE = { api: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' }, worker: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health', ALMANAC_DB_TIMEOUT_MS: '${WORKER_DB_TIMEOUT_MS:-60000}' }, beat: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' } };
 const ENV_OVERLAY = path.join(DOCKER, 'docker-compose.prod.env.yml');
 
-test('the .env template, the compose files and check-config --list agree', { skip: !hasPyYaml && 'python3 yaml missing' }, () => {
+test('the .env template, the compose files and check-config --list agree', () => {
+  requireTools({ binary: true });
   const list = settings();
   const prod = loadYaml(PROD);
   const env = prod['x-almanac-env'];
@@ -108,7 +117,8 @@ test('the .env template, the compose files and check-config --list agree', { ski
   }
 });
 
-test('both compose files validate against the Compose specification', { skip: (!hasPyYaml && 'python3 yaml missing') }, () => {
+test('both compose files validate against the Compose specification', () => {
+  requireTools();
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const schema = JSON.parse(fs.readFileSync(SCHEMA, 'utf8'));
   delete schema.$schema; // draft-07 under an https id, which ajv does not know by that name
@@ -120,7 +130,8 @@ test('both compose files validate against the Compose specification', { skip: (!
   }
 });
 
-test('production compose: limits, reservations, restart, health checks, logging, hardening', { skip: !hasPyYaml && 'python3 yaml missing' }, () => {
+test('production compose: limits, reservations, restart, health checks, logging, hardening', () => {
+  requireTools();
   const prod = loadYaml(PROD);
   const published = [];
   for (const [name, s] of Object.entries(prod.services)) {
@@ -173,7 +184,8 @@ test('no secret literals; development credentials are on the production deny-lis
   for (const c of creds) assert.ok(denied.includes(`"${c}"`), `${c} (docker-compose.yml) is on the deny-list in src/config.c`);
 });
 
-for (const overlay of ['all-in-one', 'production']) test(`kustomize renders overlays/${overlay}; workloads have probes, non-root, read-only root, resources (tests/k8s checks the rest)`, { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
+for (const overlay of ['all-in-one', 'production']) test(`kustomize renders overlays/${overlay}; workloads have probes, non-root, read-only root, resources (tests/k8s checks the rest)`, () => {
+  requireTools({ kubectl: true });
   const rendered = execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s', 'overlays', overlay)]).toString();
   const docs = loadYaml(Buffer.from(rendered), true);
   const kinds = docs.map((d) => `${d.kind}/${d.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`);
@@ -206,7 +218,8 @@ for (const overlay of ['all-in-one', 'production']) test(`kustomize renders over
 
 // The settings each Kubernetes overlay gives the almanac containers are accepted by the
 // binary in production mode (with the Secret's keys as files, as the pods read them).
-for (const overlay of ['all-in-one', 'production']) test(`overlays/${overlay}: check-config accepts every almanac container's settings`, { skip: (!hasKubectl && 'kubectl missing') || (!hasPyYaml && 'python3 yaml missing') }, () => {
+for (const overlay of ['all-in-one', 'production']) test(`overlays/${overlay}: check-config accepts every almanac container's settings`, () => {
+  requireTools({ kubectl: true, binary: true });
   const docs = loadYaml(execFileSync('kubectl', ['kustomize', path.join(ROOT, 'infrastructure', 'k8s', 'overlays', overlay)]), true);
   const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-k8s-secrets-'));
   try {

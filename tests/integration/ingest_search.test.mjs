@@ -9,7 +9,9 @@ import crypto from 'node:crypto';
 
 import { waitFor } from '../lib/almanac.mjs';
 import { startFakeEmbeddings } from '../lib/fakeembeddings.mjs';
-import { startStack, sql, sqlRows, cpSlice } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { cpSlice } from '../lib/apiclient.mjs';
+import { sql, sqlRows } from '../lib/psql.mjs';
 
 const COLLECTION = 'almanac_chunks';
 const SEARCH_TIMEOUT_MS = 1500;

@@ -10,7 +10,8 @@ import { startPostgres, startRedis, redisCli, sleep } from '../lib/services.mjs'
 import fs from 'node:fs';
 import path from 'node:path';
 import { startAlmanac, runAlmanac, migrate, createUser, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
-import { client, multipart, sql, PASSWORD } from '../eval/stack.mjs';
+import { client, multipart, PASSWORD } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const JWT_SECRET = 'kb-tests-jwt-secret-0123456789abcdef-xyz';
 // The schema version this binary needs: one migration file per version.

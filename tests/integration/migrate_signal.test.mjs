@@ -11,7 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { ALMANAC_BIN, binaryExists, migrate, runAlmanac, waitFor } from '../lib/almanac.mjs';
+import { ALMANAC_BIN, migrate, requireBinary, runAlmanac, waitFor } from '../lib/almanac.mjs';
 import { startPostgres } from '../lib/services.mjs';
 
 const LOCK = '7019811101098109'; // src/schema.c MIGRATION_LOCK_KEY
@@ -19,7 +19,8 @@ const LOCK = '7019811101098109'; // src/schema.c MIGRATION_LOCK_KEY
 const psql = (url, q) =>
   spawnSync('psql', ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', q], { encoding: 'utf8' });
 
-test('migrate as PID 1 exits on SIGTERM within a second, its lock wait ended', { skip: !binaryExists() && 'almanac not built' }, async () => {
+test('migrate as PID 1 exits on SIGTERM within a second, its lock wait ended', async () => {
+  requireBinary(); // run under unshare, not through runAlmanac
   const pg = await startPostgres();
   after(() => pg.stop());
   const env = { ALMANAC_DATABASE_URL: pg.ownerUrl, ALMANAC_REDIS_URL: 'redis://127.0.0.1:1/0' };
@@ -65,7 +66,7 @@ test('migrate as PID 1 exits on SIGTERM within a second, its lock wait ended', {
   assert.notEqual(psql(pg.url, 'SELECT max(version) FROM schema_migrations').stdout.trim(), '');
 });
 
-test('the application role reads and writes rows but changes no schema; migrate needs the owner', { skip: !binaryExists() && 'almanac not built' }, async () => {
+test('the application role reads and writes rows but changes no schema; migrate needs the owner', async () => {
   const pg = await startPostgres();
   after(() => pg.stop());
   const env = { ALMANAC_DATABASE_URL: pg.url, ALMANAC_REDIS_URL: 'redis://127.0.0.1:1/0' };

@@ -8,7 +8,9 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startAlmanac, runAlmanac, createUser, httpRequest, waitFor } from '../lib/almanac.mjs';
-import { startStack, sql, PASSWORD } from '../eval/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { PASSWORD } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const COLLECTION = 'almanac_chunks';
 

@@ -14,7 +14,9 @@ import path from 'node:path';
 import { startPostgres, startRedis, redisCli } from '../lib/services.mjs';
 import { startAlmanac, startProbed, migrate, createUser } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
-import { client, sql, stackEnv, PASSWORD } from '../eval/stack.mjs';
+import { stackEnv } from '../lib/stack.mjs';
+import { client, PASSWORD } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const pgBin = (pg, tool) => path.join(path.dirname(execFileSync('bash', ['-c', `ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1`], { encoding: 'utf8' }).trim()), 'bin', tool);
 const cleanup = [];

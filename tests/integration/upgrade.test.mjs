@@ -18,7 +18,9 @@ import path from 'node:path';
 import { startPostgres, startRedis } from '../lib/services.mjs';
 import { startAlmanac, startProbed, runAlmanac, migrate, waitFor, REPO_ROOT } from '../lib/almanac.mjs';
 import { startQdrantStandin } from '../lib/qdrant-standin.mjs';
-import { client, sql, stackEnv, PASSWORD } from '../eval/stack.mjs';
+import { stackEnv } from '../lib/stack.mjs';
+import { client, PASSWORD } from '../lib/apiclient.mjs';
+import { sql } from '../lib/psql.mjs';
 
 const PREVIOUS_TAG = 'v0.1.0';
 const PREVIOUS_COMMIT = 'dcc78f4'; // v0.1.0, should the tag be missing from this clone

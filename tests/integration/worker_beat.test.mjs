@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 
 import { redisCli, sleep } from '../lib/services.mjs';
 import { startAlmanac, runAlmanac, migrate as runMigrate, httpRequest, waitFor } from '../lib/almanac.mjs';
-import { sql, sqlRows } from '../eval/stack.mjs';
+import { sql, sqlRows } from '../lib/psql.mjs';
 import { COLLECTION, HEARTBEAT_MS, CLAIM_IDLE_MS, LEASE_MS, RETRY_BASE_MS, READY_TIMEOUT_MS, docText, assertQueuesShape, metric, metricSum, assertWorkerShape, startSystem, waitDrained, recordOf } from '../lib/system.mjs';
 
 // ---------------------------------------------------------------- 1. kill -9
@@ -30,6 +30,7 @@ describe('a worker killed with jobs in flight', () => {
     // Slow Qdrant: each job of the first worker takes seconds, so some are caught in flight.
     await sys.qdrant.setMode('slow', { ms: 1500 });
     const w1 = await sys.worker({ ALMANAC_WORKER_CONCURRENCY: '2' });
+    const uploadedFrom = Date.now(); // no job of this queue is older
     const ids = await sys.uploadMany(20, 'kill9');
 
     const busy = await waitFor(
@@ -46,7 +47,9 @@ describe('a worker killed with jobs in flight', () => {
     const inFlight = await sys.queues();
     assert.ok(inFlight.ingest.pending >= 1, `pending while in flight: ${JSON.stringify(inFlight.ingest)}`);
     assert.ok(inFlight.ingest.length >= inFlight.ingest.pending);
-    assert.ok(inFlight.ingest.oldest_pending_age_s >= 0);
+    const age = inFlight.ingest.oldest_pending_age_s;
+    const sinceUpload = (Date.now() - uploadedFrom) / 1000;
+    assert.ok(age > 0 && age <= sinceUpload + 1, `the oldest pending job (${age} s) is one of these uploads (${sinceUpload} s ago)`);
     // The worker's own probe: alive, and its metrics count the jobs in flight.
     assert.equal((await w1.probe('/health')).status, 200);
     assert.ok(metric(await w1.metrics(), 'almanac_jobs_in_flight') >= 1);

@@ -4,8 +4,8 @@
 // createUser), plus small HTTP and timing helpers.
 //
 // The binary is $ALMANAC_BIN, or build/almanac under the repository root (or the `bin`
-// option: another release's binary, for upgrade tests). Children
-// get a clean environment: PATH, the sanitizer option variables when set, and
+// option: another release's binary, for upgrade tests); a missing one fails the test
+// that launches it (requireBinary). Children get a clean environment: PATH, the sanitizer option variables when set, and
 // whatever the test passes. Every started process is killed when the test process
 // exits.
 
@@ -23,12 +23,20 @@ export const ALMANAC_BIN = process.env.ALMANAC_BIN
   ? path.resolve(process.env.ALMANAC_BIN)
   : path.join(REPO_ROOT, 'build', 'almanac');
 
-export function binaryExists() {
+/**
+ * Throws, saying what to do, unless bin is an executable file: a test whose binary is
+ * missing or wrong fails loudly, it is never skipped. Every launch checks it.
+ */
+export function requireBinary(bin = ALMANAC_BIN) {
+  let why = null;
   try {
-    fs.accessSync(ALMANAC_BIN, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
+    fs.accessSync(bin, fs.constants.X_OK);
+    if (!fs.statSync(bin).isFile()) why = 'not a file';
+  } catch (e) {
+    why = e.code === 'ENOENT' ? 'no such file' : `not executable (${e.code})`;
+  }
+  if (why) {
+    throw new Error(`the almanac binary ${bin}: ${why}. Build it (scripts/build.sh --asan) or set ALMANAC_BIN to a built binary.`);
   }
 }
 
@@ -176,6 +184,7 @@ export async function startAlmanac(args = ['api'], { env = {}, waitHealth = true
 
 /** via: a wrapper command and its arguments (e.g. strace), the binary and args after them. */
 function launch(args, env, port, via = [], bin = ALMANAC_BIN) {
+  requireBinary(bin);
   const [cmd, ...argv] = [...via, bin, ...args];
   const proc = spawn(cmd, argv, {
     env: baseEnv(env),
@@ -332,6 +341,7 @@ export async function startProbed(role, env = {}, { waitHealthy = true, healthRe
 export function runAlmanac(args = [], { env = {}, input, timeoutMs = 20000, bin = ALMANAC_BIN } = {}) {
   registerCleanup();
   return new Promise((resolve, reject) => {
+    requireBinary(bin);
     const proc = spawn(bin, args, {
       env: baseEnv(env),
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -39,22 +39,12 @@
 // requests records every chat request: {path, authorization, body, mode, at, closedAt},
 // closedAt being when its connection closed (so a test sees an upstream request cancelled).
 
-import { stubServer } from './httpstub.mjs';
+import { openaiError, readBody, sendJson as send, stubServer } from './httpstub.mjs';
 
 const MODES = new Set(['ok', 'slow', 'ratelimit', 'error', 'hang', 'cut', 'stall', 'badcite', 'whole']);
 const ROLES = new Set(['system', 'user', 'assistant', 'developer', 'tool']);
 const MAX_BODY = 8 * 1024 * 1024;
 const STOP = new Set(['the', 'and', 'for', 'are', 'how', 'what', 'when', 'where', 'which', 'who', 'why', 'does', 'did', 'can', 'you', 'your', 'with', 'that', 'this', 'from', 'have', 'has', 'get', 'our', 'was', 'were', 'will', 'would', 'should', 'could', 'not', 'any', 'many', 'much']);
-
-function openaiError(message, type, code = null) {
-  return { error: { message, type, param: null, code } };
-}
-
-function send(res, status, body, headers = {}) {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 /** An error message for an invalid request body, or null. */
 export function validateChatRequest(b) {
@@ -205,13 +195,7 @@ export async function startFakeChat({ port = 0, model = 'fake-chat' } = {}) {
   };
 
   const { listen, unlisten, dropConnections } = stubServer((req, res) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (raw) => {
       const path = req.url.split('?')[0];
       if (req.method === 'GET' && path === '/v1/models') {
         send(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'almanac-tests' }] });
@@ -226,10 +210,10 @@ export async function startFakeChat({ port = 0, model = 'fake-chat' } = {}) {
       res.on('close', () => {
         record.closedAt = Date.now();
       });
-      if (size > MAX_BODY) return send(res, 413, openaiError('request too large', 'invalid_request_error'));
+      if (!raw) return send(res, 413, openaiError('request too large', 'invalid_request_error'));
       let body;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        body = JSON.parse(raw.toString('utf8'));
       } catch {
         return send(res, 400, openaiError('body is not valid JSON', 'invalid_request_error'));
       }

@@ -26,7 +26,7 @@
 // Any other method or path -> 404 JSON.
 
 import crypto from 'node:crypto';
-import { stubServer } from './httpstub.mjs';
+import { openaiError, readBody, sendJson as send, stubServer } from './httpstub.mjs';
 
 const MODES = new Set(['ok', 'down', 'ratelimit', 'error', 'slow', 'hang', 'baddim', 'garbage']);
 const MAX_BODY = 64 * 1024 * 1024;
@@ -55,20 +55,6 @@ function validate(body) {
   if (!Array.isArray(input) || input.length === 0) return "'input' must be a string or a non-empty array";
   if (!input.every((s) => typeof s === 'string')) return "'input' must hold strings only";
   return input;
-}
-
-function send(res, status, body, headers = {}) {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-function openaiError(message, type) {
-  return { error: { message, type, param: null, code: null } };
 }
 
 export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}) {
@@ -114,13 +100,7 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
   };
 
   const { server, listen, listenStable, unlisten, dropConnections } = stubServer((req, res) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (raw) => {
       if (req.method !== 'POST' || req.url.split('?')[0] !== '/v1/embeddings') {
         send(res, 404, openaiError(`no route ${req.method} ${req.url}`, 'invalid_request_error'));
         return;
@@ -129,13 +109,13 @@ export async function startFakeEmbeddings({ dim = 16, dims = {}, port = 0 } = {}
       lastAuthorization = req.headers.authorization;
       const record = { path: req.url, authorization: req.headers.authorization, model: undefined, inputs: 0 };
       requests.push(record);
-      if (size > MAX_BODY) {
+      if (!raw) {
         send(res, 413, openaiError('request too large', 'invalid_request_error'));
         return;
       }
       let body;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        body = JSON.parse(raw.toString('utf8'));
       } catch {
         send(res, 400, openaiError('body is not valid JSON', 'invalid_request_error'));
         return;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-// HTTP server plumbing of the test stand-ins (fakeqdrant.mjs, fakeembeddings.mjs,
+// HTTP server plumbing of the test stand-ins (fakeembeddings.mjs, fakechat.mjs,
 // qdrant-standin.mjs), FOR TESTS ONLY.
 //
 // The server listens on 127.0.0.1 only; Node's own timeouts never answer or close a
@@ -9,6 +9,29 @@
 
 import http from 'node:http';
 import { freePort } from './services.mjs';
+
+/** Reads a request's body, keeping max bytes at most: done(body), body null when larger. */
+export function readBody(req, max, done) {
+  const chunks = [];
+  let size = 0;
+  req.on('data', (c) => {
+    size += c.length;
+    if (size <= max) chunks.push(c);
+  });
+  req.on('end', () => done(size > max ? null : Buffer.concat(chunks)));
+}
+
+/** A JSON (or, for a string, verbatim) answer with its length. */
+export function sendJson(res, status, body, headers = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** The error body of OpenAI's API (the chat and embeddings stand-ins answer with it). */
+export function openaiError(message, type, code = null) {
+  return { error: { message, type, param: null, code } };
+}
 
 export function stubServer(handler) {
   const server = http.createServer(handler);

@@ -38,7 +38,8 @@
 // listening socket is closed: connections are refused; another mode listens again on the
 // same port); 'hang' (requests are read but never answered); 'error' (500 on every
 // request); 'reject' (healthy to /readyz, 500 on everything else: Qdrant up, refusing
-// what it is sent); 'slow' ({ms}: every answer is delayed).
+// what it is sent); 'notready' (/readyz answers 503 "some shards are not ready", the rest
+// as in 'ok': a Qdrant still loading); 'slow' ({ms}: every answer is delayed).
 //
 // The contract: tests/contracts/qdrant-openapi-v1.19.json, or $ALMANAC_QDRANT_CONTRACT.
 
@@ -48,14 +49,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { stubServer } from './httpstub.mjs';
+import { readBody, stubServer } from './httpstub.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const QDRANT_CONTRACT = process.env.ALMANAC_QDRANT_CONTRACT
   ? path.resolve(process.env.ALMANAC_QDRANT_CONTRACT)
   : path.join(REPO_ROOT, 'tests', 'contracts', 'qdrant-openapi-v1.19.json');
 
-const MODES = new Set(['ok', 'down', 'hang', 'error', 'reject', 'slow']);
+const MODES = new Set(['ok', 'down', 'hang', 'error', 'reject', 'notready', 'slow']);
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 const SCHEMA_ID = 'qdrant-openapi';
 const MAX_BODY = 32 << 20;
@@ -592,9 +593,9 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     }
     if (!authorized(req, pathname)) return send(res, entry, 401, fail('Must provide an API key or an Authorization bearer token', t0));
     if (req.method === 'GET' && pathname === '/readyz') {
-      entry.status = 200;
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      return res.end('all shards are ready');
+      entry.status = current === 'notready' ? 503 : 200;
+      res.writeHead(entry.status, { 'content-type': 'text/plain; charset=utf-8' });
+      return res.end(current === 'notready' ? 'some shards are not ready' : 'all shards are ready');
     }
     const route = c.route(req.method, pathname);
     if (!route) return send(res, entry, 404, fail(`Not found: ${pathname}`, t0));
@@ -651,18 +652,12 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
     const t0 = performance.now();
     const entry = { method: req.method, path: req.url.split('?')[0], url: req.url, status: null };
     requests.push(entry);
-    const chunks = [];
-    let size = 0;
-    req.on('data', (d) => {
-      size += d.length;
-      if (size <= MAX_BODY) chunks.push(d);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (raw) => {
       if (current === 'hang') return; // never answered; sockets are destroyed on a mode switch
-      if (size > MAX_BODY) return send(res, entry, 413, fail('Payload too large', t0));
+      if (!raw) return send(res, entry, 413, fail('Payload too large', t0));
       const go = () => {
         try {
-          answer(req, res, entry, Buffer.concat(chunks), t0);
+          answer(req, res, entry, raw, t0);
         } catch (e) {
           send(res, entry, 500, fail(`Service internal error: ${e.message}`, t0));
         }
@@ -721,8 +716,15 @@ export async function startQdrantStandin({ apiKey = null, mode = 'ok', port = 0,
       points: (name) => sortedPoints([...(col(name)?.points.values() ?? [])]),
       /** Removes every collection. */
       clear: () => store.clear(),
+      /** Set-up: an empty collection of dim vectors (what Almanac's worker would create). */
+      create: (name, dim, distance = 'Cosine') =>
+        store.set(name, { dim, distance, points: new Map(), indexes: new Map(), opId: 0 }),
     },
-    /** 'ok' | 'down' | 'hang' | 'error' | 'reject' | 'slow' (with {ms}); resolves once in effect. */
+    /** GET /readyz requests so far (the api's qdrant readiness check sends one a round). */
+    get readyzCount() {
+      return requests.filter((r) => r.method === 'GET' && r.path === '/readyz').length;
+    },
+    /** 'ok' | 'down' | 'hang' | 'error' | 'reject' | 'notready' | 'slow' (with {ms}); resolves once in effect. */
     async setMode(m, { ms: delay } = {}) {
       if (!MODES.has(m)) throw new Error(`unknown mode ${m}`);
       const prev = current;

@@ -10,7 +10,9 @@ import crypto from 'node:crypto';
 import { startPostgres, startRedis, sleep } from './services.mjs';
 import { startAlmanac, startProbed, migrate as runMigrate, createUser, httpRequest, waitFor } from './almanac.mjs';
 import { startQdrantStandin } from './qdrant-standin.mjs';
-import { client, sqlRows, stackEnv, PASSWORD } from '../eval/stack.mjs';
+import { stackEnv } from './stack.mjs';
+import { client, PASSWORD } from './apiclient.mjs';
+import { sqlRows } from './psql.mjs';
 
 export const COLLECTION = 'almanac_chunks';
 export const HEARTBEAT_MS = 500;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { startStack, REPO, PASSWORD } from './stack.mjs';
-import { client } from '../../../tests/eval/stack.mjs';
+import { client } from '../../../tests/lib/apiclient.mjs';
 import { startFakeChat } from '../../../tests/lib/fakechat.mjs';
 import { postStream } from '../../../tests/lib/sse.mjs';
 import { waitFor } from '../../../tests/lib/almanac.mjs';

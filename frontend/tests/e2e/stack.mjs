@@ -15,10 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { startPostgres, startRedis, freePort, sleep } from '../../../tests/lib/services.mjs';
 import { startAlmanac, startProbed, migrate, createUser, httpRequest, waitFor } from '../../../tests/lib/almanac.mjs';
 import { startQdrantStandin } from '../../../tests/lib/qdrant-standin.mjs';
+import { PASSWORD } from '../../../tests/lib/apiclient.mjs';
+
+export { PASSWORD };
 
 export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO = path.resolve(FRONTEND, '..');
-export const PASSWORD = 'correct-horse-battery';
 const JWT_SECRET = 'e2e-tests-jwt-secret-0123456789abcdef-xyz';
 const IS_ROOT = process.getuid && process.getuid() === 0;
 const NGINX = process.env.ALMANAC_NGINX_BIN || '/usr/sbin/nginx';

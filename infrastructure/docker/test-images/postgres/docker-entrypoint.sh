@@ -13,7 +13,7 @@ if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
 fi
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
-[ "${1:-postgres}" = postgres ] && shift || true
+if [ "$#" -gt 0 ] && [ "$1" = postgres ]; then shift; fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     if [ -z "${POSTGRES_PASSWORD:-}" ]; then
         echo "error: database is uninitialized and POSTGRES_PASSWORD is not set" >&2
