@@ -66,7 +66,7 @@ const FIXED = ['ALMANAC_ENV', 'ALMANAC_LISTEN', 'ALMANAC_PROBE_LISTEN', 'ALMANAC
   'ALMANAC_JWT_SECRET', 'ALMANAC_HEALTHCHECK_URL'];
 // Set per service rather than shared: the image's health check URL (each service's probe
 // listener) and the worker's job-sized database deadline.
-const PER_SERVICE = { api: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' }, worker: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health', ALMANAC_DB_TIMEOUT_MS: '${WORKER_DB_TIMEOUT_MS:-60000}' }, beat: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' } };
+const PER_SERVICE = { api: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' }, worker: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' }, beat: { ALMANAC_HEALTHCHECK_URL: 'http://127.0.0.1:8001/health' } };
 const ENV_OVERLAY = path.join(DOCKER, 'docker-compose.prod.env.yml');
 
 test('the .env template, the compose files and check-config --list agree', () => {
