@@ -104,7 +104,7 @@ int alm_cmd_api(int argc, char **argv)
     int rc;
 
     rc = alm_service_configure("api", usage, argc, argv, &cfg);
-    if (rc >= 0)
+    if (rc != ALM_CMD_CONTINUE)
         return rc;
     rc = ALM_EXIT_OK; /* from here on, the exit code */
     raise_nofile(&cfg);
