@@ -24,9 +24,9 @@ int alm_cmd_beat(int argc, char **argv)
     struct alm_service svc;
     struct alm_scheduler *s;
     struct alm_heartbeat *hb;
-    int rc = alm_service_begin(&svc, "beat", usage, argc, argv);
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_service_begin(&svc, "beat", usage, argc, argv, &rc))
         return rc;
     s = alm_scheduler_start(&svc.cfg, svc.id);
     hb = alm_heartbeat_start(

@@ -41,11 +41,11 @@ int alm_cmd_check_config(int argc, char **argv)
     struct alm_config cfg;
     struct alm_config_report errs = {0}, warns = {0};
     struct args a = {.format = "text"};
-    int rc = alm_cmd_start(
-        &(struct alm_cmd_start){.name = "check-config", .usage = usage, .parse = parse, .args = &a},
-        argc, argv);
+    struct alm_cmd_start start = {
+        .name = "check-config", .usage = usage, .parse = parse, .args = &a};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     if (a.list) {
         alm_config_print_table(stdout, a.format);

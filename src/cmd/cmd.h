@@ -15,10 +15,6 @@ alm_cmd_fn alm_cmd_api, alm_cmd_worker, alm_cmd_beat, alm_cmd_jobs, alm_cmd_extr
     alm_cmd_migrate, alm_cmd_user, alm_cmd_reindex, alm_cmd_snapshot, alm_cmd_check_config,
     alm_cmd_healthcheck, alm_cmd_version;
 
-/* What alm_cmd_start() returns when the command goes on (any other value is its exit
- * code). */
-#define ALM_CMD_CONTINUE (-1)
-
 /* How a command starts; alm_cmd_start() takes the steps in this order. */
 struct alm_cmd_start {
     const char *name;  /* as in 'almanac NAME': messages, the log's svc (a literal) */
@@ -36,14 +32,15 @@ struct alm_cmd_start {
      * default action ends it. */
     bool service;
     /* The log level while the configuration loads; then ALMANAC_LOG_LEVEL's, unless
-     * fixed (reindex's report goes to stderr, snapshot's stdout may carry a snapshot). */
+     * fixed: reindex prints its result as JSON on stdout, where the logs go, and
+     * snapshot's stdout may carry the snapshot itself. */
     enum alm_log_level log_level;
     bool log_level_fixed;
 };
 /* What every command does first: --help, its flags, and for those with a configuration,
- * signals, logging and the configuration (see struct alm_cmd_start). Returns
- * ALM_CMD_CONTINUE to go on, else the exit code. */
-int alm_cmd_start(const struct alm_cmd_start *start, int argc, char **argv);
+ * signals, logging and the configuration (see struct alm_cmd_start). True to go on, with
+ * *rc ALM_EXIT_OK; false when the command ends here with exit code *rc. */
+bool alm_cmd_start(const struct alm_cmd_start *start, int argc, char **argv, int *rc);
 /* The database connection of an operator command: waits up to wait_ms for PostgreSQL to
  * accept one; with schema_current, refuses a schema other than the one this binary
  * needs. NULL once the reason is printed to stderr ("almanac: NAME: ..."). */

@@ -43,11 +43,10 @@ int alm_cmd_extract(int argc, char **argv)
     ssize_t n;
     enum alm_err err;
     char *json;
-    int rc = alm_cmd_start(
-        &(struct alm_cmd_start){.name = "extract", .usage = usage, .parse = parse, .args = &type},
-        argc, argv);
+    struct alm_cmd_start start = {.name = "extract", .usage = usage, .parse = parse, .args = &type};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     while ((n = read(0, buf, sizeof(buf))) > 0) {
         if (alm_buf_append(&in, buf, (size_t)n)) {

@@ -46,12 +46,11 @@ int alm_cmd_jobs(int argc, char **argv)
     struct alm_errbuf eb = {{0}};
     redisContext *c;
     long n = 0;
-    int rc = alm_cmd_start(
-        &(struct alm_cmd_start){
-            .name = "jobs", .usage = usage, .parse = parse, .cfg = &cfg, .log_level = ALM_LOG_WARN},
-        argc, argv);
+    struct alm_cmd_start start = {
+        .name = "jobs", .usage = usage, .parse = parse, .cfg = &cfg, .log_level = ALM_LOG_WARN};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     c = alm_redis_connect(&cfg, 5000, &eb);
     if (!c) {

@@ -87,21 +87,19 @@ int alm_cmd_migrate(int argc, char **argv)
     struct alm_config cfg;
     struct alm_errbuf eb = {{0}};
     struct args a = {0};
+    struct alm_cmd_start start = {.name = "migrate",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_INFO};
     int from = 0, to = 0, rc;
     PGconn *conn;
 
     /* Before alm_cmd_start() unblocks the signals, so that none finds its default action. */
     exit_on_stop_signals();
-    rc = alm_cmd_start(&(struct alm_cmd_start){.name = "migrate",
-                                               .usage = usage,
-                                               .parse = parse,
-                                               .args = &a,
-                                               .cfg = &cfg,
-                                               .log_level = ALM_LOG_INFO},
-                       argc, argv);
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
-    rc = ALM_EXIT_OK;
     conn = alm_cmd_db_or_report(&cfg, "migrate", 60000, false);
     if (!conn) {
         rc = ALM_EXIT_FAILURE;

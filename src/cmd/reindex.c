@@ -365,16 +365,16 @@ int alm_cmd_reindex(int argc, char **argv)
     struct args a;
     PGconn *pg;
     /* One-shot: a signal ends the process; the run resumes after its last batch. */
-    int rc = alm_cmd_start(&(struct alm_cmd_start){.name = "reindex",
-                                                   .usage = usage,
-                                                   .parse = parse,
-                                                   .args = &a,
-                                                   .cfg = &cfg,
-                                                   .log_level = ALM_LOG_WARN,
-                                                   .log_level_fixed = true},
-                           argc, argv);
+    struct alm_cmd_start start = {.name = "reindex",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_WARN,
+                                  .log_level_fixed = true};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     pg = alm_cmd_db_or_report(&cfg, "reindex", 30000, true);
     if (!pg)

@@ -92,27 +92,24 @@ int alm_service_end(struct alm_service *s)
     return ALM_EXIT_OK;
 }
 
-int alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
-                          struct alm_config *cfg)
+bool alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
+                           struct alm_config *cfg, int *rc)
 {
-    return alm_cmd_start(
-        &(struct alm_cmd_start){
-            .name = svc, .usage = usage, .cfg = cfg, .service = true, .log_level = ALM_LOG_INFO},
-        argc, argv);
+    struct alm_cmd_start start = {
+        .name = svc, .usage = usage, .cfg = cfg, .service = true, .log_level = ALM_LOG_INFO};
+
+    return alm_cmd_start(&start, argc, argv, rc);
 }
 
-int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
-                      char **argv)
+bool alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                       char **argv, int *rc)
 {
-    int rc;
-
     memset(s, 0, sizeof(*s));
-    rc = alm_service_configure(svc, usage, argc, argv, &s->cfg);
-    if (rc != ALM_CMD_CONTINUE)
-        return rc;
+    if (!alm_service_configure(svc, usage, argc, argv, &s->cfg, rc))
+        return false;
     alm_heartbeat_make_id(svc, s->id, sizeof(s->id));
     alm_service_app_init(&s->app, svc, &s->cfg);
     alm_health_start(s->app.health);
     alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
-    return ALM_CMD_CONTINUE;
+    return true;
 }

@@ -17,9 +17,9 @@ struct alm_service {
 };
 
 /* What a service command does first: alm_cmd_start() for service svc, which takes no
- * argument, into cfg. Returns ALM_CMD_CONTINUE to go on, else the exit code. */
-int alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
-                          struct alm_config *cfg);
+ * argument, into cfg. True to go on; false when the command ends with exit code *rc. */
+bool alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
+                           struct alm_config *cfg, int *rc);
 /* Fills app for service svc (name, configuration, start time) with a health object and
  * its readiness checks: PostgreSQL, Redis, Qdrant, the vector collection (the worker
  * creates it, the api checks it) and the schema. Not started, so that the caller can add
@@ -27,10 +27,10 @@ int alm_service_configure(const char *svc, const char *usage, int argc, char **a
 void alm_service_app_init(struct alm_app *app, const char *svc, const struct alm_config *cfg);
 /* What worker and beat commands do first: alm_service_configure() into s->cfg, an
  * instance id into s->id, and s->app with its dependency and schema checks, started.
- * Returns ALM_CMD_CONTINUE to go on (the caller then starts its work and calls
- * alm_service_run()), else the exit code. */
-int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
-                      char **argv);
+ * True to go on (the caller then starts its work and calls alm_service_run()); false
+ * when the command ends with exit code *rc. */
+bool alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                       char **argv, int *rc);
 /* Hands the work's alive and metrics hooks (both called with arg; see struct alm_app) to
  * the probes, starts the probe listener (a failure is logged and the service runs
  * without it), then the signal handling. */

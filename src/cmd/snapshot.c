@@ -208,16 +208,16 @@ int alm_cmd_snapshot(int argc, char **argv)
     struct alm_config cfg;
     struct args a = {0};
     /* stdout may carry the snapshot itself: no log line may go there. */
-    int rc = alm_cmd_start(&(struct alm_cmd_start){.name = "snapshot",
-                                                   .usage = usage,
-                                                   .parse = parse,
-                                                   .args = &a,
-                                                   .cfg = &cfg,
-                                                   .log_level = ALM_LOG_FATAL,
-                                                   .log_level_fixed = true},
-                           argc, argv);
+    struct alm_cmd_start start = {.name = "snapshot",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_FATAL,
+                                  .log_level_fixed = true};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     if (!cfg.qdrant_url || !cfg.qdrant_url[0]) {
         fprintf(stderr, "almanac: snapshot: ALMANAC_QDRANT_URL is not set\n");

@@ -9,35 +9,32 @@
 
 #include <stdio.h>
 
-int alm_cmd_start(const struct alm_cmd_start *start, int argc, char **argv)
+bool alm_cmd_start(const struct alm_cmd_start *start, int argc, char **argv, int *rc)
 {
-    int rc;
-
+    *rc = ALM_EXIT_OK;
     if (alm_cmd_wants_help(argc, argv)) {
         fputs(start->usage, stdout);
-        return ALM_EXIT_OK;
+        return false;
     }
     if (start->parse)
-        rc = start->parse(argc, argv, start->args);
+        *rc = start->parse(argc, argv, start->args);
     else if (argc > 1)
-        rc = alm_cmd_usage_error(start->name, "unexpected argument '%s'", argv[1]);
-    else
-        rc = ALM_EXIT_OK;
-    if (rc != ALM_EXIT_OK)
-        return rc;
+        *rc = alm_cmd_usage_error(start->name, "unexpected argument '%s'", argv[1]);
+    if (*rc != ALM_EXIT_OK)
+        return false;
     if (!start->cfg)
-        return ALM_CMD_CONTINUE;
+        return true;
     if (!start->service)
         alm_signals_unblock();
     alm_log_init(start->name, start->log_level);
-    rc = alm_config_load_or_report(start->cfg, start->service);
-    if (rc != ALM_EXIT_OK)
-        return rc;
+    *rc = alm_config_load_or_report(start->cfg, start->service);
+    if (*rc != ALM_EXIT_OK)
+        return false;
     if (start->log_level_fixed)
         alm_log_init(NULL, start->log_level);
     if (start->service)
         alm_config_log(start->cfg);
-    return ALM_CMD_CONTINUE;
+    return true;
 }
 
 PGconn *alm_cmd_db_or_report(const struct alm_config *cfg, const char *name, int64_t wait_ms,

@@ -114,15 +114,15 @@ int alm_cmd_user(int argc, char **argv)
 {
     struct alm_config cfg;
     struct args a = {0};
-    int rc = alm_cmd_start(&(struct alm_cmd_start){.name = "user",
-                                                   .usage = usage,
-                                                   .parse = parse,
-                                                   .args = &a,
-                                                   .cfg = &cfg,
-                                                   .log_level = ALM_LOG_WARN},
-                           argc, argv);
+    struct alm_cmd_start start = {.name = "user",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_WARN};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     rc = create(&cfg, &a);
     alm_config_release(&cfg);

@@ -37,12 +37,11 @@ static int parse(int argc, char **argv, void *as_json)
 int alm_cmd_version(int argc, char **argv)
 {
     bool as_json = false;
-    int rc = alm_cmd_start(
-        &(struct alm_cmd_start){
-            .name = "version", .usage = usage, .parse = parse, .args = &as_json},
-        argc, argv);
+    struct alm_cmd_start start = {
+        .name = "version", .usage = usage, .parse = parse, .args = &as_json};
+    int rc;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     if (as_json) {
         json_t *o = json_pack("{s:s, s:s, s:{s:i, s:i, s:i}}", "version", ALM_VERSION, "commit",

@@ -25,9 +25,9 @@ int alm_cmd_worker(int argc, char **argv)
     struct alm_service svc;
     struct alm_worker *w;
     struct alm_heartbeat *hb;
-    int rc = alm_service_begin(&svc, "worker", usage, argc, argv), threads;
+    int rc, threads;
 
-    if (rc != ALM_CMD_CONTINUE)
+    if (!alm_service_begin(&svc, "worker", usage, argc, argv, &rc))
         return rc;
     threads = (int)svc.cfg.worker_concurrency;
     w = alm_worker_start(&svc.cfg, svc.id);
