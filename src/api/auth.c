@@ -217,20 +217,15 @@ void alm_api_users_list(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
-    PGresult *res = NULL;
     struct alm_page page;
     const char *params[2] = {page.cursor, page.fetch};
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
-        !alm_api_page_or_reply(req, &page))
-        goto out;
-    if (alm_api_query_or_reply(req, conn,
-                               "SELECT id, email, role, disabled FROM users "
-                               "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
-                               2, params, &res))
-        alm_api_reply_page(req, res, &page, "users", user_row_json);
-out:
-    PQclear(res);
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_admin_or_reply(req, &me) &&
+        alm_api_page_or_reply(req, &page))
+        alm_api_reply_page(req, conn, &page,
+                           "SELECT id, email, role, disabled FROM users "
+                           "WHERE $1 = 0 OR id < $1 ORDER BY id DESC LIMIT $2",
+                           2, params, "users", user_row_json);
     alm_api_db_put(req, conn);
 }
 
@@ -266,7 +261,7 @@ void alm_api_users_update(struct alm_req *req)
     struct alm_user me, u;
     PGresult *res = NULL;
     int64_t id;
-    char ids[24];
+    char ids[ALM_API_ID_TEXT];
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_admin_or_reply(req, &me) ||
         !alm_api_id_or_reply(req, 0, &id))
@@ -283,21 +278,17 @@ void alm_api_users_update(struct alm_req *req)
         alm_reply_error(req, ALM_ERR_CONFLICT, "you cannot disable your own account");
         goto out;
     }
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    const char *params[2] = {ids, alm_db_bool(json_is_true(disabled))};
-    if (!alm_api_query_or_reply(req, conn,
-                                "UPDATE users SET disabled = $2, updated_at = now() "
-                                "WHERE id = $1 RETURNING id, email, role, disabled",
-                                2, params, &res))
+    const char *params[2] = {alm_api_id_text(id, ids), alm_db_bool(json_is_true(disabled))};
+    res = alm_api_row_or_reply(req, conn,
+                               "UPDATE users SET disabled = $2, updated_at = now() "
+                               "WHERE id = $1 RETURNING id, email, role, disabled",
+                               2, params, "user", id);
+    if (!res)
         goto out;
-    if (PQntuples(res) == 0) {
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "user %lld not found", (long long)id);
-    } else {
-        alm_users_from_row(res, 0, &u);
-        alm_info("users.updated", "user updated", "{s:I, s:b}", "user_id", (json_int_t)u.id,
-                 "disabled", u.disabled);
-        alm_reply_json(req, 200, user_json(&u));
-    }
+    alm_users_from_row(res, 0, &u);
+    alm_info("users.updated", "user updated", "{s:I, s:b}", "user_id", (json_int_t)u.id, "disabled",
+             u.disabled);
+    alm_reply_json(req, 200, user_json(&u));
 out:
     PQclear(res);
     json_decref(body);

@@ -20,31 +20,20 @@ static json_t *conversation_json(const PGresult *res, int row)
                      "updated_at", alm_api_time(PQgetvalue(res, row, 3)));
 }
 
-static void ids_of(const struct alm_user *me, int64_t id, char uid[24], char cid[24])
-{
-    snprintf(uid, 24, "%lld", (long long)me->id);
-    snprintf(cid, 24, "%lld", (long long)id);
-}
-
 void alm_api_conversations_list(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
-    PGresult *res = NULL;
     struct alm_page page;
-    char uid[24], unused[24];
+    char uid[ALM_API_ID_TEXT];
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_page_or_reply(req, &page))
-        goto out;
-    ids_of(&me, 0, uid, unused);
-    const char *params[3] = {uid, page.cursor, page.fetch};
-    if (alm_api_query_or_reply(req, conn,
-                               "SELECT " CONV_COLUMNS " FROM conversations c WHERE c.user_id = $1 "
-                               "AND ($2 = 0 OR c.id < $2) ORDER BY c.id DESC LIMIT $3",
-                               3, params, &res))
-        alm_api_reply_page(req, res, &page, "conversations", conversation_json);
-out:
-    PQclear(res);
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_page_or_reply(req, &page)) {
+        const char *params[3] = {alm_api_id_text(me.id, uid), page.cursor, page.fetch};
+        alm_api_reply_page(req, conn, &page,
+                           "SELECT " CONV_COLUMNS " FROM conversations c WHERE c.user_id = $1 "
+                           "AND ($2 = 0 OR c.id < $2) ORDER BY c.id DESC LIMIT $3",
+                           3, params, "conversations", conversation_json);
+    }
     alm_api_db_put(req, conn);
 }
 
@@ -77,28 +66,38 @@ static json_t *turn_json(const PGresult *res, int r)
         alm_api_time(PQgetvalue(res, r, 6)));
 }
 
+/* For the handlers of /conversations/{id}: the signed-in user and the path's id, and the
+ * query parameters $1 id, $2 user and $3 whether admin. */
+struct conv_req {
+    struct alm_user me;
+    int64_t id;
+    char cid[ALM_API_ID_TEXT], uid[ALM_API_ID_TEXT];
+    const char *params[3];
+};
+
+static bool conv_req_or_reply(struct alm_req *req, PGconn *conn, struct conv_req *c)
+{
+    if (!conn || !alm_api_user_or_reply(req, conn, &c->me) || !alm_api_id_or_reply(req, 0, &c->id))
+        return false;
+    c->params[0] = alm_api_id_text(c->id, c->cid);
+    c->params[1] = alm_api_id_text(c->me.id, c->uid);
+    c->params[2] = alm_db_bool(alm_api_is_admin(&c->me));
+    return true;
+}
+
 void alm_api_conversations_get(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
+    struct conv_req c;
     PGresult *res = NULL, *turns = NULL;
-    int64_t id;
-    char uid[24], cid[24];
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
+    if (!conv_req_or_reply(req, conn, &c))
         goto out;
-    ids_of(&me, id, uid, cid);
-    const char *params[3] = {cid, uid, alm_db_bool(alm_api_is_admin(&me))};
-    if (!alm_api_query_or_reply(req, conn,
-                                "SELECT " CONV_COLUMNS
-                                " FROM conversations c WHERE c.id = $1 AND c.user_id = $2",
-                                2, params, &res))
-        goto out;
-    if (PQntuples(res) == 0) {
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "conversation %lld not found", (long long)id);
-        goto out;
-    }
-    if (!alm_api_query_or_reply(req, conn, TURNS_SQL, 3, params, &turns))
+    res = alm_api_row_or_reply(req, conn,
+                               "SELECT " CONV_COLUMNS
+                               " FROM conversations c WHERE c.id = $1 AND c.user_id = $2",
+                               2, c.params, "conversation", c.id);
+    if (!res || !alm_api_query_or_reply(req, conn, TURNS_SQL, 3, c.params, &turns))
         goto out;
     json_t *body = conversation_json(res, 0), *list = json_array();
     for (int r = 0; r < PQntuples(turns); r++)
@@ -111,38 +110,40 @@ out:
     alm_api_db_put(req, conn);
 }
 
+/* A title of 1..200 bytes on one line, not blank; replies itself when invalid. */
+static const char *title_or_reply(struct alm_req *req, const json_t *body)
+{
+    const char *title = alm_api_json_str(body, "title");
+
+    if (!title || !*title || strlen(title) > 200 || strpbrk(title, "\r\n") ||
+        strspn(title, " \t") == strlen(title)) {
+        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "\"title\" must be 1 to 200 bytes on one line");
+        return NULL;
+    }
+    return title;
+}
+
 void alm_api_conversations_update(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
     json_t *body = NULL;
-    struct alm_user me;
+    struct conv_req c;
     PGresult *res = NULL;
-    int64_t id;
-    char uid[24], cid[24];
     const char *title;
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
+    if (!conv_req_or_reply(req, conn, &c))
         goto out;
     body = alm_api_json_or_reply(req);
-    if (!body)
+    title = body ? title_or_reply(req, body) : NULL;
+    if (!title)
         goto out;
-    title = alm_api_json_str(body, "title");
-    if (!title || !*title || strlen(title) > 200 || strpbrk(title, "\r\n") ||
-        strspn(title, " \t") == strlen(title)) {
-        alm_reply_error(req, ALM_ERR_UNPROCESSABLE, "\"title\" must be 1 to 200 bytes on one line");
-        goto out;
-    }
-    ids_of(&me, id, uid, cid);
-    const char *params[3] = {cid, uid, title};
-    if (!alm_api_query_or_reply(
-            req, conn,
-            "WITH c AS (UPDATE conversations SET title = $3, updated_at = now() "
-            "WHERE id = $1 AND user_id = $2 RETURNING *) SELECT " CONV_COLUMNS " FROM c",
-            3, params, &res))
-        goto out;
-    if (PQntuples(res) == 0)
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "conversation %lld not found", (long long)id);
-    else
+    const char *params[3] = {c.cid, c.uid, title};
+    res = alm_api_row_or_reply(req, conn,
+                               "WITH c AS (UPDATE conversations SET title = $3, updated_at = now() "
+                               "WHERE id = $1 AND user_id = $2 RETURNING *) SELECT " CONV_COLUMNS
+                               " FROM c",
+                               3, params, "conversation", c.id);
+    if (res)
         alm_reply_json(req, 200, conversation_json(res, 0));
 out:
     PQclear(res);
@@ -153,27 +154,20 @@ out:
 void alm_api_conversations_delete(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_user me;
+    struct conv_req c;
     PGresult *res = NULL;
-    int64_t id;
-    char uid[24], cid[24];
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &id))
+    if (!conv_req_or_reply(req, conn, &c))
         goto out;
-    ids_of(&me, id, uid, cid);
-    const char *params[2] = {cid, uid};
-    if (!alm_api_query_or_reply(req, conn,
-                                "DELETE FROM conversations WHERE id = $1 AND user_id = $2 "
-                                "RETURNING id",
-                                2, params, &res))
+    res = alm_api_row_or_reply(req, conn,
+                               "DELETE FROM conversations WHERE id = $1 AND user_id = $2 "
+                               "RETURNING id",
+                               2, c.params, "conversation", c.id);
+    if (!res)
         goto out;
-    if (PQntuples(res) == 0) {
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "conversation %lld not found", (long long)id);
-        goto out;
-    }
     alm_info("conversation.deleted", "conversation deleted", "{s:I, s:I}", "conversation_id",
-             (json_int_t)id, "user_id", (json_int_t)me.id);
-    alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
+             (json_int_t)c.id, "user_id", (json_int_t)c.me.id);
+    alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)c.id, "deleted", 1));
 out:
     PQclear(res);
     alm_api_db_put(req, conn);

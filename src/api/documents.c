@@ -251,7 +251,7 @@ void alm_api_docs_upload(struct alm_req *req)
     struct alm_user me;
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    char *text = NULL, kb[24], sha[65];
+    char *text = NULL, kb[ALM_API_ID_TEXT], sha[65];
     unsigned char digest[crypto_hash_sha256_BYTES];
     size_t len = 0;
     int64_t kbid;
@@ -264,8 +264,7 @@ void alm_api_docs_upload(struct alm_req *req)
     /* text: the UTF-8 text, as before; binary formats: the bytes */
     crypto_hash_sha256(digest, (const unsigned char *)(text ? text : up.data), text ? len : up.len);
     sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
-    snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
-    err = insert_document(req, conn, kb, &up, text, sha, &res, &eb);
+    err = insert_document(req, conn, alm_api_id_text(kbid, kb), &up, text, sha, &res, &eb);
     if (err == ALM_ERR_CONFLICT) {
         alm_db_rollback(conn, (int)app->cfg->db_timeout_ms);
         reply_duplicate(req, conn, kb, sha);
@@ -292,10 +291,9 @@ void alm_api_docs_list(struct alm_req *req)
     PGconn *conn = alm_api_db_or_reply(req);
     const char *status = alm_req_query(req, "status");
     struct alm_user me;
-    PGresult *res = NULL;
     struct alm_page page;
     int64_t kbid;
-    char kb[24];
+    char kb[ALM_API_ID_TEXT];
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, &kbid) ||
         !alm_api_page_or_reply(req, &page) || !alm_api_kb_visible_or_reply(req, conn, &me, kbid))
@@ -306,155 +304,144 @@ void alm_api_docs_list(struct alm_req *req)
                         "status must be pending, processing, ready or failed");
         goto out;
     }
-    snprintf(kb, sizeof(kb), "%lld", (long long)kbid);
-    const char *params[4] = {kb, page.cursor, page.fetch, status};
-    if (alm_api_query_or_reply(req, conn,
-                               "SELECT " DOC_COLUMNS " FROM documents d "
-                               "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
-                               "AND ($4::text IS NULL OR d.status = $4) "
-                               "ORDER BY d.id DESC LIMIT $3",
-                               4, params, &res))
-        alm_api_reply_page(req, res, &page, "documents", doc_json);
+    const char *params[4] = {alm_api_id_text(kbid, kb), page.cursor, page.fetch, status};
+    alm_api_reply_page(req, conn, &page,
+                       "SELECT " DOC_COLUMNS " FROM documents d "
+                       "WHERE d.knowledge_base_id = $1 AND ($2 = 0 OR d.id < $2) "
+                       "AND ($4::text IS NULL OR d.status = $4) "
+                       "ORDER BY d.id DESC LIMIT $3",
+                       4, params, "documents", doc_json);
 out:
+    alm_api_db_put(req, conn);
+}
+
+/* A document of /documents/{id} that the signed-in user may see: the connection, the
+ * path's id and the row that the handler's query returned. */
+struct visible_doc {
+    PGconn *conn;
+    int64_t id;
+    const PGresult *row;
+};
+
+/* For the handlers of /documents/{id}: runs sql ($1 the path's id, $2 user, $3 whether
+ * admin) on that document if the signed-in user may see it, and hands its row to reply.
+ * Every failure is replied here (404 when sql returns no row). */
+static void with_visible_doc(struct alm_req *req, const char *sql,
+                             void (*reply)(struct alm_req *req, const struct visible_doc *doc))
+{
+    PGconn *conn = alm_api_db_or_reply(req);
+    struct visible_doc doc = {.conn = conn};
+    struct alm_user me;
+    char ids[ALM_API_ID_TEXT], uid[ALM_API_ID_TEXT];
+    PGresult *res = NULL;
+
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_id_or_reply(req, 0, &doc.id)) {
+        const char *params[3] = {alm_api_id_text(doc.id, ids), alm_api_id_text(me.id, uid),
+                                 alm_db_bool(alm_api_is_admin(&me))};
+        res = alm_api_row_or_reply(req, conn, sql, 3, params, "document", doc.id);
+    }
+    if (res) {
+        doc.row = res;
+        reply(req, &doc);
+    }
     PQclear(res);
     alm_api_db_put(req, conn);
 }
 
-/* For the handlers of /documents/{id}: given a connection (NULL: already answered), the
- * signed-in user and the path's id, runs sql on that document if visible to the user ($1
- * id, $2 user, $3 admin). Replies itself (404 when sql returns no row) and returns false
- * on any failure; else *id is the id and *out the result (caller clears). */
-static bool visible_doc_or_reply(struct alm_req *req, PGconn *conn, int64_t *id, const char *sql,
-                                 PGresult **out)
+static void reply_doc(struct alm_req *req, const struct visible_doc *doc)
 {
-    struct alm_user me;
-    char ids[24], uid[24];
-
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_id_or_reply(req, 0, id))
-        return false;
-    snprintf(ids, sizeof(ids), "%lld", (long long)*id);
-    snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[3] = {ids, uid, alm_db_bool(alm_api_is_admin(&me))};
-    if (!alm_api_query_or_reply(req, conn, sql, 3, params, out))
-        return false;
-    if (PQntuples(*out) == 0) {
-        PQclear(*out);
-        *out = NULL;
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "document %lld not found", (long long)*id);
-        return false;
-    }
-    return true;
+    alm_reply_json(req, 200, doc_json(doc->row, 0));
 }
 
 void alm_api_docs_get(struct alm_req *req)
 {
-    PGconn *conn = alm_api_db_or_reply(req);
-    PGresult *res = NULL;
-    int64_t id;
+    with_visible_doc(req, "SELECT " DOC_COLUMNS DOC_VISIBLE, reply_doc);
+}
 
-    if (visible_doc_or_reply(req, conn, &id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
-        alm_reply_json(req, 200, doc_json(res, 0));
-    PQclear(res);
-    alm_api_db_put(req, conn);
+static void reply_content(struct alm_req *req, const struct visible_doc *doc)
+{
+    const PGresult *res = doc->row;
+
+    alm_reply_json(req, 200,
+                   json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)doc->id, "title",
+                             PQgetvalue(res, 0, 1), "media_type", PQgetvalue(res, 0, 2), "content",
+                             PQgetvalue(res, 0, 3), "text", nullable(res, 0, 4), "status",
+                             PQgetvalue(res, 0, 5)));
 }
 
 void alm_api_docs_content(struct alm_req *req)
 {
-    PGconn *conn = alm_api_db_or_reply(req);
-    PGresult *res = NULL;
-    int64_t id;
+    with_visible_doc(req,
+                     "SELECT d.id, d.title, d.media_type, d.content, d.text, d.status" DOC_VISIBLE,
+                     reply_content);
+}
 
-    if (visible_doc_or_reply(
-            req, conn, &id,
-            "SELECT d.id, d.title, d.media_type, d.content, d.text, d.status" DOC_VISIBLE, &res))
-        alm_reply_json(req, 200,
-                       json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)id, "title",
-                                 PQgetvalue(res, 0, 1), "media_type", PQgetvalue(res, 0, 2),
-                                 "content", PQgetvalue(res, 0, 3), "text", nullable(res, 0, 4),
-                                 "status", PQgetvalue(res, 0, 5)));
-    PQclear(res);
-    alm_api_db_put(req, conn);
+static void reply_file(struct alm_req *req, const struct visible_doc *doc)
+{
+    const PGresult *res = doc->row;
+    size_t n = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
+    char *copy = alm_xmalloc(n + 1), disp[600], *name = alm_xstrdup(PQgetvalue(res, 0, 1));
+    const char *mt = PQgetvalue(res, 0, 0);
+
+    for (char *p = name; *p; p++) {
+        if (*p == '"' || (unsigned char)*p < 0x20)
+            *p = '_'; /* a quoted-string may hold neither */
+    }
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+    if (bytes)
+        memcpy(copy, bytes, n);
+    PQfreemem(bytes);
+    alm_reply_header(req, "Content-Disposition", disp);
+    alm_reply_header(req, "X-Content-Type-Options", "nosniff");
+    alm_reply_raw(req, 200, mt, copy, n);
+    free(name);
 }
 
 /* The uploaded file as it came; documents from before files were kept serve their
  * stored UTF-8 content. */
 void alm_api_docs_file(struct alm_req *req)
 {
-    PGconn *conn = alm_api_db_or_reply(req);
-    PGresult *res = NULL;
-    int64_t id;
+    with_visible_doc(req,
+                     "SELECT d.media_type, d.filename, "
+                     "coalesce(d.original, convert_to(d.content, 'UTF8'))" DOC_VISIBLE,
+                     reply_file);
+}
 
-    if (visible_doc_or_reply(req, conn, &id,
-                             "SELECT d.media_type, d.filename, "
-                             "coalesce(d.original, convert_to(d.content, 'UTF8'))" DOC_VISIBLE,
-                             &res)) {
-        size_t n = 0;
-        unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
-        char *copy = alm_xmalloc(n + 1), disp[600], *name = alm_xstrdup(PQgetvalue(res, 0, 1));
-        const char *mt = PQgetvalue(res, 0, 0);
+static void delete_doc(struct alm_req *req, const struct visible_doc *doc)
+{
+    struct alm_errbuf eb = {{0}};
+    json_t *job = json_pack("{s:I, s:I}", "document_id", (json_int_t)doc->id, "knowledge_base_id",
+                            (json_int_t)strtoll(PQgetvalue(doc->row, 0, 0), NULL, 10));
+    enum alm_err err =
+        alm_api_change_with_job(req, doc->conn, "DELETE FROM documents WHERE id = $1", doc->id,
+                                ALM_QUEUE_MAINTENANCE, "purge_vectors", job, NULL, &eb);
 
-        for (char *p = name; *p; p++) {
-            if (*p == '"' || (unsigned char)*p < 0x20)
-                *p = '_'; /* a quoted-string may hold neither */
-        }
-        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
-        if (bytes)
-            memcpy(copy, bytes, n);
-        PQfreemem(bytes);
-        alm_reply_header(req, "Content-Disposition", disp);
-        alm_reply_header(req, "X-Content-Type-Options", "nosniff");
-        alm_reply_raw(req, 200, mt, copy, n);
-        free(name);
+    if (err) {
+        alm_api_reply_err(req, err, &eb);
+        return;
     }
-    PQclear(res);
-    alm_api_db_put(req, conn);
+    alm_info("documents.deleted", "document deleted", "{s:I}", "document_id", (json_int_t)doc->id);
+    alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)doc->id, "deleted", 1));
 }
 
 void alm_api_docs_delete(struct alm_req *req)
 {
-    PGconn *conn = alm_api_db_or_reply(req);
-    struct alm_errbuf eb = {{0}};
-    PGresult *res = NULL;
-    int64_t id;
-    enum alm_err err;
-
-    if (!visible_doc_or_reply(req, conn, &id, "SELECT d.knowledge_base_id" DOC_VISIBLE, &res))
-        goto out;
-    json_t *job = json_pack("{s:I, s:I}", "document_id", (json_int_t)id, "knowledge_base_id",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    PQclear(res);
-    res = NULL;
-    err = alm_api_change_with_job(req, conn, "DELETE FROM documents WHERE id = $1", id,
-                                  ALM_QUEUE_MAINTENANCE, "purge_vectors", job, NULL, &eb);
-    if (err) {
-        alm_api_reply_err(req, err, &eb);
-        goto out;
-    }
-    alm_info("documents.deleted", "document deleted", "{s:I}", "document_id", (json_int_t)id);
-    alm_reply_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
-out:
-    PQclear(res);
-    alm_api_db_put(req, conn);
+    with_visible_doc(req, "SELECT d.knowledge_base_id" DOC_VISIBLE, delete_doc);
 }
 
 /* One queued job per document: a document that is pending or processing already has its
  * job, so reprocessing it adds nothing and answers its state as it is (202). The check and
  * the enqueue are one statement, so parallel calls queue one job at most. */
-void alm_api_docs_reprocess(struct alm_req *req)
+static void reprocess_doc(struct alm_req *req, const struct visible_doc *doc)
 {
     struct alm_app *app = alm_req_app(req);
-    PGconn *conn = alm_api_db_or_reply(req);
-    PGresult *res = NULL;
-    char ids[24];
-    const char *params[1] = {ids};
-    int64_t id;
-
-    if (!visible_doc_or_reply(req, conn, &id, "SELECT " DOC_COLUMNS DOC_VISIBLE, &res))
-        goto out;
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    char ids[ALM_API_ID_TEXT];
+    const char *params[1] = {alm_api_id_text(doc->id, ids)};
     PGresult *queued = NULL;
+
     if (!alm_api_query_or_reply(
-            req, conn,
+            req, doc->conn,
             "WITH d AS (UPDATE documents SET status = 'pending', error = NULL, attempts = 0, "
             "updated_at = now() WHERE id = $1 AND status NOT IN ('pending', 'processing') "
             "RETURNING *), "
@@ -462,19 +449,23 @@ void alm_api_docs_reprocess(struct alm_req *req)
                 "d.knowledge_base_id") ", 'ingest', jsonb_build_object('document_id', d.id) FROM "
                                        "d) "
                                        "SELECT " DOC_COLUMNS " FROM d",
-            1, params, &queued))
-        goto out;
+            1, params, &queued)) {
+        PQclear(queued);
+        return;
+    }
     if (PQntuples(queued) > 0) {
-        PQclear(res);
-        res = queued;
         alm_relayer_kick(app->relayer);
         alm_info("documents.reprocess", "document queued again", "{s:I}", "document_id",
-                 (json_int_t)id);
+                 (json_int_t)doc->id);
+        alm_reply_json(req, 202, doc_json(queued, 0));
     } else {
-        PQclear(queued); /* its job is queued or running already: the state as it is */
+        /* its job is queued or running already: the state as it is */
+        alm_reply_json(req, 202, doc_json(doc->row, 0));
     }
-    alm_reply_json(req, 202, doc_json(res, 0));
-out:
-    PQclear(res);
-    alm_api_db_put(req, conn);
+    PQclear(queued);
+}
+
+void alm_api_docs_reprocess(struct alm_req *req)
+{
+    with_visible_doc(req, "SELECT " DOC_COLUMNS DOC_VISIBLE, reprocess_doc);
 }

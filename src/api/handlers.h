@@ -46,10 +46,12 @@ struct alm_page {
     char fetch[16];
 };
 bool alm_api_page_or_reply(struct alm_req *req, struct alm_page *page);
-/* Replies 200 with {key: [row_json(res, i), ...], "next_cursor"} for a page that was
- * queried with LIMIT page->fetch and the id as first column. */
-void alm_api_reply_page(struct alm_req *req, const PGresult *res, const struct alm_page *page,
-                        const char *key, json_t *(*row_json)(const PGresult *res, int row));
+/* Replies with one page of a list: runs sql, which takes page->cursor and page->fetch
+ * among its params (newest first, LIMIT page->fetch, the id as first column), and replies
+ * 200 with {key: [row_json(res, i), ...], "next_cursor"}, or with the query's error. */
+void alm_api_reply_page(struct alm_req *req, PGconn *conn, const struct alm_page *page,
+                        const char *sql, int nparams, const char *const *params, const char *key,
+                        json_t *(*row_json)(const PGresult *res, int row));
 /* Replies with a database-layer error: its status and message. */
 void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb);
 /* Runs one statement (alm_db_query) within the configured database timeout; on failure
@@ -57,6 +59,14 @@ void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_e
  * to PQclear either way. */
 bool alm_api_query_or_reply(struct alm_req *req, PGconn *conn, const char *sql, int nparams,
                             const char *const *params, PGresult **res);
+/* Fetches one row or 404: runs sql (alm_api_query_or_reply) and returns its result, the
+ * caller's to PQclear, when it has a row; else NULL once replied: the query's error, or
+ * 404 "WHAT ID not found". */
+PGresult *alm_api_row_or_reply(struct alm_req *req, PGconn *conn, const char *sql, int nparams,
+                               const char *const *params, const char *what, int64_t id);
+/* id as the text of a query parameter, written into buf; returns buf. */
+#define ALM_API_ID_TEXT 24
+const char *alm_api_id_text(int64_t id, char buf[ALM_API_ID_TEXT]);
 /* Runs sql ($1 = id) and queues job (taken) through the outbox in one transaction, then
  * kicks the relay. *res (NULL when not wanted) is sql's result, the caller's to PQclear;
  * the caller replies. */

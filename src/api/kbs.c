@@ -54,15 +54,14 @@ void alm_api_kbs_create(struct alm_req *req)
     json_t *body = NULL;
     struct alm_user me;
     PGresult *res = NULL;
-    char name[256], uid[24];
+    char name[256], uid[ALM_API_ID_TEXT];
 
     if (!conn || !alm_api_user_or_reply(req, conn, &me))
         goto out;
     body = alm_api_json_or_reply(req);
     if (!body || !name_or_reply(req, body, name, sizeof(name)))
         goto out;
-    snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[2] = {name, uid};
+    const char *params[2] = {name, alm_api_id_text(me.id, uid)};
     if (!alm_api_query_or_reply(req, conn,
                                 "WITH k AS (INSERT INTO knowledge_bases (name, owner_id) "
                                 "VALUES ($1, $2) RETURNING *) SELECT " KB_COLUMNS " FROM k",
@@ -81,41 +80,34 @@ void alm_api_kbs_list(struct alm_req *req)
 {
     PGconn *conn = alm_api_db_or_reply(req);
     struct alm_user me;
-    PGresult *res = NULL;
     struct alm_page page;
-    char uid[24];
+    char uid[ALM_API_ID_TEXT];
 
-    if (!conn || !alm_api_user_or_reply(req, conn, &me) || !alm_api_page_or_reply(req, &page))
-        goto out;
-    snprintf(uid, sizeof(uid), "%lld", (long long)me.id);
-    const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(&me)), page.cursor, page.fetch};
-    if (alm_api_query_or_reply(req, conn,
-                               "SELECT " KB_COLUMNS " FROM knowledge_bases k "
-                               "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
-                               "ORDER BY k.id DESC LIMIT $4",
-                               4, params, &res))
-        alm_api_reply_page(req, res, &page, "knowledge_bases", kb_json);
-out:
-    PQclear(res);
+    if (conn && alm_api_user_or_reply(req, conn, &me) && alm_api_page_or_reply(req, &page)) {
+        const char *params[4] = {alm_api_id_text(me.id, uid), alm_db_bool(alm_api_is_admin(&me)),
+                                 page.cursor, page.fetch};
+        alm_api_reply_page(req, conn, &page,
+                           "SELECT " KB_COLUMNS " FROM knowledge_bases k "
+                           "WHERE (k.owner_id = $1 OR $2) AND ($3 = 0 OR k.id < $3) "
+                           "ORDER BY k.id DESC LIMIT $4",
+                           4, params, "knowledge_bases", kb_json);
+    }
     alm_api_db_put(req, conn);
 }
 
-/* Runs a statement on one visible knowledge base returning KB_COLUMNS; 404 when none. */
+/* Runs a statement on one visible knowledge base returning KB_COLUMNS ($1 id, $2 user, $3
+ * whether admin, $4 extra if any) and replies 200 with it; 404 when none. */
 static void one_kb(struct alm_req *req, PGconn *conn, const struct alm_user *me, int64_t id,
-                   const char *sql, const char *extra, int status)
+                   const char *sql, const char *extra)
 {
-    PGresult *res = NULL;
-    char ids[24], uid[24];
-    const char *params[4] = {ids, uid, alm_db_bool(alm_api_is_admin(me)), extra};
+    char ids[ALM_API_ID_TEXT], uid[ALM_API_ID_TEXT];
+    const char *params[4] = {alm_api_id_text(id, ids), alm_api_id_text(me->id, uid),
+                             alm_db_bool(alm_api_is_admin(me)), extra};
+    PGresult *res =
+        alm_api_row_or_reply(req, conn, sql, extra ? 4 : 3, params, "knowledge base", id);
 
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
-    if (alm_api_query_or_reply(req, conn, sql, extra ? 4 : 3, params, &res)) {
-        if (PQntuples(res) == 0)
-            alm_reply_error(req, ALM_ERR_NOT_FOUND, "knowledge base %lld not found", (long long)id);
-        else
-            alm_reply_json(req, status, kb_json(res, 0));
-    }
+    if (res)
+        alm_reply_json(req, 200, kb_json(res, 0));
     PQclear(res);
 }
 
@@ -129,7 +121,7 @@ void alm_api_kbs_get(struct alm_req *req)
         one_kb(req, conn, &me, id,
                "SELECT " KB_COLUMNS " FROM knowledge_bases k "
                "WHERE k.id = $1 AND (k.owner_id = $2 OR $3)",
-               NULL, 200);
+               NULL);
     alm_api_db_put(req, conn);
 }
 
@@ -148,7 +140,7 @@ void alm_api_kbs_update(struct alm_req *req)
         one_kb(req, conn, &me, id,
                "WITH k AS (UPDATE knowledge_bases SET name = $4, updated_at = now() "
                "WHERE id = $1 AND (owner_id = $2 OR $3) RETURNING *) SELECT " KB_COLUMNS " FROM k",
-               name, 200);
+               name);
 out:
     json_decref(body);
     alm_api_db_put(req, conn);

@@ -15,18 +15,24 @@
 #include <string.h>
 #include <time.h>
 
-void alm_api_reply_page(struct alm_req *req, const PGresult *res, const struct alm_page *page,
-                        const char *key, json_t *(*row_json)(const PGresult *res, int row))
+void alm_api_reply_page(struct alm_req *req, PGconn *conn, const struct alm_page *page,
+                        const char *sql, int nparams, const char *const *params, const char *key,
+                        json_t *(*row_json)(const PGresult *res, int row))
 {
-    json_t *items = json_array();
-    bool more = PQntuples(res) > page->limit;
-    int n = more ? page->limit : PQntuples(res);
+    PGresult *res = NULL;
 
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, row_json(res, i));
-    alm_reply_json(req, 200,
-                   json_pack("{s:o, s:o}", key, items, "next_cursor",
-                             more ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+    if (alm_api_query_or_reply(req, conn, sql, nparams, params, &res)) {
+        json_t *items = json_array();
+        bool more = PQntuples(res) > page->limit;
+        int n = more ? page->limit : PQntuples(res);
+
+        for (int i = 0; i < n; i++)
+            json_array_append_new(items, row_json(res, i));
+        alm_reply_json(req, 200,
+                       json_pack("{s:o, s:o}", key, items, "next_cursor",
+                                 more ? json_string(PQgetvalue(res, n - 1, 0)) : json_null()));
+    }
+    PQclear(res);
 }
 
 void alm_api_reply_err(struct alm_req *req, enum alm_err err, const struct alm_errbuf *eb)
@@ -47,17 +53,39 @@ bool alm_api_query_or_reply(struct alm_req *req, PGconn *conn, const char *sql, 
     return !err;
 }
 
+PGresult *alm_api_row_or_reply(struct alm_req *req, PGconn *conn, const char *sql, int nparams,
+                               const char *const *params, const char *what, int64_t id)
+{
+    PGresult *res = NULL;
+
+    if (!alm_api_query_or_reply(req, conn, sql, nparams, params, &res)) {
+        PQclear(res);
+        return NULL;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        alm_reply_error(req, ALM_ERR_NOT_FOUND, "%s %lld not found", what, (long long)id);
+        return NULL;
+    }
+    return res;
+}
+
+const char *alm_api_id_text(int64_t id, char buf[ALM_API_ID_TEXT])
+{
+    snprintf(buf, ALM_API_ID_TEXT, "%lld", (long long)id);
+    return buf;
+}
+
 enum alm_err alm_api_change_with_job(struct alm_req *req, PGconn *conn, const char *sql, int64_t id,
                                      const char *queue, const char *type, json_t *job,
                                      PGresult **res, struct alm_errbuf *eb)
 {
     struct alm_app *app = alm_req_app(req);
     int t = (int)app->cfg->db_timeout_ms;
-    char ids[24];
-    const char *params[1] = {ids};
+    char ids[ALM_API_ID_TEXT];
+    const char *params[1] = {alm_api_id_text(id, ids)};
     enum alm_err err = alm_db_begin(conn, t, eb);
 
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
     if (!err)
         err = alm_db_query(conn, t, sql, 1, params, res, eb);
     if (!err)
@@ -269,21 +297,15 @@ bool alm_api_is_admin(const struct alm_user *user)
 bool alm_api_kb_visible_or_reply(struct alm_req *req, PGconn *conn, const struct alm_user *user,
                                  int64_t kb)
 {
-    char kbs[24], uid[24];
-    const char *params[3] = {kbs, uid, alm_db_bool(alm_api_is_admin(user))};
-    PGresult *res = NULL;
-    bool found;
+    char kbs[ALM_API_ID_TEXT], uid[ALM_API_ID_TEXT];
+    const char *params[3] = {alm_api_id_text(kb, kbs), alm_api_id_text(user->id, uid),
+                             alm_db_bool(alm_api_is_admin(user))};
+    PGresult *res = alm_api_row_or_reply(
+        req, conn, "SELECT 1 FROM knowledge_bases WHERE id = $1 AND (owner_id = $2 OR $3)", 3,
+        params, "knowledge base", kb);
+    bool found = res != NULL;
 
-    snprintf(kbs, sizeof(kbs), "%lld", (long long)kb);
-    snprintf(uid, sizeof(uid), "%lld", (long long)user->id);
-    if (!alm_api_query_or_reply(
-            req, conn, "SELECT 1 FROM knowledge_bases WHERE id = $1 AND (owner_id = $2 OR $3)", 3,
-            params, &res))
-        return false;
-    found = PQntuples(res) > 0;
     PQclear(res);
-    if (!found)
-        alm_reply_error(req, ALM_ERR_NOT_FOUND, "knowledge base %lld not found", (long long)kb);
     return found;
 }
 

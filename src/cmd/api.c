@@ -103,10 +103,8 @@ int alm_cmd_api(int argc, char **argv)
     size_t nroutes;
     int rc;
 
-    rc = alm_service_configure("api", usage, argc, argv, &cfg);
-    if (rc >= 0)
+    if (!alm_service_configure("api", usage, argc, argv, &cfg, &rc))
         return rc;
-    rc = ALM_EXIT_OK; /* from here on, the exit code */
     raise_nofile(&cfg);
     routes = alm_api_routes(&nroutes);
     alm_service_app_init(&app, "api", &cfg);

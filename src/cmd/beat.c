@@ -21,26 +21,20 @@ static const char usage[] =
 
 int alm_cmd_beat(int argc, char **argv)
 {
-    struct alm_config cfg;
     struct alm_service svc;
     struct alm_scheduler *s;
     struct alm_heartbeat *hb;
-    char id[128];
     int rc;
 
-    rc = alm_service_begin(&svc, "beat", usage, argc, argv, &cfg, id, sizeof(id));
-    if (rc >= 0)
+    if (!alm_service_begin(&svc, "beat", usage, argc, argv, &rc))
         return rc;
-    s = alm_scheduler_start(&cfg, id);
+    s = alm_scheduler_start(&svc.cfg, svc.id);
     hb = alm_heartbeat_start(
-        &cfg, id, &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL, s});
+        &svc.cfg, svc.id, &(struct alm_heartbeat_role){"beat", 1, alm_scheduler_snapshot, NULL, s});
     alm_service_run(&svc, alm_scheduler_alive, alm_scheduler_metrics, s);
-    alm_info("beat.started", "beat running", "{s:s}", "id", id);
+    alm_info("beat.started", "beat running", "{s:s}", "id", svc.id);
     alm_service_wait(&svc);
     alm_heartbeat_stop(hb); /* before the scheduler it reads goes */
     alm_scheduler_stop(s);
-    alm_service_release(&svc);
-    alm_info("shutdown.done", "beat stopped", NULL);
-    alm_config_release(&cfg);
-    return ALM_EXIT_OK;
+    return alm_service_end(&svc);
 }

@@ -22,6 +22,17 @@ static const char usage[] =
 
 #define MAX_INPUT (1024u << 20)
 
+static int parse(int argc, char **argv, void *type)
+{
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--type") == 0)
+            *(const char **)type = argv[i + 1];
+    }
+    if (!*(const char **)type)
+        return alm_cmd_usage_error("extract", "--type MEDIA-TYPE is required");
+    return ALM_EXIT_OK;
+}
+
 int alm_cmd_extract(int argc, char **argv)
 {
     struct alm_buf in = ALM_BUF_INIT(MAX_INPUT);
@@ -32,17 +43,11 @@ int alm_cmd_extract(int argc, char **argv)
     ssize_t n;
     enum alm_err err;
     char *json;
+    struct alm_cmd_start start = {.name = "extract", .usage = usage, .parse = parse, .args = &type};
+    int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "--type") == 0)
-            type = argv[i + 1];
-    }
-    if (!type)
-        return alm_cmd_usage_error("extract", "--type MEDIA-TYPE is required");
+    if (!alm_cmd_start(&start, argc, argv, &rc))
+        return rc;
     while ((n = read(0, buf, sizeof(buf))) > 0) {
         if (alm_buf_append(&in, buf, (size_t)n)) {
             fprintf(stderr, "the file is larger than %u MiB\n", MAX_INPUT >> 20);

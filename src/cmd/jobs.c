@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "cmd.h"
-#include "config.h"
-#include "log.h"
 #include "queue.h"
 #include "redis.h"
-#include "signals.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,24 +32,25 @@ static int stats(redisContext *c)
     return ALM_EXIT_OK;
 }
 
+static int parse(int argc, char **argv, void *args)
+{
+    (void)args;
+    if (argc != 2 || (strcmp(argv[1], "retry-dead") != 0 && strcmp(argv[1], "stats") != 0))
+        return alm_cmd_usage_error("jobs", "expected 'retry-dead' or 'stats'");
+    return ALM_EXIT_OK;
+}
+
 int alm_cmd_jobs(int argc, char **argv)
 {
     struct alm_config cfg;
     struct alm_errbuf eb = {{0}};
     redisContext *c;
     long n = 0;
+    struct alm_cmd_start start = {
+        .name = "jobs", .usage = usage, .parse = parse, .cfg = &cfg, .log_level = ALM_LOG_WARN};
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc != 2 || (strcmp(argv[1], "retry-dead") != 0 && strcmp(argv[1], "stats") != 0))
-        return alm_cmd_usage_error("jobs", "expected 'retry-dead' or 'stats'");
-    alm_signals_unblock();
-    alm_log_init("jobs", ALM_LOG_WARN);
-    rc = alm_config_load_or_report(&cfg, false);
-    if (rc)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
     c = alm_redis_connect(&cfg, 5000, &eb);
     if (!c) {

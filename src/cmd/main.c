@@ -12,7 +12,7 @@
 
 static const struct alm_command {
     const char *name;
-    int (*run)(int argc, char **argv);
+    alm_cmd_fn *run;
     const char *summary;
 } commands[] = {
     {"api", alm_cmd_api, "serve the HTTP API, /health, /ready and /metrics"},

@@ -1,12 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
-#include "clock.h"
 #include "cmd.h"
-#include "config.h"
-#include "db.h"
-#include "log.h"
 #include "schema.h"
-#include "signals.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -61,18 +56,25 @@ static void exit_on_stop_signals(void)
     sigaction(SIGQUIT, &sa, NULL);
 }
 
-static int parse_args(int argc, char **argv, bool *status, int *target)
+struct args {
+    bool status;
+    int target; /* 0: the version this binary needs */
+};
+
+static int parse(int argc, char **argv, void *args)
 {
+    struct args *a = args;
+
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--status") == 0) {
-            *status = true;
+            a->status = true;
         } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (*end || v < 1 || v > alm_schema_expected())
                 return alm_cmd_usage_error("migrate", "--target must be 1..%d",
                                            alm_schema_expected());
-            *target = (int)v;
+            a->target = (int)v;
         } else {
             return alm_cmd_usage_error("migrate", "unknown argument '%s'", argv[i]);
         }
@@ -84,31 +86,27 @@ int alm_cmd_migrate(int argc, char **argv)
 {
     struct alm_config cfg;
     struct alm_errbuf eb = {{0}};
-    bool status = false;
-    int target = 0, from = 0, to = 0, rc;
+    struct args a = {0};
+    struct alm_cmd_start start = {.name = "migrate",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_INFO};
+    int from = 0, to = 0, rc;
     PGconn *conn;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    rc = parse_args(argc, argv, &status, &target);
-    if (rc)
-        return rc;
+    /* Before alm_cmd_start() unblocks the signals, so that none finds its default action. */
     exit_on_stop_signals();
-    alm_signals_unblock();
-    alm_log_init("migrate", ALM_LOG_INFO);
-    rc = alm_config_load_or_report(&cfg, false);
-    if (rc)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
-    conn = alm_db_connect_patiently(&cfg, "almanac-migrate", 60000, &eb);
+    conn = alm_cmd_db_or_report(&cfg, "migrate", 60000, false);
     if (!conn) {
-        fprintf(stderr, "almanac: migrate: cannot connect to the database: %s\n", eb.msg);
         rc = ALM_EXIT_FAILURE;
         goto out;
     }
     stop_cancel = PQgetCancel(conn);
-    if (status) {
+    if (a.status) {
         if (alm_schema_version(conn, 10000, &from, &eb)) {
             fprintf(stderr, "almanac: migrate: %s\n", eb.msg);
             rc = ALM_EXIT_FAILURE;
@@ -121,7 +119,7 @@ int alm_cmd_migrate(int argc, char **argv)
                pending);
         goto out;
     }
-    if (alm_schema_migrate(conn, target, &from, &to, &eb)) {
+    if (alm_schema_migrate(conn, a.target, &from, &to, &eb)) {
         fprintf(stderr, "almanac: migrate: %s (schema left at version %d)\n", eb.msg, to);
         rc = ALM_EXIT_FAILURE;
         goto out;

@@ -2,15 +2,11 @@
 #include "compat.h"
 #include "clock.h"
 #include "cmd.h"
-#include "config.h"
 #include "db.h"
-#include "log.h"
 #include "outbox.h"
 #include "qdrant.h"
 #include "redis.h"
 #include "reindex.h"
-#include "schema.h"
-#include "signals.h"
 #include "vindex.h"
 
 #include <inttypes.h>
@@ -52,8 +48,9 @@ struct args {
     bool abandon;
 };
 
-static int parse(int argc, char **argv, struct args *a)
+static int parse(int argc, char **argv, void *args)
 {
+    struct args *a = args;
     int scopes = 0;
 
     *a = (struct args){.scope = ALM_REINDEX_ALL, .rate = 20, .wait = true};
@@ -351,32 +348,25 @@ out:
 int alm_cmd_reindex(int argc, char **argv)
 {
     struct alm_config cfg;
-    struct alm_errbuf eb = {{0}};
     struct args a;
     PGconn *pg;
+    /* One-shot: a signal ends the process; the run resumes after its last batch. */
+    struct alm_cmd_start start = {.name = "reindex",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_WARN,
+                                  .log_level_fixed = true};
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    rc = parse(argc, argv, &a);
-    if (rc)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
-    /* One-shot: a signal ends the process; the run resumes after its last batch. */
-    alm_signals_unblock();
-    alm_log_init("reindex", ALM_LOG_WARN);
-    rc = alm_config_load_or_report(&cfg, false);
-    if (rc)
-        return rc;
-    alm_log_init(NULL, ALM_LOG_WARN);
-    pg = alm_db_connect_patiently(&cfg, "almanac-reindex", 30000, &eb);
-    if (!pg || alm_schema_require_current(pg, 10000, &eb)) {
-        fprintf(stderr, "almanac: reindex: %s\n", eb.msg);
+    pg = alm_cmd_db_or_report(&cfg, "reindex", 30000, true);
+    if (!pg)
         rc = ALM_EXIT_FAILURE;
-    } else {
+    else
         rc = a.abandon ? abandon(pg) : run(&cfg, pg, &a);
-    }
     PQfinish(pg);
     alm_config_release(&cfg);
     return rc;

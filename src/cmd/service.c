@@ -33,14 +33,6 @@ void alm_service_app_init(struct alm_app *app, const char *svc, const struct alm
     alm_checks_add_schema(app->health, cfg, &app->schema_version);
 }
 
-void alm_service_init(struct alm_service *s, const char *svc, const struct alm_config *cfg)
-{
-    memset(s, 0, sizeof(*s));
-    alm_service_app_init(&s->app, svc, cfg);
-    alm_health_start(s->app.health);
-    alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
-}
-
 struct alm_http *alm_service_listen_probes(struct alm_app *app, const struct alm_route *routes,
                                            size_t nroutes)
 {
@@ -89,39 +81,36 @@ void alm_service_wait(struct alm_service *s)
     alm_health_set_draining(s->app.health);
 }
 
-void alm_service_release(struct alm_service *s)
+int alm_service_end(struct alm_service *s)
 {
+    char msg[64];
+
     alm_http_stop(s->http);
     alm_health_free(s->app.health);
+    snprintf(msg, sizeof(msg), "%s stopped", s->app.svc);
+    alm_info("shutdown.done", msg, NULL);
+    alm_config_release(&s->cfg);
+    return ALM_EXIT_OK;
 }
 
-int alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
-                          struct alm_config *cfg)
+bool alm_service_configure(const char *svc, const char *usage, int argc, char **argv,
+                           struct alm_config *cfg, int *rc)
 {
-    int rc;
+    struct alm_cmd_start start = {
+        .name = svc, .usage = usage, .cfg = cfg, .service = true, .log_level = ALM_LOG_INFO};
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc > 1)
-        return alm_cmd_usage_error(svc, "unexpected argument '%s'", argv[1]);
-    alm_log_init(svc, ALM_LOG_INFO);
-    rc = alm_config_load_or_report(cfg, true);
-    if (rc)
-        return rc;
-    alm_config_log(cfg);
-    return -1;
+    return alm_cmd_start(&start, argc, argv, rc);
 }
 
-int alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
-                      char **argv, struct alm_config *cfg, char *id, size_t idlen)
+bool alm_service_begin(struct alm_service *s, const char *svc, const char *usage, int argc,
+                       char **argv, int *rc)
 {
-    int rc = alm_service_configure(svc, usage, argc, argv, cfg);
-
-    if (rc >= 0)
-        return rc;
-    alm_heartbeat_make_id(svc, id, idlen);
-    alm_service_init(s, svc, cfg);
-    return -1;
+    memset(s, 0, sizeof(*s));
+    if (!alm_service_configure(svc, usage, argc, argv, &s->cfg, rc))
+        return false;
+    alm_heartbeat_make_id(svc, s->id, sizeof(s->id));
+    alm_service_app_init(&s->app, svc, &s->cfg);
+    alm_health_start(s->app.health);
+    alm_metrics_init(probe_routes, ALM_ARRAY_SIZE(probe_routes));
+    return true;
 }

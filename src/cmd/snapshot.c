@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "cmd.h"
-#include "config.h"
 #include "db.h"
-#include "log.h"
 #include "schema.h"
-#include "signals.h"
 #include "snapshot.h"
 #include "version.h"
 #include "vindex.h"
@@ -43,8 +40,10 @@ struct args {
     const char *sha256;
 };
 
-static int parse(int argc, char **argv, struct args *a)
+static int parse(int argc, char **argv, void *args)
 {
+    struct args *a = args;
+
     if (argc < 2) { /* the status itself: the analyser cannot see that one is never 0 */
         alm_cmd_usage_error("snapshot", "expected 'save', 'load' or 'info'");
         return ALM_EXIT_USAGE;
@@ -210,22 +209,18 @@ int alm_cmd_snapshot(int argc, char **argv)
 {
     struct alm_config cfg;
     struct args a = {0};
+    /* stdout may carry the snapshot itself: no log line may go there. */
+    struct alm_cmd_start start = {.name = "snapshot",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_FATAL,
+                                  .log_level_fixed = true};
     int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    rc = parse(argc, argv, &a);
-    if (rc)
+    if (!alm_cmd_start(&start, argc, argv, &rc))
         return rc;
-    alm_signals_unblock();
-    alm_log_init("snapshot", ALM_LOG_ERROR);
-    rc = alm_config_load_or_report(&cfg, false);
-    if (rc)
-        return rc;
-    /* stdout may carry the snapshot itself: no log line may go there. */
-    alm_log_init(NULL, ALM_LOG_FATAL);
     if (!cfg.qdrant_url || !cfg.qdrant_url[0]) {
         fprintf(stderr, "almanac: snapshot: ALMANAC_QDRANT_URL is not set\n");
         rc = ALM_EXIT_CONFIG;

@@ -1,11 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compat.h"
 #include "cmd.h"
-#include "config.h"
-#include "db.h"
-#include "log.h"
-#include "schema.h"
-#include "signals.h"
 #include "users.h"
 
 #include <sodium.h>
@@ -53,40 +48,63 @@ static char *password_from(const char *file)
     return pw;
 }
 
-static int create(const char *email, bool admin, const char *file)
+struct args {
+    const char *email;
+    const char *file; /* --password-file; NULL: standard input */
+    bool admin;
+};
+
+static int parse(int argc, char **argv, void *args)
 {
-    struct alm_config cfg;
+    struct args *a = args;
+
+    if (argc < 2 || strcmp(argv[1], "create") != 0)
+        return alm_cmd_usage_error("user", "expected 'create'");
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--admin") == 0)
+            a->admin = true;
+        else if (strcmp(argv[i], "--email") == 0 && i + 1 < argc)
+            a->email = argv[++i];
+        else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
+            a->file = argv[++i];
+        else
+            return alm_cmd_usage_error("user", "unknown argument '%s'", argv[i]);
+    }
+    if (!a->email)
+        return alm_cmd_usage_error("user", "--email is required");
+    return ALM_EXIT_OK;
+}
+
+static int create(const struct alm_config *cfg, const struct args *a)
+{
     struct alm_errbuf eb = {{0}};
     struct alm_user user;
     PGconn *conn = NULL;
-    char *pw;
-    int rc;
+    char *pw = password_from(a->file);
+    int rc = ALM_EXIT_OK;
 
-    pw = password_from(file);
     if (!pw) {
         fprintf(stderr, "almanac: user: cannot read the password from %s\n",
-                file ? file : "standard input");
+                a->file ? a->file : "standard input");
         return ALM_EXIT_USAGE;
     }
-    if (alm_users_validate(email, pw, &eb)) {
+    if (alm_users_validate(a->email, pw, &eb)) {
         fprintf(stderr, "almanac: user: %s\n", eb.msg);
         rc = EXIT_DATAERR;
-        goto out_pw;
+        goto out;
     }
-    rc = alm_config_load_or_report(&cfg, false);
-    if (rc)
-        goto out_pw;
-    conn = alm_db_connect_patiently(&cfg, "almanac-user", 30000, &eb);
-    if (!conn || alm_schema_require_current(conn, 10000, &eb) ||
-        alm_users_create(conn, 10000, email, pw, admin ? "admin" : "user", &user, &eb)) {
+    conn = alm_cmd_db_or_report(cfg, "user", 30000, true);
+    if (!conn) {
+        rc = ALM_EXIT_FAILURE;
+    } else if (alm_users_create(conn, 10000, a->email, pw, a->admin ? "admin" : "user", &user,
+                                &eb)) {
         fprintf(stderr, "almanac: user: %s\n", eb.msg);
         rc = ALM_EXIT_FAILURE;
     } else {
         printf("created %s %s (id %lld)\n", user.role, user.email, (long long)user.id);
     }
+out:
     PQfinish(conn);
-    alm_config_release(&cfg);
-out_pw:
     sodium_memzero(pw, strlen(pw));
     free(pw);
     return rc;
@@ -94,28 +112,19 @@ out_pw:
 
 int alm_cmd_user(int argc, char **argv)
 {
-    const char *email = NULL, *file = NULL;
-    bool admin = false;
+    struct alm_config cfg;
+    struct args a = {0};
+    struct alm_cmd_start start = {.name = "user",
+                                  .usage = usage,
+                                  .parse = parse,
+                                  .args = &a,
+                                  .cfg = &cfg,
+                                  .log_level = ALM_LOG_WARN};
+    int rc;
 
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
-    if (argc < 2 || strcmp(argv[1], "create") != 0)
-        return alm_cmd_usage_error("user", "expected 'create'");
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--admin") == 0)
-            admin = true;
-        else if (strcmp(argv[i], "--email") == 0 && i + 1 < argc)
-            email = argv[++i];
-        else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
-            file = argv[++i];
-        else
-            return alm_cmd_usage_error("user", "unknown argument '%s'", argv[i]);
-    }
-    if (!email)
-        return alm_cmd_usage_error("user", "--email is required");
-    alm_signals_unblock();
-    alm_log_init("user", ALM_LOG_WARN);
-    return create(email, admin, file);
+    if (!alm_cmd_start(&start, argc, argv, &rc))
+        return rc;
+    rc = create(&cfg, &a);
+    alm_config_release(&cfg);
+    return rc;
 }

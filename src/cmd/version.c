@@ -23,20 +23,26 @@ static const char usage[] =
     "that need the floor or newer (the oldest release a rollback may go back to). --json\n"
     "prints one JSON object (for backup manifests and scripts).\n";
 
-int alm_cmd_version(int argc, char **argv)
+static int parse(int argc, char **argv, void *as_json)
 {
-    bool as_json = false;
-
-    if (alm_cmd_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return ALM_EXIT_OK;
-    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
-            as_json = true;
+            *(bool *)as_json = true;
         else
             return alm_cmd_usage_error("version", "unknown argument '%s'", argv[i]);
     }
+    return ALM_EXIT_OK;
+}
+
+int alm_cmd_version(int argc, char **argv)
+{
+    bool as_json = false;
+    struct alm_cmd_start start = {
+        .name = "version", .usage = usage, .parse = parse, .args = &as_json};
+    int rc;
+
+    if (!alm_cmd_start(&start, argc, argv, &rc))
+        return rc;
     if (as_json) {
         json_t *o = json_pack("{s:s, s:s, s:{s:i, s:i, s:i}}", "version", ALM_VERSION, "commit",
                               ALM_GIT_COMMIT, "schema", "needs", alm_schema_expected(), "floor",

@@ -22,26 +22,23 @@ static const char usage[] =
 
 int alm_cmd_worker(int argc, char **argv)
 {
-    struct alm_config cfg;
     struct alm_service svc;
     struct alm_worker *w;
     struct alm_heartbeat *hb;
-    char id[128];
-    int rc;
+    int rc, threads;
 
-    rc = alm_service_begin(&svc, "worker", usage, argc, argv, &cfg, id, sizeof(id));
-    if (rc >= 0)
+    if (!alm_service_begin(&svc, "worker", usage, argc, argv, &rc))
         return rc;
-    w = alm_worker_start(&cfg, id);
-    hb =
-        alm_heartbeat_start(&cfg, id,
-                            &(struct alm_heartbeat_role){"worker", (int)cfg.worker_concurrency,
-                                                         alm_worker_snapshot, alm_worker_renew, w});
+    threads = (int)svc.cfg.worker_concurrency;
+    w = alm_worker_start(&svc.cfg, svc.id);
+    hb = alm_heartbeat_start(
+        &svc.cfg, svc.id,
+        &(struct alm_heartbeat_role){"worker", threads, alm_worker_snapshot, alm_worker_renew, w});
     alm_service_run(&svc, alm_worker_alive, alm_worker_metrics, w);
-    alm_info("worker.started", "worker running", "{s:s, s:i, s:s}", "id", id, "threads",
-             (int)cfg.worker_concurrency, "extractor_network", alm_sandbox_network());
+    alm_info("worker.started", "worker running", "{s:s, s:i, s:s}", "id", svc.id, "threads",
+             threads, "extractor_network", alm_sandbox_network());
     alm_service_wait(&svc);
-    if (!alm_worker_stop(w, cfg.shutdown_timeout_ms)) {
+    if (!alm_worker_stop(w, svc.cfg.shutdown_timeout_ms)) {
         /* Their jobs stay pending; another worker reclaims them after the idle time. */
         alm_warn("shutdown.timeout", "jobs still running at the deadline are left for others",
                  NULL);
@@ -50,8 +47,5 @@ int alm_cmd_worker(int argc, char **argv)
     }
     alm_heartbeat_stop(hb); /* before the worker it reads goes */
     alm_worker_free(w);
-    alm_service_release(&svc);
-    alm_info("shutdown.done", "worker stopped", NULL);
-    alm_config_release(&cfg);
-    return ALM_EXIT_OK;
+    return alm_service_end(&svc);
 }
