@@ -95,7 +95,7 @@ static void describe_search(const struct alm_config *cfg, struct alm_health *hea
 
 int alm_cmd_api(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct alm_errbuf eb = {{0}};
     struct alm_app app;
     struct alm_http *http, *probes = NULL;

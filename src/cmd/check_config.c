@@ -38,7 +38,7 @@ static int parse(int argc, char **argv, void *args)
 
 int alm_cmd_check_config(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct alm_config_report errs = {0}, warns = {0};
     struct args a = {.format = "text"};
     struct alm_cmd_start start = {

@@ -42,7 +42,7 @@ static int parse(int argc, char **argv, void *args)
 
 int alm_cmd_jobs(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct alm_errbuf eb = {{0}};
     redisContext *c;
     long n = 0;

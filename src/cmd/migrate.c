@@ -84,7 +84,7 @@ static int parse(int argc, char **argv, void *args)
 
 int alm_cmd_migrate(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct alm_errbuf eb = {{0}};
     struct args a = {0};
     struct alm_cmd_start start = {.name = "migrate",

@@ -347,8 +347,8 @@ out:
 
 int alm_cmd_reindex(int argc, char **argv)
 {
-    struct alm_config cfg;
-    struct args a;
+    struct alm_config cfg = {0};
+    struct args a = {0};
     PGconn *pg;
     /* One-shot: a signal ends the process; the run resumes after its last batch. */
     struct alm_cmd_start start = {.name = "reindex",

@@ -207,7 +207,7 @@ static int info(const struct alm_config *cfg)
 
 int alm_cmd_snapshot(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct args a = {0};
     /* stdout may carry the snapshot itself: no log line may go there. */
     struct alm_cmd_start start = {.name = "snapshot",

@@ -112,7 +112,7 @@ out:
 
 int alm_cmd_user(int argc, char **argv)
 {
-    struct alm_config cfg;
+    struct alm_config cfg = {0};
     struct args a = {0};
     struct alm_cmd_start start = {.name = "user",
                                   .usage = usage,
