@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 
 import { sleep } from '../lib/services.mjs';
 import { waitFor } from '../lib/almanac.mjs';
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startFakeEmbeddings } from '../lib/fakeembeddings.mjs';
 import { startSystem, RETRY_BASE_MS } from '../lib/system.mjs';
 

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 
 import { sleep } from '../lib/services.mjs';
 import { httpRequest, timed, waitFor } from '../lib/almanac.mjs';
-import { sql } from '../eval/stack.mjs';
+import { sql } from '../lib/psql.mjs';
 import { startSystem } from '../lib/system.mjs';
 
 const DB_TIMEOUT_MS = 2000;
