@@ -79,17 +79,27 @@ char *alm_xstrndup(const char *s, size_t n)
     return p;
 }
 
+/* vasprintf that aborts as alm_xmalloc does; *len is the string's length. */
+static char *xvasprintf(const char *fmt, va_list ap, size_t *len)
+{
+    char *s;
+    int n = vasprintf(&s, fmt, ap);
+
+    if (n < 0)
+        oom(0);
+    *len = (size_t)n;
+    return s;
+}
+
 char *alm_xasprintf(const char *fmt, ...)
 {
     va_list ap;
+    size_t n;
     char *s;
-    int n;
 
     va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
+    s = xvasprintf(fmt, ap, &n);
     va_end(ap);
-    if (n < 0)
-        oom(0);
     return s;
 }
 
@@ -149,15 +159,13 @@ void alm_buf_put(struct alm_buf *b, const void *p, size_t n)
 void alm_buf_putf(struct alm_buf *b, const char *fmt, ...)
 {
     va_list ap;
+    size_t n;
     char *s;
-    int n;
 
     va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
+    s = xvasprintf(fmt, ap, &n);
     va_end(ap);
-    if (n < 0)
-        oom(0);
-    alm_buf_put(b, s, (size_t)n);
+    alm_buf_put(b, s, n);
     free(s);
 }
 

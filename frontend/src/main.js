@@ -111,7 +111,7 @@ function route() {
   const f = flash;
   flash = null;
   document.title = r.title ? `${r.title} · Almanac` : 'Almanac';
-  cleanup = r.view(main, { params: match.slice(1), flash: f, navigate }) || null;
+  cleanup = r.view(main, { params: match.slice(1), flash: f, navigate, setFlash }) || null;
   // Move focus to the new view's heading, for keyboard and screen reader users.
   const heading = main.querySelector('h1');
   if (heading) {
@@ -127,8 +127,8 @@ setExpiredHandler(() => {
   navigate('/signin');
 });
 
-/** Lets a view say "open this path with this message". */
-export function setFlash(f) {
+/** Lets a view say "open this path with this message" (handed to views with navigate). */
+function setFlash(f) {
   flash = f;
 }
 

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 // Ask: a question answered from the chosen knowledge bases, streamed in as the model
-// writes it. Citation markers [n] open their passage in its document (with its page when
-// known); Stop (or Escape) ends the answer; the conversation list on the side continues,
-// renames or deletes earlier conversations. When no answer can be had, the search
-// results are shown with the reason.
+// writes it. Citation markers [n] open their passage in its document (with its page,
+// slide, sheet or chapter when known); Stop (or Escape) ends the answer; the
+// conversation list on the side continues, renames or deletes earlier conversations.
+// When no answer can be had, the search results are shown with the reason.
 import { call, listAll, stream, ApiError } from '../api.js';
 import { h, clear, announce, confirmDialog, snippetNodes } from '../dom.js';
 import { flashMessage, messageSlot, pageHeader, message } from './common.js';
-import { openCitation } from './citation.js';
+import { openCitation, locationLabel } from './citation.js';
 
 const MARKER = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
 
@@ -27,7 +27,8 @@ export function answerNodes(text, citations, kbName) {
     for (const n of ns) {
       const c = byN.get(n);
       if (!c) continue;
-      const label = `Source ${n}: ${c.title}${c.section ? `, ${c.section}` : ''}${c.page ? `, page ${c.page}` : ''}${c.gone ? ' (deleted)' : ''}`;
+      const where = locationLabel(c);
+      const label = `Source ${n}: ${c.title}${c.section ? `, ${c.section}` : ''}${where ? `, ${where}` : ''}${c.gone ? ' (deleted)' : ''}`;
       const b = h('button', { type: 'button', class: 'cite', 'aria-label': label, title: label, disabled: c.gone ? true : null }, `[${n}]`);
       b.addEventListener('click', () => openCitation(c, { kbName: kbName(c.knowledge_base_id) }));
       out.push(b);
@@ -107,7 +108,7 @@ export function renderAsk(root, { flash }) {
                   h(
                     'button',
                     { type: 'button', class: 'link-button', disabled: c.gone ? true : null, onclick: () => openCitation(c, { kbName: kbName(c.knowledge_base_id) }) },
-                    `${c.title}${c.section ? ` § ${c.section}` : ''}${c.page ? `, page ${c.page}` : ''}`,
+                    `${c.title}${c.section ? ` § ${c.section}` : ''}${locationLabel(c) ? `, ${locationLabel(c)}` : ''}`,
                   ),
                   c.gone ? h('span', { class: 'muted small' }, ' (deleted)') : null,
                 ),

@@ -6,7 +6,6 @@ import { call, listAll, uploadFile, ApiError } from '../api.js';
 import { h, clear, confirmDialog, announce, formatBytes, formatDate } from '../dom.js';
 import { flashMessage, messageSlot, pageHeader, message, poll } from './common.js';
 import { renameForm } from './kbs.js';
-import { setFlash } from '../main.js';
 
 const ACCEPT = '.txt,.text,.md,.markdown,.html,.htm,text/plain,text/markdown,text/html';
 const STATUS_TEXT = { pending: 'Pending', processing: 'Processing', ready: 'Ready', failed: 'Failed' };
@@ -27,7 +26,7 @@ function uploadErrorText(file, e) {
   }
 }
 
-export function renderKnowledgeBase(root, { params, flash, navigate }) {
+export function renderKnowledgeBase(root, { params, flash, navigate, setFlash }) {
   const kbId = Number(params[0]);
   const controller = new AbortController();
   const msg = messageSlot();
