@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 // Hostile clients for bench/http.sh, on loopback only, bounded in count and time.
 //
-//   node bench/front_door.mjs probe URL N
-//       N sequential GETs of URL, each on a fresh connection as an orchestrator's probe
-//       is; prints {"n","p50_ms","p99_ms","max_ms","errors"}.
+//   node bench/front_door.mjs probe N URL...
+//       N rounds of sequential GETs, one of each URL in turn, each on a fresh connection
+//       as an orchestrator's probe is; interleaved, so that every URL is timed under the
+//       same conditions. Prints one figure per URL, keyed by its path without the leading
+//       slash: {"health": {"n","p50_ms","p99_ms","max_ms","errors"}, ...}.
 //   node bench/front_door.mjs slow PORT COUNT
 //       holds COUNT slow connections to 127.0.0.1:PORT (from 127.0.10.x source addresses,
 //       at most 100 per address), each sending one byte of a never-ending request head
@@ -20,29 +22,47 @@ import net from 'node:net';
 const [mode, ...args] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+function usage() {
+  console.error('usage: front_door.mjs probe N URL... | slow PORT COUNT | flood PORT PATH N BYTES PID');
+  process.exit(64);
+}
+
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 }
 
-async function probe(url, n) {
-  const lat = [];
-  let errors = 0;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const ok = await new Promise((resolve) => {
-      const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => resolve(false));
+/** One GET on a fresh connection: its time in ms and whether it answered 200. */
+function get(url) {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const done = (ok) => resolve({ ms: performance.now() - t0, ok });
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => done(res.statusCode === 200));
     });
-    lat.push(performance.now() - t0);
-    if (!ok) errors++;
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => done(false));
+  });
+}
+
+async function probe(n, urls) {
+  if (!(n >= 1) || urls.length === 0) usage();
+  const lat = urls.map(() => []);
+  const errors = urls.map(() => 0);
+  for (let i = 0; i < n; i++) {
+    for (let u = 0; u < urls.length; u++) {
+      const { ms, ok } = await get(urls[u]);
+      lat[u].push(ms);
+      if (!ok) errors[u]++;
+    }
   }
-  lat.sort((a, b) => a - b);
   const r = (v) => Math.round(v * 100) / 100;
-  console.log(JSON.stringify({ n, p50_ms: r(pct(lat, 0.5)), p99_ms: r(pct(lat, 0.99)), max_ms: r(lat[lat.length - 1]), errors }));
+  const out = {};
+  urls.forEach((url, u) => {
+    const l = lat[u].sort((a, b) => a - b);
+    out[new URL(url).pathname.slice(1)] = { n, p50_ms: r(pct(l, 0.5)), p99_ms: r(pct(l, 0.99)), max_ms: r(l[l.length - 1]), errors: errors[u] };
+  });
+  console.log(JSON.stringify(out));
 }
 
 async function slow(port, count) {
@@ -128,10 +148,7 @@ async function flood(port, path, n, bytes, pid) {
   console.log(JSON.stringify({ statuses, rss_peak_kb: peak }));
 }
 
-if (mode === 'probe') await probe(args[0], Number(args[1]));
+if (mode === 'probe') await probe(Number(args[0]), args.slice(1));
 else if (mode === 'slow') await slow(Number(args[0]), Number(args[1]));
 else if (mode === 'flood') await flood(Number(args[0]), args[1], Number(args[2]), Number(args[3]), Number(args[4]));
-else {
-  console.error('usage: front_door.mjs probe URL N | slow PORT COUNT | flood PORT PATH N BYTES PID');
-  process.exit(64);
-}
+else usage();

@@ -303,7 +303,9 @@ static bool charset_value(const char *p, size_t n, char *out, size_t outn)
         j++;
         while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '"' || p[j] == '\''))
             j++;
-        while (j < n && k + 1 < outn && (isalnum((unsigned char)p[j]) || strchr("-_.:", p[j])))
+        /* strchr() finds the terminator too: without p[j], a NUL byte would pass */
+        while (j < n && k + 1 < outn &&
+               (isalnum((unsigned char)p[j]) || (p[j] && strchr("-_.:", p[j]))))
             out[k++] = (char)tolower((unsigned char)p[j++]);
         out[k] = '\0';
         return k > 0;

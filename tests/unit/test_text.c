@@ -269,6 +269,11 @@ static void html_charset_sniffing(void **state)
     memcpy(late + 1100, "<meta charset=koi8-r>", 21);
     late[sizeof(late) - 1] = '\0';
     assert_sniffs(late, "utf-8");
+    /* a NUL ends a label: it is no name, so no label was found (not an empty name) */
+    static const char nul[] = "<meta charset=\0utf-8><p>caf\xe9</p>";
+    char cs[64];
+    alm_text_sniff_html_charset(nul, sizeof(nul) - 1, cs, sizeof(cs));
+    assert_string_equal(cs, "windows-1252");
 }
 
 int main(void)
