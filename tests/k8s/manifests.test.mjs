@@ -285,3 +285,25 @@ test('components/backup: the scripts of the release, the database of the overlay
 function podCfg(objs, name) {
   return find(objs, 'Deployment', name).spec.template.spec.containers[0].envFrom[0].configMapRef.name;
 }
+
+test("docs/kubernetes.md's resource table is what the manifests set", () => {
+  const doc = fs.readFileSync(path.join(REPO, 'docs', 'kubernetes.md'), 'utf8');
+  const table = /<!-- resources:[^>]*-->([\s\S]*?)<!-- \/resources -->/.exec(doc)?.[1];
+  assert.ok(table, 'the table between the resources markers');
+  const rows = new Map();
+  for (const line of table.split('\n')) {
+    const m = /^\| `([a-z-]+)`[^|]* \| ([^|]+) \| ([^|]+) \|/.exec(line);
+    if (m) rows.set(m[1], [m[2].trim(), m[3].trim()]);
+  }
+  const objs = render('all-in-one', ['backup']);
+  const containers = objs
+    .filter((o) => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(o.kind))
+    .flatMap((o) => {
+      const t = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template;
+      return [...(t.spec.initContainers || []), ...t.spec.containers];
+    });
+  assert.deepEqual([...rows.keys()].sort(), containers.map((c) => c.name).sort(), 'one row per container');
+  const fmt = (r) => ['cpu', 'memory', 'ephemeral-storage'].map((k) => String(r[k])).join(', ');
+  for (const c of containers)
+    assert.deepEqual(rows.get(c.name), [fmt(c.resources.requests), fmt(c.resources.limits)], c.name);
+});
