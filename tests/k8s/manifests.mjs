@@ -208,7 +208,10 @@ function resourceProblems(o) {
   return errs;
 }
 
-/** The deployment rules; [] when the rendered overlay meets them all. */
+/**
+ * The deployment rules; [] when the rendered overlay meets them all. pins: the images
+ * the overlay pins (imagePins of the overlay and components rendered).
+ */
 export function lintErrors(objs, pins = null) {
   const errs = [];
   const of = (kind) => objs.filter((o) => o.kind === kind);
