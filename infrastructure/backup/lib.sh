@@ -22,7 +22,12 @@
 #                      local mode, and what `almanac` would say read from
 #                      ALMANAC_BACKUP_PREPARED, a directory an init container filled
 #                      with `almanac snapshot save --out DIR/vectors.snapshot --meta
-#                      DIR/meta.json` (infrastructure/k8s/backup-cronjob.yaml).
+#                      DIR/meta.json` (infrastructure/k8s/components/backup).
+# ALMANAC_BACKUP_DATABASE_URL (local and prepared modes): a postgresql:// URL of the form
+#   Almanac's ALMANAC_DATABASE_URL takes (user@host:port/database?sslmode=...), which
+#   sets libpq's PGUSER, PGHOST, PGPORT, PGDATABASE and the sslmode, sslrootcert,
+#   connect_timeout of its query; the password stays in PGPASSWORD or PGPASSFILE. The
+#   Kubernetes CronJob passes the deployment's own ALMANAC_DATABASE_URL.
 # Nothing here prints a setting's value; the database's password never leaves its
 # container in compose mode (the tools there connect over the local socket).
 
@@ -70,6 +75,41 @@ prepared)
     ;;
 *) die 64 "ALMANAC_BACKUP_MODE must be compose, local or prepared" ;;
 esac
+
+# libpq's variables from ALMANAC_BACKUP_DATABASE_URL (above): the PostgreSQL tools take
+# a URL only as an argument, and these run as shell commands of their own.
+pg_env_from_url() { # url
+    local rest=$1 query="" auth hostport kv
+    case $rest in
+    postgresql://* | postgres://*) rest=${rest#*://} ;;
+    *) die 64 "ALMANAC_BACKUP_DATABASE_URL must be a postgresql:// URL" ;;
+    esac
+    case $rest in *%*) die 64 "ALMANAC_BACKUP_DATABASE_URL: percent-encoding is not supported; set libpq's PG* variables instead" ;; esac
+    case $rest in *\?*) query=${rest#*\?} rest=${rest%%\?*} ;; esac
+    case $rest in */*) export PGDATABASE=${rest#*/} ;; esac
+    hostport=${rest%%/*}
+    case $hostport in *@*)
+        auth=${hostport%@*} hostport=${hostport##*@}
+        case $auth in *:*) die 64 "ALMANAC_BACKUP_DATABASE_URL must not hold a password (PGPASSWORD, PGPASSFILE)" ;; esac
+        export PGUSER=$auth
+        ;;
+    esac
+    case $hostport in *:*) export PGPORT=${hostport##*:} hostport=${hostport%:*} ;; esac
+    [ -z "$hostport" ] || export PGHOST=$hostport
+    local IFS='&'
+    for kv in $query; do
+        case $kv in
+        sslmode=*) export PGSSLMODE=${kv#*=} ;;
+        sslrootcert=*) export PGSSLROOTCERT=${kv#*=} ;;
+        connect_timeout=*) export PGCONNECT_TIMEOUT=${kv#*=} ;;
+        *) die 64 "ALMANAC_BACKUP_DATABASE_URL: the parameter '${kv%%=*}' is not supported here" ;;
+        esac
+    done
+}
+if [ -n "${ALMANAC_BACKUP_DATABASE_URL:-}" ]; then
+    [ "$mode" != compose ] || die 64 "ALMANAC_BACKUP_DATABASE_URL is for the local and prepared modes"
+    pg_env_from_url "$ALMANAC_BACKUP_DATABASE_URL"
+fi
 
 # in_db 'shell command': runs in the database's environment, with PGUSER and PGDATABASE
 # set; stdin and stdout pass through untouched.

@@ -197,7 +197,9 @@ describe('backup and restore', { timeout: 600000 }, () => {
     const work = fs.mkdtempSync(path.join(tmp, 'prepared-'));
     const snap = await run(ALMANAC_BIN, ['snapshot', 'save', '--out', path.join(work, 'vectors.snapshot'), '--meta', path.join(work, 'meta.json')], scriptEnv(a.pg, a.env));
     assert.equal(snap.code, 0, snap.stderr);
-    const r = await run(BACKUP, ['--dir', path.join(tmp, 'k8s')], { ...scriptEnv(a.pg, a.env), ALMANAC_BACKUP_MODE: 'prepared', ALMANAC_BACKUP_PREPARED: work });
+    // As the CronJob runs it: libpq's variables from the deployment's database URL.
+    const jobEnv = Object.fromEntries(Object.entries(scriptEnv(a.pg, a.env)).filter(([k]) => !k.startsWith('PG')));
+    const r = await run(BACKUP, ['--dir', path.join(tmp, 'k8s')], { ...jobEnv, ALMANAC_BACKUP_MODE: 'prepared', ALMANAC_BACKUP_PREPARED: work, ALMANAC_BACKUP_DATABASE_URL: a.pg.ownerUrl });
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(fs.readFileSync(path.join(r.stdout.trim(), 'manifest.json'), 'utf8'));
     assert.equal(m.vectors_points, before1.points);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 // Only the generated models: the client itself needs a newer Node.
 import * as k8s from '@kubernetes/client-node/dist/gen/models/all.js';
 
@@ -24,20 +24,27 @@ export const K8S = path.join(REPO, 'infrastructure', 'k8s');
 export const OVERLAYS = fs.readdirSync(path.join(K8S, 'overlays')).sort();
 export const COMPONENTS = fs.readdirSync(path.join(K8S, 'components')).sort();
 
-/** `kubectl kustomize DIR` (or of an overlay plus components) as a list of objects. */
-export function render(overlay, components = []) {
+/**
+ * `kubectl kustomize` of an overlay as a list of objects; with components, as an operator
+ * adds them (`kustomize edit add component`): listed in the overlay's own kustomization,
+ * so that its namespace, images and patches apply to what they add. That edit is made on
+ * a copy of infrastructure/ (k8s/ and the backup scripts a component generates from),
+ * as is edit(document), when given, on that kustomization.yaml (a yaml Document).
+ */
+export function render(overlay, components = [], edit = null) {
   let dir = path.join(K8S, 'overlays', overlay);
   let tmp = null;
-  if (components.length) {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-i14-kustomize-'));
-    const k = [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      `resources: [${JSON.stringify(path.relative(tmp, dir))}]`,
-      `components: [${components.map((c) => JSON.stringify(path.relative(tmp, path.join(K8S, 'components', c)))).join(', ')}]`,
-    ];
-    fs.writeFileSync(path.join(tmp, 'kustomization.yaml'), k.join('\n') + '\n');
-    dir = tmp;
+  if (components.length || edit) {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'almanac-kustomize-'));
+    for (const sub of ['k8s', 'backup'])
+      fs.cpSync(path.join(REPO, 'infrastructure', sub), path.join(tmp, sub), { recursive: true });
+    dir = path.join(tmp, 'k8s', 'overlays', overlay);
+    const file = path.join(dir, 'kustomization.yaml');
+    const k = parseDocument(fs.readFileSync(file, 'utf8'));
+    if (!k.has('components')) k.set('components', k.createNode([]));
+    for (const c of components) k.addIn(['components'], `../../components/${c}`);
+    if (edit) edit(k);
+    fs.writeFileSync(file, k.toString());
   }
   try {
     const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -145,9 +152,10 @@ export async function schemaErrors(objs) {
 
 // ------------------------------------------------------------------ deployment rules
 
-const WORKLOADS = ['Deployment', 'StatefulSet', 'Job'];
-const podSpec = (o) => o.spec.template.spec;
-const podLabels = (o) => o.spec.template.metadata?.labels || {};
+const WORKLOADS = ['Deployment', 'StatefulSet', 'Job', 'CronJob'];
+const podTemplate = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template);
+const podSpec = (o) => podTemplate(o).spec;
+const podLabels = (o) => podTemplate(o).metadata?.labels || {};
 const containersOf = (o) => [...(podSpec(o).initContainers || []), ...podSpec(o).containers];
 const matches = (selector, labels) =>
   Object.entries(selector?.matchLabels || {}).every(([k, v]) => labels[k] === v) &&
@@ -200,13 +208,16 @@ function resourceProblems(o) {
   return errs;
 }
 
-/** The deployment rules; [] when the rendered overlay meets them all. */
-export function lintErrors(objs) {
+/**
+ * The deployment rules; [] when the rendered overlay meets them all. pins: the images
+ * the overlay pins (imagePins of the overlay and components rendered).
+ */
+export function lintErrors(objs, pins = null) {
   const errs = [];
   const of = (kind) => objs.filter((o) => o.kind === kind);
   const byName = (kind, name) => objs.find((o) => o.kind === kind && o.metadata.name === name);
   const workloads = objs.filter((o) => WORKLOADS.includes(o.kind));
-  const longRunning = workloads.filter((o) => o.kind !== 'Job');
+  const longRunning = workloads.filter((o) => o.kind !== 'Job' && o.kind !== 'CronJob');
 
   const ns = of('Namespace');
   if (ns.length !== 1 || ns[0].metadata.labels?.['pod-security.kubernetes.io/enforce'] !== 'restricted')
@@ -218,8 +229,9 @@ export function lintErrors(objs) {
     const ps = podSpec(o);
     const sa = ps.serviceAccountName;
     if (!sa || sa === 'default') errs.push(`${id(o)}: uses the default ServiceAccount`);
-    else if (byName('ServiceAccount', sa)?.automountServiceAccountToken !== false)
-      errs.push(`${id(o)}: ServiceAccount ${sa} is missing or automounts its token`);
+    else if (!byName('ServiceAccount', sa)) errs.push(`${id(o)}: ServiceAccount ${sa} does not exist in the render`);
+    else if (byName('ServiceAccount', sa).automountServiceAccountToken !== false)
+      errs.push(`${id(o)}: ServiceAccount ${sa} automounts its token`);
     if (ps.automountServiceAccountToken !== false) errs.push(`${id(o)}: the pod automounts a token`);
     for (const c of ps.initContainers || [])
       if ((c.args || []).includes('migrate')) errs.push(`${id(o)}: migrates in an init container`);
@@ -227,14 +239,14 @@ export function lintErrors(objs) {
       if (v.secret && v.secret.optional !== false)
         errs.push(`${id(o)}: Secret volume ${v.name} without optional: false`);
     // Generated ConfigMaps (name-hash): a change rolls the pods.
-    const cms = [
-      ...containersOf(o).flatMap((c) => (c.envFrom || []).map((e) => e.configMapRef?.name)),
-      ...(ps.volumes || []).map((v) => v.configMap?.name),
-    ].filter(Boolean);
-    for (const name of cms)
-      if (!/-[a-z0-9]{10}$/.test(name) || !byName('ConfigMap', name))
-        errs.push(`${id(o)}: ConfigMap ${name} is not a generated one of this render`);
+    for (const name of refsOf(o).configMaps)
+      if (!byName('ConfigMap', name)) errs.push(`${id(o)}: ConfigMap ${name} does not exist in the render`);
+      else if (!/-[a-z0-9]{10}$/.test(name)) errs.push(`${id(o)}: ConfigMap ${name} is not a generated one of this render`);
+    errs.push(...secretRefProblems(o, byName), ...dataClientProblems(o, objs), ...imagePinProblems(o, pins));
+    for (const claim of refsOf(o).claims)
+      if (!byName('PersistentVolumeClaim', claim)) errs.push(`${id(o)}: PersistentVolumeClaim ${claim} does not exist in the render`);
   }
+  errs.push(...memoryFloorProblems(workloads));
 
   for (const o of longRunning) {
     const ps = podSpec(o);
@@ -350,6 +362,170 @@ export function lintErrors(objs) {
   return errs;
 }
 
+// ------------------------------------------------------------------ references
+
+/** The ConfigMaps, Secrets (name and key) and claims a workload's pods use. */
+function refsOf(o) {
+  const ps = podSpec(o);
+  const configMaps = [];
+  const secrets = [];
+  const claims = [];
+  for (const c of containersOf(o)) {
+    for (const e of c.envFrom || []) {
+      if (e.configMapRef) configMaps.push(e.configMapRef.name);
+      if (e.secretRef) secrets.push({ name: e.secretRef.name });
+    }
+    for (const e of c.env || []) {
+      if (e.valueFrom?.configMapKeyRef) configMaps.push(e.valueFrom.configMapKeyRef.name);
+      if (e.valueFrom?.secretKeyRef) secrets.push(e.valueFrom.secretKeyRef);
+    }
+  }
+  for (const v of ps.volumes || []) {
+    if (v.configMap) configMaps.push(v.configMap.name);
+    if (v.secret) secrets.push(...(v.secret.items || [{}]).map((i) => ({ name: v.secret.secretName, key: i.key })));
+    if (v.persistentVolumeClaim) claims.push(v.persistentVolumeClaim.claimName);
+    for (const src of v.projected?.sources || []) {
+      if (src.configMap) configMaps.push(src.configMap.name);
+      if (src.secret) secrets.push(...(src.secret.items || [{}]).map((i) => ({ name: src.secret.name, key: i.key })));
+    }
+  }
+  return { configMaps: [...new Set(configMaps)], secrets, claims };
+}
+
+/**
+ * The Secrets no kustomization renders, which the operator creates (docs/kubernetes.md),
+ * with their keys: almanac-secrets' are those of base/secret.template.yaml, plus the
+ * optional keys of components/llm-key and of an embeddings endpoint.
+ */
+export const OPERATOR_SECRETS = (() => {
+  const template = parseYaml(fs.readFileSync(path.join(K8S, 'base', 'secret.template.yaml'), 'utf8'))[0];
+  return new Map([
+    [template.metadata.name, [...Object.keys(template.stringData), 'ALMANAC_LLM_API_KEY', 'ALMANAC_EMBEDDINGS_API_KEY']],
+    ['almanac-ca', ['ca.crt']],
+    ['almanac-tls', ['tls.crt', 'tls.key']],
+  ]);
+})();
+
+/** Every Secret a workload uses is rendered or one the operator creates, by a key it has. */
+function secretRefProblems(o, byName) {
+  const errs = [];
+  const ps = podSpec(o);
+  for (const { name, key } of refsOf(o).secrets) {
+    if (byName('Secret', name)) continue;
+    const keys = OPERATOR_SECRETS.get(name);
+    if (!keys) errs.push(`${id(o)}: Secret ${name} does not exist in the render and is none the operator creates`);
+    else if (key && !keys.includes(key)) errs.push(`${id(o)}: Secret ${name} has no key ${key}`);
+  }
+  // ALMANAC_*_FILE pointing into the mounted almanac-secrets: a key it has.
+  for (const c of containersOf(o))
+    for (const m of c.volumeMounts || []) {
+      const v = (ps.volumes || []).find((x) => x.name === m.name);
+      const keys = OPERATOR_SECRETS.get(v?.secret?.secretName);
+      if (!keys || v.secret.items) continue;
+      for (const e of c.env || [])
+        if (/_FILE$/.test(e.name) && e.value?.startsWith(`${m.mountPath}/`) && !keys.includes(e.value.slice(m.mountPath.length + 1)))
+          errs.push(`${id(o)} container ${c.name}: ${e.name} names ${e.value}, no key of Secret ${v.secret.secretName}`);
+    }
+  return errs;
+}
+
+const DATA_CLIENT = 'almanac.io/data-client';
+const DATA_URLS = ['ALMANAC_DATABASE_URL', 'ALMANAC_REDIS_URL', 'ALMANAC_QDRANT_URL'];
+
+/**
+ * A pod that talks to the data stores (it reads their addresses from a ConfigMap, or
+ * runs the PostgreSQL tools: PGHOST, PGPASSWORD) carries the data-client label that
+ * their NetworkPolicies select, and an egress policy lets it reach PostgreSQL.
+ */
+function dataClientProblems(o, objs) {
+  const cm = (name) => objs.find((x) => x.kind === 'ConfigMap' && x.metadata.name === name);
+  const talks = containersOf(o).some(
+    (c) =>
+      (c.envFrom || []).some((e) => e.configMapRef && DATA_URLS.some((k) => k in (cm(e.configMapRef.name)?.data || {}))) ||
+      (c.env || []).some((e) => DATA_URLS.includes(e.valueFrom?.configMapKeyRef?.key) || /^PG(HOST|PASSWORD|PASSFILE)$/.test(e.name)),
+  );
+  if (!talks) return [];
+  const labels = podLabels(o);
+  if (labels[DATA_CLIENT] !== 'true')
+    return [`${id(o)}: talks to the data stores without the ${DATA_CLIENT} label their NetworkPolicies select`];
+  const egress = objs.filter(
+    (n) => n.kind === 'NetworkPolicy' && (n.spec.policyTypes || []).includes('Egress') && matches(n.spec.podSelector, labels),
+  );
+  if (!egress.some((n) => (n.spec.egress || []).some((r) => !r.ports || r.ports.some((p) => p.port === 5432))))
+    return [`${id(o)}: no NetworkPolicy lets it reach PostgreSQL (5432)`];
+  return [];
+}
+
+/**
+ * The images an overlay pins (`images:` of its kustomization.yaml, and of the
+ * components added), as kustomize writes them: name:tag, name@digest.
+ */
+export function imagePins(overlay, components = []) {
+  const pins = new Set();
+  for (const dir of [path.join(K8S, 'overlays', overlay), ...components.map((c) => path.join(K8S, 'components', c))]) {
+    const k = parseYaml(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'))[0];
+    for (const i of k.images || []) {
+      const name = i.newName || i.name;
+      if (i.digest) pins.add(`${name}@${i.digest}`).add(`${name}:${i.newTag}@${i.digest}`);
+      else pins.add(i.newTag ? `${name}:${i.newTag}` : name);
+    }
+  }
+  return pins;
+}
+
+/** Every image is one the overlay pins: kustomize rewrote it, so `kustomize edit set image` reaches it. */
+function imagePinProblems(o, pins) {
+  if (!pins) return [`${id(o)}: no image pins given to check its images against`];
+  return containersOf(o)
+    .filter((c) => !pins.has(c.image))
+    .map((c) => `${id(o)} container ${c.name}: image ${c.image} is not one the overlay pins (images:), so kustomize did not rewrite it`);
+}
+
+const BYTES = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+/** A Kubernetes quantity (64Mi, 1Gi, 500M) in bytes, or NaN. */
+export function k8sBytes(q) {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G)?$/.exec(String(q));
+  return m ? Number(m[1]) * BYTES[m[2] || ''] : NaN;
+}
+/** A Compose memory size (768m, 2g: powers of 1024) in bytes, or NaN. */
+function composeBytes(q) {
+  const m = /^(\d+(?:\.\d+)?)([bkmg])?$/i.exec(String(q));
+  return m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase().replace('b', ' ')) : NaN;
+}
+
+/**
+ * The memory floors: the Compose file's reservations are the working sets measured
+ * under load (bench/deploy-resources.sh, docs/deployment-runbook.md), its limits the
+ * headroom above them. A container named after a Compose service requests at least that
+ * reservation and may use at least that limit.
+ */
+export const COMPOSE_MEMORY = (() => {
+  const file = path.join(REPO, 'infrastructure', 'docker', 'docker-compose.prod.yml');
+  const compose = parseYaml(fs.readFileSync(file, 'utf8'))[0];
+  return new Map(
+    Object.entries(compose.services).map(([name, svc]) => [
+      name,
+      { reservation: svc.deploy.resources.reservations.memory, limit: svc.deploy.resources.limits.memory },
+    ]),
+  );
+})();
+
+function memoryFloorProblems(workloads) {
+  const errs = [];
+  for (const o of workloads)
+    for (const c of containersOf(o)) {
+      const floor = COMPOSE_MEMORY.get(c.name);
+      if (!floor) continue;
+      const req = c.resources?.requests?.memory;
+      const lim = c.resources?.limits?.memory;
+      if (!(k8sBytes(req) >= composeBytes(floor.reservation)))
+        errs.push(`${id(o)} container ${c.name}: requests.memory ${req} is below the measured working set the Compose file reserves (${floor.reservation})`);
+      if (!(k8sBytes(lim) >= composeBytes(floor.limit)))
+        errs.push(`${id(o)} container ${c.name}: limits.memory ${lim} is below the Compose limit (${floor.limit})`);
+    }
+  return errs;
+}
+
 const QKEY = 'ALMANAC_QDRANT_API_KEY';
 const SECRET = 'almanac-secrets';
 
@@ -367,28 +543,31 @@ function secretFilePath(ps, c, key) {
 }
 
 /**
- * Qdrant gets an API key in every overlay: the almanac pods (api, worker, beat, migrate)
- * read the Secret's key through ALMANAC_QDRANT_API_KEY_FILE, and a Qdrant of the overlay
+ * Qdrant gets an API key in every overlay: every container of the almanac image (api,
+ * worker, beat, migrate, the backup's snapshot) reads the Secret's key through ALMANAC_QDRANT_API_KEY_FILE, and a Qdrant of the overlay
  * requires that same key (QDRANT__SERVICE__API_KEY from the Secret, never a literal).
  */
 function qdrantKeyProblems(objs) {
   const errs = [];
-  for (const [kind, name] of [['Deployment', 'api'], ['Deployment', 'worker'], ['Deployment', 'beat'], ['Job', 'migrate']]) {
-    const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
-    if (!o) continue;
+  // The almanac image, by its repository's last name (almanac, REGISTRY/almanac:TAG@...).
+  const isAlmanac = (image) => /(^|\/)almanac(:[^/@]*)?(@sha256:[0-9a-f]+)?$/.test(image || '');
+  const runs = objs
+    .filter((o) => WORKLOADS.includes(o.kind))
+    .flatMap((o) => containersOf(o).filter((c) => isAlmanac(c.image)).map((c) => [o, c]));
+  for (const [o, c] of runs) {
     const ps = podSpec(o);
-    const c = ps.containers[0];
+    const who = c.name === o.metadata.name ? id(o) : `${id(o)} container ${c.name}`;
     const env = (c.env || []).find((e) => e.name === `${QKEY}_FILE`);
     const file = secretFilePath(ps, c, QKEY);
-    if (!env) errs.push(`${id(o)}: does not send the Qdrant API key (no ${QKEY}_FILE)`);
-    else if (!file || env.value !== file) errs.push(`${id(o)}: ${QKEY}_FILE ${env.value} is not the Secret's ${QKEY} as mounted (${file})`);
+    if (!env) errs.push(`${who}: does not send the Qdrant API key (no ${QKEY}_FILE)`);
+    else if (!file || env.value !== file) errs.push(`${who}: ${QKEY}_FILE ${env.value} is not the Secret's ${QKEY} as mounted (${file})`);
     // The optional keys (components/llm-key, an overlay's embeddings key): the Secret's key
     // of that name, as mounted.
     for (const e of c.env || []) {
       const m = /^(ALMANAC_(?:LLM|EMBEDDINGS)_API_KEY)_FILE$/.exec(e.name);
       if (!m) continue;
       const f = secretFilePath(ps, c, m[1]);
-      if (e.value !== f) errs.push(`${id(o)}: ${e.name} ${e.value} is not the Secret's ${m[1]} as mounted (${f})`);
+      if (e.value !== f) errs.push(`${who}: ${e.name} ${e.value} is not the Secret's ${m[1]} as mounted (${f})`);
     }
   }
   for (const st of objs.filter((o) => o.kind === 'StatefulSet' && o.metadata.name === 'qdrant')) {

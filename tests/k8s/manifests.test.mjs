@@ -7,14 +7,17 @@
 //   tests/k8s/run.sh            (installs this folder's npm packages, then runs this)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { render, schemaErrors, lintErrors, imageProblem, OVERLAYS, COMPONENTS } from './manifests.mjs';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { render, parseYaml, schemaErrors, lintErrors, imageProblem, imagePins, OVERLAYS, COMPONENTS, REPO } from './manifests.mjs';
 
 const clone = (x) => structuredClone(x);
 const find = (objs, kind, name) => objs.find((o) => o.kind === kind && o.metadata.name === name);
 
 test('the overlays are production and all-in-one; the components are there', () => {
   assert.deepEqual(OVERLAYS, ['all-in-one', 'production']);
-  assert.deepEqual(COMPONENTS, ['cert-manager', 'keda-worker', 'llm-key', 'servicemonitor']);
+  assert.deepEqual(COMPONENTS, ['backup', 'cert-manager', 'keda-worker', 'llm-key', 'servicemonitor']);
 });
 
 for (const overlay of OVERLAYS) {
@@ -24,7 +27,7 @@ for (const overlay of OVERLAYS) {
       const objs = render(overlay, comps);
       assert.ok(objs.length > 20, `only ${objs.length} objects`);
       assert.deepEqual(await schemaErrors(objs), []);
-      assert.deepEqual(lintErrors(objs), []);
+      assert.deepEqual(lintErrors(objs, imagePins(overlay, comps)), []);
     });
   }
 }
@@ -68,6 +71,20 @@ test('the overlays differ where they should: data stores, TLS to managed service
   assert.doesNotMatch(redis, /--requirepass/, 'the password is never in argv');
 });
 
+test("an overlay's image pins reach every image: `kustomize edit set image` in the overlay upgrades", () => {
+  for (const overlay of OVERLAYS) {
+    const objs = render(overlay, ['backup'], (k) => {
+      for (const i of k.get('images').items) i.set('newTag', `${i.get('newTag')}-next`);
+    });
+    const images = objs.filter((o) => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(o.kind)).flatMap((o) => {
+      const t = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template;
+      return [...(t.spec.initContainers || []), ...t.spec.containers].map((c) => c.image);
+    });
+    assert.ok(images.length >= 6);
+    for (const image of images) assert.match(image, /-next$/, `${overlay}: ${image} kept its old tag`);
+  }
+});
+
 test('a settings change renames the ConfigMap, so the pods that read it roll', () => {
   const objs = render('all-in-one');
   const names = (o) => o.filter((x) => x.kind === 'ConfigMap').map((x) => x.metadata.name).sort();
@@ -98,7 +115,10 @@ test('the schema check rejects unknown fields, wrong types and missing required 
 });
 
 test('the rules reject each kind of breach', () => {
-  const base = render('all-in-one');
+  const base = render('all-in-one', ['backup']);
+  const pins = imagePins('all-in-one', ['backup']);
+  const backup = (o) => find(o, 'CronJob', 'backup').spec.jobTemplate.spec.template;
+  const backupEnv = (o, i) => (i === 'vectors' ? backup(o).spec.initContainers[0] : backup(o).spec.containers[0]).env;
   const cases = [
     ['static replicas under an HPA', (o) => (find(o, 'Deployment', 'worker').spec.replicas = 1), /sets replicas/],
     ['api HPA at 1', (o) => (find(o, 'HorizontalPodAutoscaler', 'api').spec.minReplicas = 1), /minReplicas/],
@@ -124,7 +144,11 @@ test('the rules reject each kind of breach', () => {
     ['api open to every pod', (o) => find(o, 'NetworkPolicy', 'api-ingress').spec.ingress.push({ from: [{ podSelector: {} }] }), /reach the api/],
     ['LoadBalancer', (o) => (find(o, 'Service', 'frontend').spec.type = 'LoadBalancer'), /LoadBalancer/],
     ['Ingress without TLS', (o) => delete find(o, 'Ingress', 'almanac').spec.tls, /TLS/],
-    ['static ConfigMap name', (o) => (find(o, 'Deployment', 'api').spec.template.spec.containers[0].envFrom[0].configMapRef.name = 'almanac-config'), /generated/],
+    ['static ConfigMap name', (o) => (find(o, 'Deployment', 'api').spec.template.spec.containers[0].envFrom[0].configMapRef.name = 'almanac-config'), /Deployment\/api: ConfigMap almanac-config does not exist in the render/],
+    ['a ConfigMap without the hash', (o) => {
+      o.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'plain', namespace: 'almanac' }, data: {} });
+      find(o, 'Deployment', 'api').spec.template.spec.containers[0].envFrom.push({ configMapRef: { name: 'plain' } });
+    }, /Deployment\/api: ConfigMap plain is not a generated one/],
     ['StatefulSet without headless Service', (o) => (find(o, 'Service', 'redis').spec.clusterIP = '10.0.0.9'), /headless/],
     ['a rendered Secret', (o) => o.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' }, data: {} }), /Secret is rendered/],
     ['no topology spread', (o) => delete find(o, 'Deployment', 'api').spec.template.spec.topologySpreadConstraints, /topology/],
@@ -144,17 +168,41 @@ test('the rules reject each kind of breach', () => {
     }, /StatefulSet\/qdrant: Qdrant runs without/],
     ['an LLM key file outside the Secret', (o) => find(o, 'Deployment', 'api').spec.template.spec.containers[0].env.push({ name: 'ALMANAC_LLM_API_KEY_FILE', value: '/etc/llm-key' }), /ALMANAC_LLM_API_KEY_FILE \/etc\/llm-key is not the Secret's/],
     ['no readiness probe', (o) => delete find(o, 'StatefulSet', 'qdrant').spec.template.spec.containers[0].readinessProbe, /readinessProbe/],
+    // What the backup CronJob got wrong before components/backup (the fixture test below).
+    ['a ConfigMap by its generator name', (o) => (backup(o).spec.initContainers[0].envFrom[0].configMapRef.name = 'almanac-config'), /CronJob\/backup: ConfigMap almanac-config does not exist in the render/],
+    ['a ConfigMap key reference by its generator name', (o) => (backupEnv(o).find((e) => e.name === 'ALMANAC_BACKUP_DATABASE_URL').valueFrom.configMapKeyRef.name = 'almanac-config'), /CronJob\/backup: ConfigMap almanac-config does not exist/],
+    ['a ServiceAccount that is not there', (o) => o.splice(o.indexOf(find(o, 'ServiceAccount', 'backup')), 1), /CronJob\/backup: ServiceAccount backup does not exist in the render/],
+    ['a Secret nobody creates', (o) => (backupEnv(o).find((e) => e.name === 'PGPASSWORD').valueFrom.secretKeyRef.name = 'almanac-secret'), /Secret almanac-secret does not exist in the render and is none the operator creates/],
+    ['a Secret key it does not have', (o) => (backupEnv(o).find((e) => e.name === 'PGPASSWORD').valueFrom.secretKeyRef.key = 'ALMANAC_DB_PASSWORD'), /CronJob\/backup: Secret almanac-secrets has no key ALMANAC_DB_PASSWORD/],
+    ['a _FILE of no Secret key', (o) => (backupEnv(o, 'vectors').find((e) => e.name === 'ALMANAC_JWT_SECRET_FILE').value = '/run/secrets/almanac/ALMANAC_JWT'), /container vectors: ALMANAC_JWT_SECRET_FILE names \/run\/secrets\/almanac\/ALMANAC_JWT, no key/],
+    ['a volume claim that is not there', (o) => o.splice(o.indexOf(find(o, 'PersistentVolumeClaim', 'almanac-backups')), 1), /PersistentVolumeClaim almanac-backups does not exist/],
+    ['a data client without the label', (o) => delete backup(o).metadata.labels['almanac.io/data-client'], /CronJob\/backup: talks to the data stores without the almanac.io\/data-client label/],
+    ['a data client no egress lets out', (o) => o.splice(o.indexOf(find(o, 'NetworkPolicy', 'data-clients-egress')), 1), /Deployment\/api: no NetworkPolicy lets it reach PostgreSQL/],
+    ['the snapshot without the Qdrant key', (o) => {
+      const env = backupEnv(o, 'vectors');
+      env.splice(env.findIndex((e) => e.name === 'ALMANAC_QDRANT_API_KEY_FILE'), 1);
+    }, /CronJob\/backup container vectors: does not send the Qdrant API key/],
+    ['an image the overlay does not rewrite', (o) => (backup(o).spec.initContainers[0].image = 'almanac'), /container vectors: image almanac is not one the overlay pins/],
+    ['a literal image beside the pins', (o) => (backup(o).spec.containers[0].image = 'docker.io/library/postgres:17'), /container backup: image docker.io\/library\/postgres:17 is not one the overlay pins/],
+    ['no ephemeral-storage request', (o) => delete backup(o).spec.containers[0].resources.requests['ephemeral-storage'], /CronJob\/backup container backup: no requests.ephemeral-storage/],
+    ['the default ServiceAccount', (o) => delete backup(o).spec.serviceAccountName, /CronJob\/backup: uses the default ServiceAccount/],
+    ['a writable root', (o) => (backup(o).spec.containers[0].securityContext.readOnlyRootFilesystem = false), /CronJob\/backup container backup: root filesystem is writable/],
+    // Memory: at least the working set measured (the Compose reservations).
+    ['api under its working set', (o) => (find(o, 'Deployment', 'api').spec.template.spec.containers[0].resources.requests.memory = '64Mi'), /Deployment\/api container api: requests.memory 64Mi is below the measured working set the Compose file reserves \(128m\)/],
+    ['postgres under its working set', (o) => (find(o, 'StatefulSet', 'postgres').spec.template.spec.containers[0].resources.requests.memory = '256Mi'), /postgres: requests.memory 256Mi is below .* \(768m\)/],
+    ['a worker limit without headroom', (o) => (find(o, 'Deployment', 'worker').spec.template.spec.containers[0].resources.limits.memory = '512Mi'), /worker: limits.memory 512Mi is below the Compose limit \(2g\)/],
   ];
   for (const [what, f, re] of cases) {
     const objs = clone(base);
     f(objs);
-    const errs = lintErrors(objs);
+    const errs = lintErrors(objs, pins);
     assert.ok(errs.some((e) => re.test(e)), `${what}: ${JSON.stringify(errs)}`);
   }
 });
 
 test('the scrapes reach the probe listener, and the NetworkPolicies let them', () => {
   const base = render('production', ['servicemonitor']);
+  const pins = imagePins('production', ['servicemonitor']);
   const cases = [
     ['api scraped on its public port', (o) => (find(o, 'ServiceMonitor', 'almanac-api').spec.endpoints[0].port = 'http'), /not its probe listener/],
     ['a port the Service does not name', (o) => (find(o, 'ServiceMonitor', 'almanac-probes').spec.endpoints[0].port = 'metrics'), /no port named metrics/],
@@ -167,7 +215,7 @@ test('the scrapes reach the probe listener, and the NetworkPolicies let them', (
   for (const [what, f, re] of cases) {
     const objs = clone(base);
     f(objs);
-    const errs = lintErrors(objs);
+    const errs = lintErrors(objs, pins);
     assert.ok(errs.some((e) => re.test(e)), `${what}: ${JSON.stringify(errs)}`);
   }
 });
@@ -179,4 +227,83 @@ test('image names: registry, repository, tag or digest', () => {
   assert.match(imageProblem('redis:7'), /fully qualified/);
   assert.match(imageProblem('docker.io/library/redis'), /neither tag nor digest/);
   assert.match(imageProblem('docker.io/library/redis:latest'), /latest/);
+});
+
+test('the backup CronJob of before components/backup breaks a rule for each of its defects', () => {
+  // As its header told: `kubectl -n almanac apply -f` next to an overlay.
+  const old = parseYaml(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'backup-cronjob.pre-component.yaml'), 'utf8'));
+  for (const overlay of OVERLAYS) {
+    const objs = [...render(overlay), ...old.map((o) => ({ ...o, metadata: { ...o.metadata, namespace: 'almanac' } }))];
+    const errs = lintErrors(objs, imagePins(overlay));
+    for (const re of [
+      /CronJob\/backup: ConfigMap almanac-config does not exist in the render/,
+      /CronJob\/backup: ConfigMap almanac-backup-scripts does not exist in the render/,
+      /CronJob\/backup: talks to the data stores without the almanac.io\/data-client label/,
+      /CronJob\/backup container vectors: does not send the Qdrant API key/,
+      /CronJob\/backup container vectors: image almanac is not one the overlay pins/,
+      /CronJob\/backup: uses the default ServiceAccount/,
+      /CronJob\/backup container vectors: no requests.ephemeral-storage/,
+      /CronJob\/backup container backup: no limits.ephemeral-storage/,
+    ])
+      assert.ok(errs.some((e) => re.test(e)), `${overlay}: ${re} not in ${JSON.stringify(errs, null, 1)}`);
+  }
+});
+
+test('components/backup: the scripts of the release, the database of the overlay', () => {
+  const scripts = path.join(REPO, 'infrastructure', 'backup');
+  for (const overlay of OVERLAYS) {
+    const objs = render(overlay, ['backup']);
+    const cj = find(objs, 'CronJob', 'backup');
+    const ps = cj.spec.jobTemplate.spec.template.spec;
+    // The scripts ConfigMap holds the scripts as they are in the tree.
+    const cm = find(objs, 'ConfigMap', ps.volumes.find((v) => v.name === 'scripts').configMap.name);
+    for (const f of ['almanac-backup.sh', 'lib.sh']) assert.equal(cm.data[f], fs.readFileSync(path.join(scripts, f), 'utf8'), `${overlay}: ${f}`);
+    const c = ps.containers[0];
+    assert.deepEqual(c.command.slice(0, 2), ['bash', '/scripts/almanac-backup.sh']);
+    assert.equal(c.env.find((e) => e.name === 'ALMANAC_BACKUP_MODE').value, 'prepared');
+    // pg_dump connects where the api does: the script turns the ConfigMap's URL into
+    // libpq's variables, and every file the URL names is mounted in the container.
+    const ref = c.env.find((e) => e.name === 'ALMANAC_BACKUP_DATABASE_URL').valueFrom.configMapKeyRef;
+    const url = find(objs, 'ConfigMap', ref.name).data[ref.key];
+    assert.equal(url, find(objs, 'ConfigMap', podCfg(objs, 'api')).data.ALMANAC_DATABASE_URL, `${overlay}: the api's database`);
+    const env = Object.fromEntries(
+      execFileSync('bash', ['-c', '. "$0"; env | grep ^PG', path.join(scripts, 'lib.sh')], {
+        env: { PATH: process.env.PATH, ALMANAC_BACKUP_MODE: 'local', ALMANAC_BACKUP_DATABASE_URL: url },
+        encoding: 'utf8',
+      }).trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)),
+    );
+    const u = new URL(url);
+    assert.deepEqual([env.PGHOST, env.PGPORT, env.PGUSER, env.PGDATABASE], [u.hostname, u.port, u.username, u.pathname.slice(1)]);
+    assert.equal(c.env.find((e) => e.name === 'PGPASSWORD').valueFrom.secretKeyRef.key, u.username === 'almanac' ? 'ALMANAC_DATABASE_PASSWORD' : 'ALMANAC_DATABASE_OWNER_PASSWORD');
+    for (const x of [ps.initContainers[0], c])
+      if (env.PGSSLROOTCERT)
+        assert.ok(x.volumeMounts.some((m) => env.PGSSLROOTCERT.startsWith(`${m.mountPath}/`)), `${overlay}: ${x.name} mounts ${env.PGSSLROOTCERT}`);
+  }
+});
+
+/** The almanac-config ConfigMap a Deployment reads. */
+function podCfg(objs, name) {
+  return find(objs, 'Deployment', name).spec.template.spec.containers[0].envFrom[0].configMapRef.name;
+}
+
+test("docs/kubernetes.md's resource table is what the manifests set", () => {
+  const doc = fs.readFileSync(path.join(REPO, 'docs', 'kubernetes.md'), 'utf8');
+  const table = /<!-- resources:[^>]*-->([\s\S]*?)<!-- \/resources -->/.exec(doc)?.[1];
+  assert.ok(table, 'the table between the resources markers');
+  const rows = new Map();
+  for (const line of table.split('\n')) {
+    const m = /^\| `([a-z-]+)`[^|]* \| ([^|]+) \| ([^|]+) \|/.exec(line);
+    if (m) rows.set(m[1], [m[2].trim(), m[3].trim()]);
+  }
+  const objs = render('all-in-one', ['backup']);
+  const containers = objs
+    .filter((o) => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(o.kind))
+    .flatMap((o) => {
+      const t = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template;
+      return [...(t.spec.initContainers || []), ...t.spec.containers];
+    });
+  assert.deepEqual([...rows.keys()].sort(), containers.map((c) => c.name).sort(), 'one row per container');
+  const fmt = (r) => ['cpu', 'memory', 'ephemeral-storage'].map((k) => String(r[k])).join(', ');
+  for (const c of containers)
+    assert.deepEqual(rows.get(c.name), [fmt(c.resources.requests), fmt(c.resources.limits)], c.name);
 });
