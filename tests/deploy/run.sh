@@ -561,7 +561,14 @@ for i in 1 2 3; do
     code=$(cut -d' ' -f1 "$work/ten-$i.got")
     codes="$codes $code"
     [ "$code" = 202 ] && ok=$((ok + 1))
-    [ "$code" = 202 ] || { printf "ten-%s.md: " "$i"; head -c 300 "$work/ten-$i.md.out"; echo; }
+    if [ "$code" != 202 ]; then
+        printf "ten-%s.md: " "$i"
+        head -c 300 "$work/ten-$i.md.out"
+        echo
+        # What nginx saw of the api for it, and what the api logged meanwhile.
+        podman logs --since 5m "$(cn frontend)" 2>&1 | grep "ten-$i.md" | cut -c1-400
+        podman logs --since 5m "$(cn api)" 2>&1 | grep -v '"level":"debug"' | grep -i 'warn\|error\|ten-' | tail -n 12 | cut -c1-400
+    fi
 done
 check "three concurrent 10 MiB uploads through the frontend: $ok of 3 answered 202 (got$codes)" [ "$ok" = 3 ]
 podman logs --since 5m "$(cn frontend)" 2>&1 | grep -c 'No space left\|client_body_temp\|a client request body is buffered' >"$work/fe-buffered" || true
