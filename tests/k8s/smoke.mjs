@@ -4,8 +4,9 @@
 // what Kubernetes would (each adaptation below names the gap it answers), then the
 // system used through the frontend (sign in, upload, search, an answer with the LLM key of
 // components/llm-key, uploads at the limit), Qdrant's API key, the services' database
-// role, the beat's leader and standby (the leader killed, the standby takes over), the
-// security contexts inside every container, and the frontend's preStop drain.
+// role, the beat's leader and standby (the leader frozen, the standby takes over), the
+// security contexts inside every container, one run of components/backup's CronJob (its
+// backup on the claim, checked), and the frontend's preStop drain.
 //
 // Adaptations, and why (see /work/shared/guides/containers-here.md):
 //  A1 images: the locally built ones (tests/deploy/build-images.sh; no registry here).
@@ -13,8 +14,9 @@
 //     stand-in (tests/lib/qdrant-standin.mjs, checked against Qdrant's OpenAPI), which
 //     refuses what the real -unprivileged image would not run with (another uid, a
 //     writable root, its init marker on the root) and a missing API key.
-//  A2 Job -> Pod with restartPolicy OnFailure; StatefulSet -> Deployment plus one
-//     PersistentVolumeClaim per claim template: kube play 4.3 runs neither kind.
+//  A2 Job -> Pod with restartPolicy OnFailure; CronJob -> one Pod of its job template;
+//     StatefulSet -> Deployment plus one PersistentVolumeClaim per claim template: kube
+//     play 4.3 runs none of these kinds.
 //  A3 Services, Ingress, HPAs, PDBs, NetworkPolicies, ServiceAccounts, the Namespace are
 //     not run by podman and left out. In their place: static pod addresses on a network
 //     of this test, hostAliases for the Service names (what cluster DNS answers for
@@ -201,6 +203,22 @@ function adapt(objs, secrets) {
     spec.restartPolicy = 'OnFailure';
     pods.push([j.metadata.name, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ID}-${j.metadata.name}`, labels: j.spec.template.metadata.labels }, spec }]]);
   }
+  // A2 CronJob -> one Pod of its job template, played when the test asks for a run (as
+  // `kubectl create job --from=cronjob/...` does); its claims become podman volumes of
+  // this run.
+  for (const cj of byKind('CronJob')) {
+    const tpl = cj.spec.jobTemplate.spec.template;
+    const claims = [];
+    for (const v of tpl.spec.volumes || []) {
+      if (!v.persistentVolumeClaim) continue;
+      const pvc = objs.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === v.persistentVolumeClaim.claimName);
+      const name = `almanac-${ID}-${cj.metadata.name}-${pvc.metadata.name}`;
+      claims.push({ ...pvc, metadata: { ...pvc.metadata, name } });
+      v.persistentVolumeClaim.claimName = name;
+    }
+    fixPod(cj.metadata.name, tpl.spec);
+    pods.push([cj.metadata.name, [...claims, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ID}-${cj.metadata.name}`, labels: tpl.metadata.labels }, spec: tpl.spec }]]);
+  }
   const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'almanac-secrets' }, type: 'Opaque', data: secrets }; // A7
   return { pods: new Map(pods), configMaps, secret };
 }
@@ -279,7 +297,7 @@ async function main() {
     ALMANAC_DATABASE_PASSWORD: hex(), ALMANAC_DATABASE_OWNER_PASSWORD: hex(), ALMANAC_REDIS_PASSWORD: hex(),
     ALMANAC_JWT_SECRET: hex(), ALMANAC_QDRANT_API_KEY: hex(), ALMANAC_LLM_API_KEY: hex(),
   };
-  const { pods, configMaps, secret } = adapt(render('all-in-one', ['llm-key']), secrets);
+  const { pods, configMaps, secret } = adapt(render('all-in-one', ['llm-key', 'backup']), secrets);
   log(`rendered all-in-one: ${[...pods.keys()].join(', ')}`);
 
   // The gateway address exists once the bridge does: start the data stores first.
@@ -404,13 +422,39 @@ async function main() {
     return r.json?.documents?.length === 5;
   }, 300000).then(() => check(true, 'the worker ingested the limit-size and the three 10 MiB documents (5 ready)'), (e) => check(false, e.message));
 
+  // The nightly backup of components/backup, run once now: its init container saves a
+  // Qdrant snapshot with the almanac image, its container runs almanac-backup.sh in
+  // prepared mode with pg_dump of the PostgreSQL image, into the backups claim.
+  play('backup', pods.get('backup'), null);
+  const bk = container('backup', 'backup');
+  const bkState = await until('the backup pod finishes', () => {
+    const st = podman('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', bk).trim();
+    return st.startsWith('exited') ? st : null;
+  }, 180000).catch((e) => e.message);
+  const bkLog = spawnSync('podman', ['logs', bk], { encoding: 'utf8' });
+  const bkLast = `${bkLog.stdout}`.trim().split('\n').pop() || '';
+  check(bkState === 'exited 0', `the backup CronJob's pod exits 0 (${bkState}: ${(bkLog.stderr || '').trim().split('\n').pop() || bkLast})`);
+  const bkVol = podman('volume', 'inspect', '-f', '{{.Mountpoint}}', `almanac-${ID}-backup-almanac-backups`).trim();
+  const bkDir = bkLast.startsWith('/backups/') ? path.join(bkVol, bkLast.slice('/backups/'.length)) : null;
+  const bkManifestText = bkDir && fs.existsSync(path.join(bkDir, 'manifest.json')) ? fs.readFileSync(path.join(bkDir, 'manifest.json'), 'utf8') : '';
+  const bkManifest = bkManifestText ? JSON.parse(bkManifestText) : {};
+  const bkFiles = bkDir && fs.existsSync(bkDir) ? fs.readdirSync(bkDir).sort() : [];
+  check(['SHA256SUMS', 'database.dump', 'manifest.json', 'vectors.snapshot'].every((f) => bkFiles.includes(f)),
+    `the backup is on its claim: dump, snapshot, manifest and checksums (${bkLast}: ${bkFiles.join(' ')})`);
+  check(bkManifest.documents === 5 && bkManifest.chunks > 0 && bkManifest.vectors_points === bkManifest.chunks,
+    `the manifest counts the 5 documents and one point per chunk (${bkManifest.documents} documents, ${bkManifest.chunks} chunks, ${bkManifest.vectors_points} points)`);
+  check(bkManifestText !== '' && !Object.values(secrets).some((v) => bkManifestText.includes(v)), 'the manifest holds no secret');
+
   check(dnsAsked.has(API_FQDN), `the frontend's nginx resolved ${API_FQDN} with its own resolver (asked: ${[...dnsAsked].join(', ')})`);
   const roles = spawnSync('podman', ['exec', '-e', 'PGHOST=/tmp', container('postgres'), 'psql', '-At', '-U', 'almanac_owner', '-d', 'almanac', '-c',
     "SELECT string_agg(DISTINCT usename || ':' || application_name, ' ') FROM pg_stat_activity WHERE application_name LIKE 'almanac%'"], { encoding: 'utf8' }).stdout.trim();
   check(roles && roles.split(' ').every((r) => r.startsWith('almanac:')), `the services connect as the application role only (${roles})`);
 
   // The beat: two replicas, one leader and a hot standby that takes over when the
-  // leader's process dies without releasing the lease (a lost node).
+  // leader stops renewing without releasing the lease (a lost node). The leader is frozen
+  // (cgroup freezer, as a partitioned node's process is to the others), not killed: podman
+  // restarts a killed container at once, and that new process would race the standby for
+  // the expired lease.
   const beats = podman('ps', '--format', '{{.Names}}').split('\n').filter((n) => new RegExp(`^${ID}-beat-pod-\\d+-beat$`).test(n)).sort();
   const leads = (c) => (podman('logs', c) + '').split('\n').filter((l) => l.includes('"event":"beat.leader"')).length;
   check(beats.length === 2, `two beat pods (${beats.join(', ')})`);
@@ -420,8 +464,9 @@ async function main() {
     check(leader && leads(standby) === 0, `one leader (${leader}), one standby (${standby})`);
     if (leader) {
       const t1 = Date.now();
-      process.kill(Number(podman('inspect', '-f', '{{.State.Pid}}', leader).trim()), 'SIGKILL');
+      podman('pause', leader);
       const took = await until('the standby takes over', () => leads(standby) > 0, 40000).then(() => Date.now() - t1, () => null);
+      podman('unpause', leader);
       check(took !== null && took < 25000, `the standby leads ${took === null ? 'never' : `after ${(took / 1000).toFixed(1)} s`} (lease 15 s: within about 20 s)`);
     }
   }
