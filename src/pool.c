@@ -84,10 +84,26 @@ static struct alm_pool_wait *dequeue(struct alm_pool *p)
     return w;
 }
 
-/* Takes only out of the queue, or with only NULL wakes the waiters past their deadline
- * (or all): the queue holds the requests waiting at once, a pass over it is cheap. mu
- * held. */
-static void unqueue(struct alm_pool *p, const struct alm_pool_wait *only, bool all)
+/* Takes w out of the queue (its request is gone). mu held. */
+static void unlink_waiter(struct alm_pool *p, const struct alm_pool_wait *w)
+{
+    struct alm_pool_wait **at = &p->head, *prev = NULL;
+
+    while (*at && *at != w) {
+        prev = *at;
+        at = &(*at)->next;
+    }
+    if (!*at)
+        return;
+    *at = w->next;
+    if (p->tail == w)
+        p->tail = prev;
+}
+
+/* Wakes, expired, the waiters past their deadline (all of them with all), in queue
+ * order; the others stay queued. The queue holds the requests waiting at once: a pass
+ * over it is cheap. mu held. */
+static void expire_waiters(struct alm_pool *p, bool all)
 {
     int64_t now = alm_clock_ms();
     struct alm_pool_wait *w = p->head, *next;
@@ -95,16 +111,14 @@ static void unqueue(struct alm_pool *p, const struct alm_pool_wait *only, bool a
     p->head = p->tail = NULL;
     for (; w; w = next) {
         next = w->next;
-        if (only ? w != only : !all && now < w->deadline_ms) {
+        if (!all && now < w->deadline_ms) {
             enqueue(p, w);
             continue;
         }
         w->next = NULL;
         w->queued = false;
-        if (!only) {
-            w->expired = true;
-            w->wake(w->arg);
-        }
+        w->expired = true;
+        w->wake(w->arg);
     }
 }
 
@@ -233,8 +247,11 @@ enum alm_pool_take alm_pool_take(struct alm_pool *p, struct alm_pool_wait *w, vo
 void alm_pool_wait_end(struct alm_pool *p, struct alm_pool_wait *w)
 {
     pthread_mutex_lock(&p->mu);
-    if (w->queued)
-        unqueue(p, w, false);
+    if (w->queued) {
+        unlink_waiter(p, w);
+        w->next = NULL;
+        w->queued = false;
+    }
     if (w->conn)
         give_conn(p, w->conn);
     if (w->slot)
@@ -248,7 +265,7 @@ void alm_pool_expire(struct alm_pool *p, bool all)
 {
     pthread_mutex_lock(&p->mu);
     p->stopping = p->stopping || all;
-    unqueue(p, NULL, all);
+    expire_waiters(p, all);
     pthread_mutex_unlock(&p->mu);
 }
 
