@@ -345,7 +345,7 @@ static void save_turn(struct job *j)
     PGresult *res = NULL;
     json_t *stored = json_array(), *c;
     size_t i;
-    char cid[24], dropped[16];
+    char cid[ALM_API_ID_TEXT], dropped[16];
 
     json_array_foreach(j->citations, i, c)
     {
@@ -355,7 +355,7 @@ static void save_turn(struct job *j)
     }
     char *cits = json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
-    snprintf(cid, sizeof(cid), "%lld", (long long)j->conversation_id);
+    alm_api_id_text(j->conversation_id, cid);
     snprintf(dropped, sizeof(dropped), "%d", j->dropped);
     const char *params[6] = {cid,
                              j->question,
@@ -597,12 +597,12 @@ static bool conversation_or_reply(struct alm_req *req, PGconn *conn, const struc
 {
     const struct alm_app *app = alm_req_app(req);
     PGresult *res = NULL;
-    char uid[24], cid[24], turns[16];
+    char uid[ALM_API_ID_TEXT], cid[ALM_API_ID_TEXT], turns[16];
 
-    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
+    alm_api_id_text(me->id, uid);
     if (!j->conversation_id)
         return true; /* created once the retrieval worked: create_conversation_or_reply */
-    snprintf(cid, sizeof(cid), "%lld", (long long)j->conversation_id);
+    alm_api_id_text(j->conversation_id, cid);
     snprintf(turns, sizeof(turns), "%ld", app->cfg->answer_history_turns);
     const char *params[3] = {cid, uid, turns};
     if (!alm_api_query_or_reply(
@@ -639,9 +639,9 @@ static bool create_conversation_or_reply(struct alm_req *req, PGconn *conn,
                                          const struct alm_user *me, struct job *j)
 {
     PGresult *res = NULL;
-    char uid[24];
+    char uid[ALM_API_ID_TEXT];
 
-    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
+    alm_api_id_text(me->id, uid);
     char title[TITLE_MAX + 4];
     size_t n = strlen(j->question);
     if (n > TITLE_MAX) {

@@ -73,7 +73,7 @@ bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct
     struct alm_buf arr = ALM_BUF_INIT(0);
     struct alm_errbuf eb = {{0}};
     PGresult *res = NULL;
-    char uid[24];
+    char uid[ALM_API_ID_TEXT];
     size_t asked = ids ? json_array_size(ids) : 0, i;
     json_t *v;
     bool ok = false;
@@ -103,7 +103,7 @@ bool alm_api_search_kbs_or_reply(struct alm_req *req, PGconn *conn, const struct
         alm_reply_error(req, err, "cannot build the knowledge base list");
         goto out;
     }
-    snprintf(uid, sizeof(uid), "%lld", (long long)me->id);
+    alm_api_id_text(me->id, uid);
     const char *params[4] = {uid, alm_db_bool(alm_api_is_admin(me)), arr.data, alm_db_bool(asked)};
     err = alm_db_query(conn, (int)app->cfg->db_timeout_ms,
                        "SELECT id FROM knowledge_bases WHERE (owner_id = $1 OR $2) "
