@@ -9,17 +9,14 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { startStack, REPO, PASSWORD } from './stack.mjs';
+import { startStack, REPO, PASSWORD, launchChromium, signedInPage, LAPTOP } from './stack.mjs';
 import { client } from '../../../tests/lib/apiclient.mjs';
 import { startFakeChat } from '../../../tests/lib/fakechat.mjs';
 import { postStream } from '../../../tests/lib/sse.mjs';
 import { waitFor } from '../../../tests/lib/almanac.mjs';
 
-const CHROMIUM = process.env.ALMANAC_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(REPO, 'test-output', 'screenshots');
-const LAPTOP = { width: 1366, height: 860 };
 const PHONE = { width: 390, height: 844 };
 const HANDBOOK = `# Travel handbook
 
@@ -45,15 +42,8 @@ describe('Ask view in Chromium', { timeout: 600000 }, () => {
     const up = await c.upload(token, kb.id, 'travel.md', HANDBOOK, { type: 'text/markdown', title: 'Travel handbook' });
     assert.equal(up.status, 202, up.body);
     await c.waitReady(token, [up.json.id]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-    const ctx = await browser.newContext({ viewport: LAPTOP, baseURL: stack.url });
-    ctx.setDefaultTimeout(15000);
-    page = await ctx.newPage();
-    await page.goto('/#/signin');
-    await page.getByLabel('Email').fill('alice@example.org');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Knowledge bases', level: 1 }).waitFor();
+    browser = await launchChromium();
+    page = await signedInPage(browser, stack, 'alice@example.org');
   });
 
   after(async () => {

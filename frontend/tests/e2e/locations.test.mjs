@@ -7,15 +7,12 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 
-import { startStack, PASSWORD } from './stack.mjs';
+import { startStack, PASSWORD, launchChromium, signedInPage } from './stack.mjs';
 import { client } from '../../../tests/lib/apiclient.mjs';
 import { startFakeChat } from '../../../tests/lib/fakechat.mjs';
 import { makePdf, makePptx, makeXlsx } from '../../../tests/lib/docmakers.mjs';
 
-const CHROMIUM = process.env.ALMANAC_CHROMIUM || '/usr/bin/chromium';
-const LAPTOP = { width: 1366, height: 860 };
 const KB = 'Harbour';
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -54,15 +51,8 @@ describe('page, slide and sheet of a passage in Chromium', { timeout: 600000 }, 
     const ready = await c.waitReady(token, Object.values(docs).map((d) => d.id), { timeoutMs: 180000 });
     for (const d of Object.values(docs)) d.title = ready.get(d.id).title;
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-    const ctx = await browser.newContext({ viewport: LAPTOP, baseURL: stack.url });
-    ctx.setDefaultTimeout(15000);
-    page = await ctx.newPage();
-    await page.goto('/#/signin');
-    await page.getByLabel('Email').fill('alice@example.org');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Knowledge bases', level: 1 }).waitFor();
+    browser = await launchChromium();
+    page = await signedInPage(browser, stack, 'alice@example.org');
   });
 
   after(async () => {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 import { startPostgres, startRedis, freePort, sleep } from '../../../tests/lib/services.mjs';
 import { startAlmanac, startProbed, migrate, createUser, httpRequest, waitFor } from '../../../tests/lib/almanac.mjs';
@@ -18,6 +19,34 @@ import { startQdrantStandin } from '../../../tests/lib/qdrant-standin.mjs';
 import { PASSWORD } from '../../../tests/lib/apiclient.mjs';
 
 export { PASSWORD };
+
+export const LAPTOP = { width: 1366, height: 860 };
+const CHROMIUM = process.env.ALMANAC_CHROMIUM || '/usr/bin/chromium';
+
+/** Debian's Chromium, headless; playwright gives each launch a fresh, temporary profile
+ * (user data dir). The flags keep it off the network this machine closes. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** A laptop-sized page of the stack, signed in as email with the tests' password, on the
+ * knowledge base list. */
+export async function signedInPage(browser, stack, email) {
+  const ctx = await browser.newContext({ viewport: LAPTOP, baseURL: stack.url });
+  ctx.setDefaultTimeout(15000);
+  const page = await ctx.newPage();
+  await page.goto('/#/signin');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Knowledge bases', level: 1 }).waitFor();
+  return page;
+}
 
 export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO = path.resolve(FRONTEND, '..');

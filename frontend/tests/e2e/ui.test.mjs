@@ -9,15 +9,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { startStack, REPO, PASSWORD } from './stack.mjs';
+import { startStack, REPO, PASSWORD, launchChromium, LAPTOP } from './stack.mjs';
 import { httpRequest, runAlmanac } from '../../../tests/lib/almanac.mjs';
 
-const CHROMIUM = process.env.ALMANAC_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(REPO, 'test-output', 'screenshots');
 const MAX_UPLOAD = 4096;
-const LAPTOP = { width: 1366, height: 860 };
 const PHONE = { width: 390, height: 844 };
 
 const ONBOARDING_MD = `# Onboarding handbook
@@ -57,21 +54,7 @@ describe('web frontend in Chromium', { timeout: 600000 }, () => {
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     stack = await startStack({ maxUploadBytes: MAX_UPLOAD });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // playwright gives each launch a fresh, temporary profile (user data dir).
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     ctx = await browser.newContext({ viewport: LAPTOP, baseURL: stack.url });
     ctx.setDefaultTimeout(15000);
     page = await ctx.newPage();
